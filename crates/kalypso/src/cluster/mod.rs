@@ -1,0 +1,1 @@
+//! Talking to a Kubernetes cluster: client from kubeconfig, port-forward.

@@ -1,0 +1,15 @@
+//! kalypso: render, check, install and verify the Kalypso observability stack as one system.
+//!
+//! Data flows one way: `stack` (the component list) → `render` (helm) → `manifest`
+//! (parsed objects) → `check` (rules) → `report`; `deploy` and `verify` sit on top of
+//! `cluster` (kube client, port-forward).
+
+pub mod chart;
+pub mod cli;
+pub mod cluster;
+pub mod commands;
+pub mod deploy;
+pub mod error;
+pub mod helm;
+pub mod stack;
+pub mod verify;

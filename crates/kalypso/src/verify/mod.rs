@@ -1,0 +1,1 @@
+//! Proving the stack works: one module per signal, used by `verify` and `canary`.
