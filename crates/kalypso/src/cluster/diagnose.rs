@@ -1,0 +1,264 @@
+//! What to show when an object is not healthy: its recent Events, the Events of its failing
+//! pod, and the tail of the failing container's log.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use k8s_openapi::api::apps::v1::{DaemonSet, Deployment, StatefulSet};
+use k8s_openapi::api::batch::v1::Job;
+use k8s_openapi::api::core::v1::{Event, Pod};
+use kube::api::{Api, ListParams, LogParams};
+use serde::Serialize;
+
+use super::objects::ObjectRef;
+use super::Cluster;
+
+/// How many Events and log lines a diagnosis keeps.
+pub const EVENT_LIMIT: usize = 10;
+/// Lines of container log shown.
+pub const LOG_TAIL_LINES: i64 = 30;
+
+/// One Event, as a line.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct EventLine {
+    /// `Normal` or `Warning`.
+    pub type_: String,
+    /// `BackOff`, `FailedScheduling`, …
+    pub reason: String,
+    /// The object it is about, `Pod/x`.
+    pub object: String,
+    /// The message.
+    pub message: String,
+    /// How many times it happened.
+    pub count: i32,
+}
+
+impl fmt::Display for EventLine {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} {} {}: {}", self.type_, self.reason, self.object, self.message)?;
+        if self.count > 1 {
+            write!(f, " (x{})", self.count)?;
+        }
+        Ok(())
+    }
+}
+
+/// Everything kalypso found out about one unhealthy object.
+#[derive(Debug, Clone, Serialize)]
+pub struct Diagnosis {
+    /// The object that is not healthy.
+    pub object: ObjectRef,
+    /// Why (from the health gate).
+    pub reason: String,
+    /// Recent Events of the object and its failing pod, oldest first.
+    pub events: Vec<EventLine>,
+    /// The pod picked as failing, if any.
+    pub pod: Option<String>,
+    /// Its failing container.
+    pub container: Option<String>,
+    /// Why that container is failing (`CrashLoopBackOff`, `ImagePullBackOff`, exit code …).
+    pub container_state: Option<String>,
+    /// The tail of that container's log (previous instance when it restarted).
+    pub log_tail: Option<String>,
+}
+
+impl fmt::Display for Diagnosis {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f, "  unhealthy: {}: {}", self.object, self.reason)?;
+        if let (Some(p), Some(c)) = (&self.pod, &self.container) {
+            write!(f, "  failing container: {c} in pod {p}")?;
+            if let Some(s) = &self.container_state {
+                write!(f, " ({s})")?;
+            }
+            writeln!(f)?;
+        }
+        if self.events.is_empty() {
+            writeln!(f, "  recent events: none")?;
+        } else {
+            writeln!(f, "  recent events:")?;
+            for e in &self.events {
+                writeln!(f, "    {e}")?;
+            }
+        }
+        if let Some(log) = &self.log_tail {
+            writeln!(f, "  log tail ({}):", self.container.as_deref().unwrap_or("container"))?;
+            for line in log.lines() {
+                writeln!(f, "    | {line}")?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Gathers Events, the failing pod and its log tail for `obj`. Best effort: anything that
+/// cannot be read is left out rather than hiding the original failure.
+pub async fn diagnose(cluster: &Cluster, obj: &ObjectRef, reason: &str) -> Diagnosis {
+    let mut d = Diagnosis {
+        object: obj.clone(),
+        reason: reason.to_string(),
+        events: Vec::new(),
+        pod: None,
+        container: None,
+        container_state: None,
+        log_tail: None,
+    };
+    let Some(ns) = obj.namespace.clone() else {
+        d.events = events_for(cluster, "default", &obj.kind, &obj.name).await;
+        return d;
+    };
+    let mut events = events_for(cluster, &ns, &obj.kind, &obj.name).await;
+    if let Some(selector) = pod_selector(cluster, obj, &ns).await {
+        let pods = Api::<Pod>::namespaced(cluster.client(), &ns)
+            .list(&ListParams::default().labels(&selector))
+            .await
+            .map(|l| l.items)
+            .unwrap_or_default();
+        if let Some((pod, container, state, previous)) = failing_container(&pods) {
+            events.extend(events_for(cluster, &ns, "Pod", &pod).await);
+            d.log_tail = log_tail(cluster, &ns, &pod, &container, previous).await;
+            d.pod = Some(pod);
+            d.container = Some(container);
+            d.container_state = Some(state);
+        }
+    }
+    let skip = events.len().saturating_sub(EVENT_LIMIT);
+    d.events = events.into_iter().skip(skip).collect();
+    d
+}
+
+async fn events_for(cluster: &Cluster, ns: &str, kind: &str, name: &str) -> Vec<EventLine> {
+    let lp = ListParams::default()
+        .fields(&format!("involvedObject.kind={kind},involvedObject.name={name}"));
+    let Ok(list) = Api::<Event>::namespaced(cluster.client(), ns).list(&lp).await else {
+        return Vec::new();
+    };
+    let mut items = list.items;
+    // Oldest first, by the most precise time the Event carries.
+    items.sort_by_key(|e| {
+        e.last_timestamp
+            .as_ref()
+            .map(|t| t.0.to_string())
+            .or_else(|| e.event_time.as_ref().map(|t| t.0.to_string()))
+            .or_else(|| e.first_timestamp.as_ref().map(|t| t.0.to_string()))
+            .unwrap_or_default()
+    });
+    let skip = items.len().saturating_sub(EVENT_LIMIT);
+    items
+        .into_iter()
+        .skip(skip)
+        .map(|e| EventLine {
+            type_: e.type_.unwrap_or_default(),
+            reason: e.reason.unwrap_or_default(),
+            object: format!("{}/{}", kind, name),
+            message: e.message.unwrap_or_default().trim().to_string(),
+            count: e.count.unwrap_or(1),
+        })
+        .collect()
+}
+
+/// The label selector of a workload's pods, as `k=v,k=v`.
+async fn pod_selector(cluster: &Cluster, obj: &ObjectRef, ns: &str) -> Option<String> {
+    let c = cluster.client();
+    let labels: Option<BTreeMap<String, String>> = match obj.kind.as_str() {
+        "Deployment" => Api::<Deployment>::namespaced(c, ns)
+            .get(&obj.name)
+            .await
+            .ok()?
+            .spec?
+            .selector
+            .match_labels,
+        "StatefulSet" => Api::<StatefulSet>::namespaced(c, ns)
+            .get(&obj.name)
+            .await
+            .ok()?
+            .spec?
+            .selector
+            .match_labels,
+        "DaemonSet" => Api::<DaemonSet>::namespaced(c, ns)
+            .get(&obj.name)
+            .await
+            .ok()?
+            .spec?
+            .selector
+            .match_labels,
+        "Job" => {
+            let job = Api::<Job>::namespaced(c, ns).get(&obj.name).await.ok()?;
+            job.spec
+                .and_then(|s| s.selector)
+                .and_then(|s| s.match_labels)
+                .or_else(|| Some(BTreeMap::from([("job-name".to_string(), obj.name.clone())])))
+        }
+        _ => None,
+    };
+    let labels = labels?;
+    if labels.is_empty() {
+        return None;
+    }
+    Some(labels.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(","))
+}
+
+/// Picks the pod and container most worth showing: a container waiting with a reason
+/// (CrashLoopBackOff, ImagePullBackOff, …), else one that terminated with an error, else one
+/// that is not ready. Returns (pod, container, state, whether to read the previous log).
+pub fn failing_container(pods: &[Pod]) -> Option<(String, String, String, bool)> {
+    let mut best: Option<(u8, String, String, String, bool)> = None;
+    for pod in pods {
+        let name = pod.metadata.name.clone().unwrap_or_default();
+        let Some(st) = pod.status.as_ref() else { continue };
+        let all = st
+            .init_container_statuses
+            .iter()
+            .flatten()
+            .chain(st.container_statuses.iter().flatten());
+        for cs in all {
+            let restarted = cs.restart_count > 0;
+            let state = cs.state.as_ref();
+            let candidate = if let Some(w) = state.and_then(|s| s.waiting.as_ref()) {
+                let reason = w.reason.clone().unwrap_or_else(|| "Waiting".into());
+                if reason == "PodInitializing" || reason == "ContainerCreating" {
+                    (1, reason)
+                } else {
+                    (3, format!("{reason}{}", w.message.as_ref().map(|m| format!(": {m}")).unwrap_or_default()))
+                }
+            } else if let Some(t) = state.and_then(|s| s.terminated.as_ref()) {
+                if t.exit_code != 0 {
+                    (2, format!("terminated with exit code {}", t.exit_code))
+                } else {
+                    continue;
+                }
+            } else if !cs.ready {
+                (1, "running, not ready".into())
+            } else {
+                continue;
+            };
+            let rank = candidate.0;
+            if best.as_ref().is_none_or(|b| rank > b.0) {
+                let text = if restarted {
+                    format!("{}, restarted {} times", candidate.1, cs.restart_count)
+                } else {
+                    candidate.1
+                };
+                best = Some((rank, name.clone(), cs.name.clone(), text, restarted));
+            }
+        }
+    }
+    best.map(|(_, p, c, s, prev)| (p, c, s, prev))
+}
+
+async fn log_tail(cluster: &Cluster, ns: &str, pod: &str, container: &str, previous: bool) -> Option<String> {
+    let api = Api::<Pod>::namespaced(cluster.client(), ns);
+    let params = |previous| LogParams {
+        container: Some(container.to_string()),
+        tail_lines: Some(LOG_TAIL_LINES),
+        previous,
+        ..LogParams::default()
+    };
+    if previous {
+        if let Ok(text) = api.logs(pod, &params(true)).await {
+            if !text.trim().is_empty() {
+                return Some(text);
+            }
+        }
+    }
+    api.logs(pod, &params(false)).await.ok().filter(|t| !t.trim().is_empty())
+}
