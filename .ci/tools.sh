@@ -10,7 +10,12 @@ export PATH="$root/.cache/bin:$root/.cache/venv/bin:$PATH"
 
 if ! "$root/.cache/bin/helm" version >/dev/null 2>&1; then
   echo "--- installing helm $HELM_VERSION (go install, cached in .cache/bin)"
-  GOBIN="$root/.cache/bin" go install "helm.sh/helm/v3/cmd/helm@$HELM_VERSION"
+  # The release Makefile's ldflags: without them helm reports v3.x-dev and assumes Kubernetes 1.20.
+  ld="-s -w -X helm.sh/helm/v3/internal/version.version=$HELM_VERSION"
+  for pkg in pkg/lint/rules pkg/chartutil; do
+    ld="$ld -X helm.sh/helm/v3/$pkg.k8sVersionMajor=1 -X helm.sh/helm/v3/$pkg.k8sVersionMinor=37"
+  done
+  GOBIN="$root/.cache/bin" go install -ldflags "$ld" "helm.sh/helm/v3/cmd/helm@$HELM_VERSION"
 fi
 
 stamp="$root/.cache/venv/.kalypso-tools"
