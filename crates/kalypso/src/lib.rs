@@ -5,11 +5,15 @@
 //! `cluster` (kube client, port-forward).
 
 pub mod chart;
+pub mod check;
 pub mod cli;
 pub mod cluster;
 pub mod commands;
 pub mod deploy;
 pub mod error;
 pub mod helm;
+pub mod manifest;
+pub mod render;
+pub mod report;
 pub mod stack;
 pub mod verify;

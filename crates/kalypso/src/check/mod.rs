@@ -1,0 +1,140 @@
+//! The rules of `kalypso check`, one module per rule family. Each rule is a function over the
+//! [`Context`] (parsed objects, components, policy) returning [`Finding`]s.
+
+pub mod context;
+pub mod determinism;
+pub mod dns;
+pub mod finding;
+pub mod hygiene;
+pub mod ordering;
+pub mod policy;
+pub mod refs;
+pub mod schema;
+pub mod storage;
+pub mod tenant;
+
+pub use context::{ChartInfo, Context};
+pub use finding::{Finding, Severity};
+pub use policy::Policy;
+pub use schema::SchemaOptions;
+
+use crate::render::ChartRender;
+
+/// Every rule id with a one-line description (for `--output sarif` and documentation).
+pub const RULES: &[(&str, &str)] = &[
+    (
+        dns::RULE,
+        "In-cluster DNS names resolve to a rendered Service exposing the port used",
+    ),
+    (
+        refs::SECRET_RULE,
+        "Secrets that workloads mount or reference exist in their namespace",
+    ),
+    (
+        refs::CONFIGMAP_RULE,
+        "ConfigMaps that workloads mount or reference exist in their namespace",
+    ),
+    (
+        storage::BUCKET_RULE,
+        "Buckets that backends use are created by the object store",
+    ),
+    (
+        storage::CREDENTIALS_RULE,
+        "A backend's S3 access key is an object-store user with the same secret",
+    ),
+    (
+        tenant::RULE,
+        "Writers and readers of a backend use the same tenant (X-Scope-OrgID)",
+    ),
+    (
+        ordering::CRD_RULE,
+        "Custom resources come after the chart that installs their CRD",
+    ),
+    (
+        ordering::WAVES_RULE,
+        "Startup dependencies sit in earlier waves, and the GitOps manifests enforce the waves",
+    ),
+    (
+        hygiene::IMAGE_RULE,
+        "Images are pinned (no latest, no missing tag)",
+    ),
+    (
+        hygiene::REQUESTS_RULE,
+        "Every container requests CPU and memory",
+    ),
+    (hygiene::LIMITS_RULE, "Every container has a memory limit"),
+    (
+        hygiene::PROBES_RULE,
+        "Long-running containers have a readiness or liveness probe",
+    ),
+    (
+        hygiene::PRIVILEGED_RULE,
+        "Privileged mode and host access only where the allow-list grants them",
+    ),
+    (determinism::RULE, "Two renders are identical"),
+    (
+        schema::RULE,
+        "Objects validate against the Kubernetes (or CRD) schema in strict mode",
+    ),
+];
+
+/// What `run` needs besides the context.
+#[derive(Debug, Clone, Default)]
+pub struct CheckOptions {
+    pub schema: SchemaOptions,
+    /// Skip the schema rule entirely (tests).
+    pub skip_schema: bool,
+}
+
+/// Runs every rule. `renders` carries the render passes for the determinism rule (empty for
+/// `-f` input). Findings come sorted: severity (worst first), component, rule, object, field.
+pub fn run(ctx: &Context, renders: &[ChartRender], opts: &CheckOptions) -> Vec<Finding> {
+    let mut findings = std::thread::scope(|s| {
+        // Schema validation is the heaviest rule: run it beside the others.
+        let schema = (!opts.skip_schema).then(|| s.spawn(|| schema::check(ctx, &opts.schema)));
+        let mut f = Vec::new();
+        f.extend(dns::check(ctx));
+        f.extend(refs::check(ctx));
+        f.extend(storage::check_buckets(ctx));
+        f.extend(storage::check_credentials(ctx));
+        f.extend(tenant::check(ctx));
+        f.extend(ordering::check_crds(ctx));
+        f.extend(ordering::check_dependencies(ctx));
+        f.extend(ordering::check_gitops(ctx));
+        f.extend(hygiene::check(ctx));
+        f.extend(determinism::check(renders));
+        if let Some(h) = schema {
+            match h.join() {
+                Ok(found) => f.extend(found),
+                Err(_) => f.push(Finding::general(
+                    schema::RULE,
+                    Severity::Error,
+                    "",
+                    crate::manifest::ObjectRef {
+                        kind: "Schema".into(),
+                        namespace: None,
+                        name: "validation".into(),
+                    },
+                    "schema validation crashed; please report this",
+                )),
+            }
+        }
+        f
+    });
+    sort(&mut findings);
+    findings
+}
+
+/// Sorts findings (worst first, then component, rule, object, field) and drops duplicates.
+pub fn sort(findings: &mut Vec<Finding>) {
+    findings.sort_by(|a, b| {
+        b.severity
+            .cmp(&a.severity)
+            .then_with(|| a.component.cmp(&b.component))
+            .then_with(|| a.rule.cmp(&b.rule))
+            .then_with(|| a.object.cmp(&b.object))
+            .then_with(|| a.field.cmp(&b.field))
+            .then_with(|| a.message.cmp(&b.message))
+    });
+    findings.dedup();
+}

@@ -1,0 +1,103 @@
+//! The pod specs and containers inside workloads, with their field paths. Besides the built-in
+//! workload kinds this knows the OpenTelemetry Operator's `OpenTelemetryCollector`, whose spec
+//! is both a pod spec (volumes, hostNetwork) and its main container (image, resources, env).
+
+use serde_json::Value;
+
+use super::walk::{index, join};
+use super::Object;
+
+/// A pod spec inside an object.
+#[derive(Debug, Clone)]
+pub struct PodSpec<'a> {
+    pub spec: &'a Value,
+    /// Path of the pod spec (`spec.template.spec`).
+    pub path: String,
+    /// Whether its pods run until stopped (Deployments, DaemonSets …), as opposed to Jobs.
+    pub long_running: bool,
+    /// Whether this is an operator custom resource whose controller fills in probes and image.
+    pub operator_managed: bool,
+}
+
+/// One container of a pod spec.
+#[derive(Debug, Clone)]
+pub struct Container<'a> {
+    pub body: &'a Value,
+    /// Path of the container (`spec.template.spec.containers[0]`).
+    pub path: String,
+    pub name: String,
+    /// An init container that is not a native sidecar.
+    pub init: bool,
+}
+
+/// Kind of the OpenTelemetry Operator's collector resource.
+pub const OTEL_COLLECTOR_KIND: &str = "OpenTelemetryCollector";
+
+/// The pod spec of a workload object, if it has one.
+pub fn pod_spec(obj: &Object) -> Option<PodSpec<'_>> {
+    let b = &obj.body;
+    let (spec, path, long_running, operator_managed) = match obj.kind.as_str() {
+        "Pod" => {
+            let rp = b["spec"]["restartPolicy"].as_str().unwrap_or("Always");
+            (&b["spec"], "spec", rp == "Always", false)
+        }
+        "Deployment" | "StatefulSet" | "DaemonSet" | "ReplicaSet" | "ReplicationController" => (
+            &b["spec"]["template"]["spec"],
+            "spec.template.spec",
+            true,
+            false,
+        ),
+        "Job" => (
+            &b["spec"]["template"]["spec"],
+            "spec.template.spec",
+            false,
+            false,
+        ),
+        "CronJob" => (
+            &b["spec"]["jobTemplate"]["spec"]["template"]["spec"],
+            "spec.jobTemplate.spec.template.spec",
+            false,
+            false,
+        ),
+        OTEL_COLLECTOR_KIND => (&b["spec"], "spec", true, true),
+        _ => return None,
+    };
+    spec.is_object().then(|| PodSpec {
+        spec,
+        path: path.to_string(),
+        long_running,
+        operator_managed,
+    })
+}
+
+/// Every container of a pod spec: init containers first, then containers.
+pub fn containers<'a>(pod: &PodSpec<'a>) -> Vec<Container<'a>> {
+    let mut out = Vec::new();
+    let lists: &[(&str, bool)] = if pod.operator_managed {
+        &[("initContainers", true), ("additionalContainers", false)]
+    } else {
+        &[("initContainers", true), ("containers", false)]
+    };
+    if pod.operator_managed {
+        out.push(Container {
+            body: pod.spec,
+            path: pod.path.clone(),
+            name: "collector".into(),
+            init: false,
+        });
+    }
+    for (key, init) in lists {
+        if let Some(items) = pod.spec[*key].as_array() {
+            for (i, c) in items.iter().enumerate() {
+                let native_sidecar = c["restartPolicy"].as_str() == Some("Always");
+                out.push(Container {
+                    body: c,
+                    path: index(&join(&pod.path, key), i),
+                    name: c["name"].as_str().unwrap_or("?").to_string(),
+                    init: *init && !native_sidecar,
+                });
+            }
+        }
+    }
+    out
+}

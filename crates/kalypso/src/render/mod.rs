@@ -1,0 +1,375 @@
+//! Rendering the stack with `helm template`, every chart as its release in its namespace,
+//! charts in parallel.
+//!
+//! Values, in the order helm merges them: the chart's `values.yaml`, then the profile overlay
+//! `charts/<chart>/profiles/<NAME>.yaml` when `--profile NAME` is given and the chart has one,
+//! then each `-f` file, then each `--set`.
+//!
+//! Upstream dependencies: the archive `charts/<chart>/charts/<dep>-<version>.tgz` (or an
+//! unpacked `charts/<dep>/`) when present; else `helm dependency build` when `fetch_deps` is
+//! set; else an empty stand-in chart, and the chart is reported as rendered in part.
+
+pub mod standin;
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
+
+use anyhow::{Context, Result};
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::chart::{ChartMeta, Dependency};
+use crate::error::usage;
+use crate::helm::Helm;
+use crate::manifest::yaml;
+use crate::stack::{Component, Stack};
+
+/// How to render.
+#[derive(Debug, Clone, Default)]
+pub struct RenderOptions {
+    /// Profile overlay name (`charts/<chart>/profiles/<NAME>.yaml`).
+    pub profile: Option<String>,
+    /// Extra values files, applied to every chart after the profile.
+    pub values: Vec<PathBuf>,
+    /// `--set key=value` overrides, applied last.
+    pub set: Vec<String>,
+    /// Run `helm dependency build` for charts whose archives are missing (needs network).
+    pub fetch_deps: bool,
+    /// Kubernetes version to render for (`helm template --kube-version`), e.g. `1.32`.
+    pub kube_version: Option<String>,
+    /// How many times to render each chart (2 for the determinism check).
+    pub passes: usize,
+}
+
+/// Whether a chart rendered with all of its upstream dependencies.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase", tag = "status")]
+pub enum ChartStatus {
+    /// Every enabled dependency was rendered for real.
+    Full,
+    /// Some dependencies were empty stand-ins.
+    Partial { stand_ins: Vec<String> },
+}
+
+impl ChartStatus {
+    /// Names of the stand-in dependencies (empty when full).
+    pub fn stand_ins(&self) -> &[String] {
+        match self {
+            ChartStatus::Full => &[],
+            ChartStatus::Partial { stand_ins } => stand_ins,
+        }
+    }
+
+    /// `full`, or `partial (stand-ins: a, b)`.
+    pub fn describe(&self) -> String {
+        match self {
+            ChartStatus::Full => "full".into(),
+            ChartStatus::Partial { stand_ins } => {
+                format!("partial (stand-ins: {})", stand_ins.join(", "))
+            }
+        }
+    }
+}
+
+/// One chart's render: its status and the helm output of each pass.
+#[derive(Debug, Clone)]
+pub struct ChartRender {
+    pub component: Component,
+    pub status: ChartStatus,
+    /// helm's stdout, one entry per pass.
+    pub outputs: Vec<String>,
+}
+
+/// A chart prepared for `helm template`.
+struct Job {
+    component: Component,
+    status: ChartStatus,
+    args: Vec<String>,
+    /// Keeps a stand-in copy alive until rendering is done.
+    _tmp: Option<tempfile::TempDir>,
+}
+
+/// Renders every component of `stack` (`opts.passes` times each, at least once), in parallel.
+/// Results are in component list order.
+pub fn render_stack(stack: &Stack, helm: &Helm, opts: &RenderOptions) -> Result<Vec<ChartRender>> {
+    if let Some(profile) = &opts.profile {
+        let any = stack
+            .components
+            .iter()
+            .any(|c| profile_file(&stack.chart_dir(c), profile).is_file());
+        if !any {
+            return Err(usage(format!(
+                "--profile {profile}: no chart has profiles/{profile}.yaml"
+            )));
+        }
+    }
+    for f in &opts.values {
+        if !f.is_file() {
+            return Err(usage(format!("values file {} does not exist", f.display())));
+        }
+    }
+    let jobs: Vec<Job> = stack
+        .components
+        .iter()
+        .map(|c| prepare(stack, c, helm, opts))
+        .collect::<Result<_>>()?;
+    let passes = opts.passes.max(1);
+    let tasks: Vec<(usize, usize)> = (0..passes)
+        .flat_map(|p| (0..jobs.len()).map(move |j| (j, p)))
+        .collect();
+    let results: Mutex<Vec<Vec<Option<String>>>> = Mutex::new(vec![vec![None; passes]; jobs.len()]);
+    let first_error: Mutex<Option<anyhow::Error>> = Mutex::new(None);
+    let next = AtomicUsize::new(0);
+    let workers = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(2)
+        .min(tasks.len())
+        .max(1);
+    std::thread::scope(|s| {
+        for _ in 0..workers {
+            s.spawn(|| loop {
+                let i = next.fetch_add(1, Ordering::SeqCst);
+                let Some(&(j, p)) = tasks.get(i) else { break };
+                if lock(&first_error).is_some() {
+                    break;
+                }
+                match run_template(helm, &jobs[j]) {
+                    Ok(out) => lock(&results)[j][p] = Some(out),
+                    Err(e) => {
+                        let mut slot = lock(&first_error);
+                        if slot.is_none() {
+                            *slot = Some(e);
+                        }
+                    }
+                }
+            });
+        }
+    });
+    if let Some(e) = first_error.into_inner().unwrap_or_else(|p| p.into_inner()) {
+        return Err(e);
+    }
+    let results = results.into_inner().unwrap_or_else(|p| p.into_inner());
+    Ok(jobs
+        .into_iter()
+        .zip(results)
+        .map(|(job, outs)| ChartRender {
+            component: job.component,
+            status: job.status,
+            outputs: outs.into_iter().flatten().collect(),
+        })
+        .collect())
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// `charts/<chart>/profiles/<NAME>.yaml`.
+pub fn profile_file(chart_dir: &Path, profile: &str) -> PathBuf {
+    chart_dir.join("profiles").join(format!("{profile}.yaml"))
+}
+
+/// Whether a dependency's chart is available locally (archive or unpacked directory).
+pub fn dependency_present(chart_dir: &Path, dep: &Dependency) -> bool {
+    if dep.archive_path(chart_dir).is_file() {
+        return true;
+    }
+    let unpacked = chart_dir.join("charts").join(&dep.name).join("Chart.yaml");
+    if unpacked.is_file() {
+        return true;
+    }
+    // A range constraint: any archive of that chart will do for helm.
+    if dep.version.chars().any(|c| "^~<>=*xX ".contains(c)) {
+        if let Ok(entries) = std::fs::read_dir(chart_dir.join("charts")) {
+            return entries.flatten().any(|e| {
+                let f = e.file_name().to_string_lossy().to_string();
+                f.starts_with(&format!("{}-", dep.name)) && f.ends_with(".tgz")
+            });
+        }
+    }
+    false
+}
+
+fn prepare(stack: &Stack, c: &Component, helm: &Helm, opts: &RenderOptions) -> Result<Job> {
+    let dir = stack.chart_dir(c);
+    if !dir.join("Chart.yaml").is_file() {
+        return Err(usage(format!(
+            "component {}: chart {} not found (no Chart.yaml); fix its path in argocd/applicationset.yaml",
+            c.name,
+            dir.display()
+        )));
+    }
+    let meta = ChartMeta::load(&dir)?;
+    let mut missing: Vec<Dependency> = meta
+        .dependencies
+        .iter()
+        .filter(|d| !dependency_present(&dir, d))
+        .cloned()
+        .collect();
+    if !missing.is_empty() && opts.fetch_deps {
+        let out = helm.output(["dependency".as_ref(), "build".as_ref(), dir.as_os_str()])?;
+        if !out.status.success() {
+            return Err(usage(format!(
+                "helm dependency build {} failed:\n{}",
+                dir.display(),
+                excerpt(&String::from_utf8_lossy(&out.stderr))
+            )));
+        }
+        missing.retain(|d| !dependency_present(&dir, d));
+    }
+    let mut values_files = Vec::new();
+    if let Some(p) = &opts.profile {
+        let f = profile_file(&dir, p);
+        if f.is_file() {
+            values_files.push(f);
+        }
+    }
+    values_files.extend(opts.values.iter().cloned());
+    let (chart_path, tmp) = if missing.is_empty() {
+        (dir.clone(), None)
+    } else {
+        let tmp = standin::copy_with_stand_ins(&dir, &missing)?;
+        let name = dir.file_name().unwrap_or_else(|| "chart".as_ref());
+        (tmp.path().join(name), Some(tmp))
+    };
+    // A dependency switched off by its condition renders nothing either way.
+    let enabled = |d: &Dependency| -> bool {
+        match &d.condition {
+            Some(cond) => condition_value(&dir, &values_files, cond) != Some(false),
+            None => true,
+        }
+    };
+    let stand_ins: Vec<String> = missing
+        .iter()
+        .filter(|d| enabled(d))
+        .map(|d| d.values_key().to_string())
+        .collect();
+    let status = if stand_ins.is_empty() {
+        ChartStatus::Full
+    } else {
+        ChartStatus::Partial { stand_ins }
+    };
+    let mut args = vec![
+        "template".to_string(),
+        c.name.clone(),
+        chart_path.to_string_lossy().to_string(),
+        "--namespace".into(),
+        c.namespace.clone(),
+        "--include-crds".into(),
+        // Argo CD ignores test hooks and `helm upgrade` does not run them: render what deploys.
+        "--skip-tests".into(),
+    ];
+    if let Some(kv) = &opts.kube_version {
+        args.push("--kube-version".into());
+        args.push(kv.clone());
+    }
+    for f in &values_files {
+        let abs = std::fs::canonicalize(f).unwrap_or_else(|_| f.clone());
+        args.push("--values".into());
+        args.push(abs.to_string_lossy().to_string());
+    }
+    for s in &opts.set {
+        args.push("--set".into());
+        args.push(s.clone());
+    }
+    Ok(Job {
+        component: c.clone(),
+        status,
+        args,
+        _tmp: tmp,
+    })
+}
+
+/// The boolean a dependency condition (`a.b.enabled`, or several comma-separated) has in the
+/// chart's values and the given values files (last wins); `None` when not set to a boolean.
+fn condition_value(dir: &Path, files: &[PathBuf], condition: &str) -> Option<bool> {
+    let mut docs: Vec<Value> = Vec::new();
+    for f in std::iter::once(dir.join("values.yaml")).chain(files.iter().cloned()) {
+        if let Ok(text) = std::fs::read_to_string(&f) {
+            if let Some(v) = yaml::value(&text) {
+                docs.push(v);
+            }
+        }
+    }
+    // helm uses the first condition path that resolves.
+    for path in condition.split(',').map(str::trim) {
+        let mut found = None;
+        for doc in &docs {
+            let mut cur = doc;
+            let mut ok = true;
+            for part in path.split('.') {
+                match cur.get(part) {
+                    Some(v) => cur = v,
+                    None => {
+                        ok = false;
+                        break;
+                    }
+                }
+            }
+            if ok {
+                if let Some(b) = cur.as_bool() {
+                    found = Some(b);
+                }
+            }
+        }
+        if found.is_some() {
+            return found;
+        }
+    }
+    None
+}
+
+fn run_template(helm: &Helm, job: &Job) -> Result<String> {
+    let out = helm
+        .output(&job.args)
+        .with_context(|| format!("rendering {}", job.component.name))?;
+    if !out.status.success() {
+        return Err(usage(format!(
+            "helm template failed for {} ({}):\n{}",
+            job.component.name,
+            job.component.path,
+            excerpt(&String::from_utf8_lossy(&out.stderr))
+        )));
+    }
+    String::from_utf8(out.stdout).map_err(|_| {
+        usage(format!(
+            "helm template {}: output is not UTF-8",
+            job.component.name
+        ))
+    })
+}
+
+/// The first lines of helm's stderr, indented.
+pub fn excerpt(stderr: &str) -> String {
+    let lines: Vec<&str> = stderr.lines().filter(|l| !l.trim().is_empty()).collect();
+    let mut out: Vec<String> = lines.iter().take(15).map(|l| format!("  {l}")).collect();
+    if lines.len() > 15 {
+        out.push(format!("  … ({} more lines)", lines.len() - 15));
+    }
+    if out.is_empty() {
+        out.push("  (helm printed nothing on stderr)".into());
+    }
+    out.join("\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_dependency_switched_off_in_values_is_not_a_stand_in() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("values.yaml"),
+            "minio:\n  enabled: false\nx: {enabled: true}\n",
+        )
+        .unwrap();
+        assert_eq!(
+            condition_value(dir.path(), &[], "minio.enabled"),
+            Some(false)
+        );
+        assert_eq!(condition_value(dir.path(), &[], "x.enabled"), Some(true));
+        assert_eq!(condition_value(dir.path(), &[], "y.enabled"), None);
+    }
+}

@@ -1,0 +1,66 @@
+//! Reports of `kalypso check`: human (grouped by severity and component), JSON, SARIF 2.1.0.
+
+pub mod human;
+pub mod json;
+pub mod sarif;
+
+use serde::Serialize;
+
+use crate::check::{Finding, Severity};
+use crate::render::ChartStatus;
+
+/// How one chart was rendered.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ChartReport {
+    pub name: String,
+    /// `full` or `partial`.
+    pub status: String,
+    /// Dependencies replaced by empty stand-ins.
+    pub stand_ins: Vec<String>,
+}
+
+impl ChartReport {
+    /// From a render status.
+    pub fn new(name: &str, status: &ChartStatus) -> ChartReport {
+        ChartReport {
+            name: name.to_string(),
+            status: match status {
+                ChartStatus::Full => "full".into(),
+                ChartStatus::Partial { .. } => "partial".into(),
+            },
+            stand_ins: status.stand_ins().to_vec(),
+        }
+    }
+}
+
+/// Everything a report shows.
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    pub findings: Vec<Finding>,
+    pub charts: Vec<ChartReport>,
+}
+
+impl Report {
+    /// Number of findings of a severity.
+    pub fn count(&self, s: Severity) -> usize {
+        self.findings.iter().filter(|f| f.severity == s).count()
+    }
+
+    /// `N errors, N warnings, N info; charts: X full, Y partial`.
+    pub fn summary(&self) -> String {
+        let plural = |n: usize, word: &str| format!("{n} {word}{}", if n == 1 { "" } else { "s" });
+        let full = self.charts.iter().filter(|c| c.status == "full").count();
+        format!(
+            "{}, {}, {} info; charts: {full} full, {} partial",
+            plural(self.count(Severity::Error), "error"),
+            plural(self.count(Severity::Warning), "warning"),
+            self.count(Severity::Info),
+            self.charts.len() - full
+        )
+    }
+
+    /// Whether anything is at or above `fail_on`.
+    pub fn fails(&self, fail_on: Severity) -> bool {
+        self.findings.iter().any(|f| f.severity >= fail_on)
+    }
+}
