@@ -234,8 +234,9 @@ impl CheckResult {
     }
 }
 
-/// Retries `attempt` until it returns Ok, a non-retryable failure, or `deadline` passes.
-/// The wait between attempts grows from 250 ms to 2 s.
+/// Retries `attempt` until it returns Ok, a non-retryable failure, or `deadline` passes; the
+/// last attempt happens at the deadline. Each attempt is bounded by the HTTP client's request
+/// timeout. The wait between attempts grows from 250 ms to 2 s.
 pub async fn poll_until<T, F, Fut>(
     started: Instant,
     deadline: Instant,
@@ -247,24 +248,18 @@ where
 {
     let mut wait = Duration::from_millis(250);
     loop {
-        let remaining = deadline.saturating_duration_since(Instant::now());
-        let outcome = match tokio::time::timeout(remaining, attempt()).await {
-            Ok(o) => o,
-            Err(_) => Err(Failure::Missing {
-                detail: "the last read did not finish before the deadline".into(),
-            }),
-        };
-        match outcome {
+        match attempt().await {
             Ok(v) => return Ok(v),
             Err(f) if !f.retryable() => return Err(f),
             Err(f) => {
-                if Instant::now() + wait >= deadline {
+                let now = Instant::now();
+                if now >= deadline {
                     return Err(Failure::Deadline {
                         after: deadline - started,
                         last: Box::new(f),
                     });
                 }
-                tokio::time::sleep(wait).await;
+                tokio::time::sleep(wait.min(deadline - now)).await;
                 wait = (wait * 2).min(Duration::from_secs(2));
             }
         }
