@@ -35,7 +35,11 @@ pub struct EventLine {
 
 impl fmt::Display for EventLine {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} {} {}: {}", self.type_, self.reason, self.object, self.message)?;
+        write!(
+            f,
+            "{} {} {}: {}",
+            self.type_, self.reason, self.object, self.message
+        )?;
         if self.count > 1 {
             write!(f, " (x{})", self.count)?;
         }
@@ -81,7 +85,11 @@ impl fmt::Display for Diagnosis {
             }
         }
         if let Some(log) = &self.log_tail {
-            writeln!(f, "  log tail ({}):", self.container.as_deref().unwrap_or("container"))?;
+            writeln!(
+                f,
+                "  log tail ({}):",
+                self.container.as_deref().unwrap_or("container")
+            )?;
             for line in log.lines() {
                 writeln!(f, "    | {line}")?;
             }
@@ -127,9 +135,13 @@ pub async fn diagnose(cluster: &Cluster, obj: &ObjectRef, reason: &str) -> Diagn
 }
 
 async fn events_for(cluster: &Cluster, ns: &str, kind: &str, name: &str) -> Vec<EventLine> {
-    let lp = ListParams::default()
-        .fields(&format!("involvedObject.kind={kind},involvedObject.name={name}"));
-    let Ok(list) = Api::<Event>::namespaced(cluster.client(), ns).list(&lp).await else {
+    let lp = ListParams::default().fields(&format!(
+        "involvedObject.kind={kind},involvedObject.name={name}"
+    ));
+    let Ok(list) = Api::<Event>::namespaced(cluster.client(), ns)
+        .list(&lp)
+        .await
+    else {
         return Vec::new();
     };
     let mut items = list.items;
@@ -160,27 +172,33 @@ async fn events_for(cluster: &Cluster, ns: &str, kind: &str, name: &str) -> Vec<
 async fn pod_selector(cluster: &Cluster, obj: &ObjectRef, ns: &str) -> Option<String> {
     let c = cluster.client();
     let labels: Option<BTreeMap<String, String>> = match obj.kind.as_str() {
-        "Deployment" => Api::<Deployment>::namespaced(c, ns)
-            .get(&obj.name)
-            .await
-            .ok()?
-            .spec?
-            .selector
-            .match_labels,
-        "StatefulSet" => Api::<StatefulSet>::namespaced(c, ns)
-            .get(&obj.name)
-            .await
-            .ok()?
-            .spec?
-            .selector
-            .match_labels,
-        "DaemonSet" => Api::<DaemonSet>::namespaced(c, ns)
-            .get(&obj.name)
-            .await
-            .ok()?
-            .spec?
-            .selector
-            .match_labels,
+        "Deployment" => {
+            Api::<Deployment>::namespaced(c, ns)
+                .get(&obj.name)
+                .await
+                .ok()?
+                .spec?
+                .selector
+                .match_labels
+        }
+        "StatefulSet" => {
+            Api::<StatefulSet>::namespaced(c, ns)
+                .get(&obj.name)
+                .await
+                .ok()?
+                .spec?
+                .selector
+                .match_labels
+        }
+        "DaemonSet" => {
+            Api::<DaemonSet>::namespaced(c, ns)
+                .get(&obj.name)
+                .await
+                .ok()?
+                .spec?
+                .selector
+                .match_labels
+        }
         "Job" => {
             let job = Api::<Job>::namespaced(c, ns).get(&obj.name).await.ok()?;
             job.spec
@@ -194,7 +212,13 @@ async fn pod_selector(cluster: &Cluster, obj: &ObjectRef, ns: &str) -> Option<St
     if labels.is_empty() {
         return None;
     }
-    Some(labels.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(","))
+    Some(
+        labels
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join(","),
+    )
 }
 
 /// Picks the pod and container most worth showing: a container waiting with a reason
@@ -204,7 +228,9 @@ pub fn failing_container(pods: &[Pod]) -> Option<(String, String, String, bool)>
     let mut best: Option<(u8, String, String, String, bool)> = None;
     for pod in pods {
         let name = pod.metadata.name.clone().unwrap_or_default();
-        let Some(st) = pod.status.as_ref() else { continue };
+        let Some(st) = pod.status.as_ref() else {
+            continue;
+        };
         let all = st
             .init_container_statuses
             .iter()
@@ -218,7 +244,16 @@ pub fn failing_container(pods: &[Pod]) -> Option<(String, String, String, bool)>
                 if reason == "PodInitializing" || reason == "ContainerCreating" {
                     (1, reason)
                 } else {
-                    (3, format!("{reason}{}", w.message.as_ref().map(|m| format!(": {m}")).unwrap_or_default()))
+                    (
+                        3,
+                        format!(
+                            "{reason}{}",
+                            w.message
+                                .as_ref()
+                                .map(|m| format!(": {m}"))
+                                .unwrap_or_default()
+                        ),
+                    )
                 }
             } else if let Some(t) = state.and_then(|s| s.terminated.as_ref()) {
                 if t.exit_code != 0 {
@@ -245,7 +280,13 @@ pub fn failing_container(pods: &[Pod]) -> Option<(String, String, String, bool)>
     best.map(|(_, p, c, s, prev)| (p, c, s, prev))
 }
 
-async fn log_tail(cluster: &Cluster, ns: &str, pod: &str, container: &str, previous: bool) -> Option<String> {
+async fn log_tail(
+    cluster: &Cluster,
+    ns: &str,
+    pod: &str,
+    container: &str,
+    previous: bool,
+) -> Option<String> {
     let api = Api::<Pod>::namespaced(cluster.client(), ns);
     let params = |previous| LogParams {
         container: Some(container.to_string()),
@@ -260,5 +301,8 @@ async fn log_tail(cluster: &Cluster, ns: &str, pod: &str, container: &str, previ
             }
         }
     }
-    api.logs(pod, &params(false)).await.ok().filter(|t| !t.trim().is_empty())
+    api.logs(pod, &params(false))
+        .await
+        .ok()
+        .filter(|t| !t.trim().is_empty())
 }

@@ -88,9 +88,15 @@ pub async fn check(cluster: &Cluster, obj: &ObjectRef) -> Result<Health, Cluster
             .get(&obj.name)
             .await
             .map(|o| daemonset_health(&o)),
-        "Job" => Api::<Job>::namespaced(client, ns).get(&obj.name).await.map(|o| job_health(&o)),
+        "Job" => Api::<Job>::namespaced(client, ns)
+            .get(&obj.name)
+            .await
+            .map(|o| job_health(&o)),
         "ValidatingWebhookConfiguration" => {
-            match Api::<ValidatingWebhookConfiguration>::all(client).get(&obj.name).await {
+            match Api::<ValidatingWebhookConfiguration>::all(client)
+                .get(&obj.name)
+                .await
+            {
                 Ok(o) => {
                     let hooks = o
                         .webhooks
@@ -104,7 +110,10 @@ pub async fn check(cluster: &Cluster, obj: &ObjectRef) -> Result<Health, Cluster
             }
         }
         "MutatingWebhookConfiguration" => {
-            match Api::<MutatingWebhookConfiguration>::all(client).get(&obj.name).await {
+            match Api::<MutatingWebhookConfiguration>::all(client)
+                .get(&obj.name)
+                .await
+            {
                 Ok(o) => {
                     let hooks = o
                         .webhooks
@@ -132,14 +141,19 @@ pub async fn check(cluster: &Cluster, obj: &ObjectRef) -> Result<Health, Cluster
     }
 }
 
-type WebhookEntry = (String, Option<ServiceReference>, Option<k8s_openapi::ByteString>);
+type WebhookEntry = (
+    String,
+    Option<ServiceReference>,
+    Option<k8s_openapi::ByteString>,
+);
 
 async fn webhook_health(
     cluster: &Cluster,
     annotations: Option<&std::collections::BTreeMap<String, String>>,
     hooks: Vec<WebhookEntry>,
 ) -> Result<Health, ClusterError> {
-    let injected = annotations.is_some_and(|a| CA_INJECT_ANNOTATIONS.iter().any(|k| a.contains_key(*k)));
+    let injected =
+        annotations.is_some_and(|a| CA_INJECT_ANNOTATIONS.iter().any(|k| a.contains_key(*k)));
     let mut services = BTreeSet::new();
     for (name, svc, ca) in &hooks {
         if injected && ca.as_ref().is_none_or(|b| b.0.is_empty()) {
@@ -155,7 +169,9 @@ async fn webhook_health(
         let slices = Api::<EndpointSlice>::namespaced(cluster.client(), &ns)
             .list(&ListParams::default().labels(&format!("kubernetes.io/service-name={svc}")))
             .await
-            .map_err(|e| cluster.explain(&format!("listing EndpointSlices of Service {ns}/{svc}"), e))?;
+            .map_err(|e| {
+                cluster.explain(&format!("listing EndpointSlices of Service {ns}/{svc}"), e)
+            })?;
         if ready_endpoints(&slices.items) == 0 {
             return Ok(Health::Pending(format!(
                 "Service {ns}/{svc} behind webhook {hook} has no ready endpoints"
@@ -205,7 +221,11 @@ pub fn deployment_health(d: &Deployment) -> Health {
     if let Some(p) = generation_observed(d.metadata.generation, st.observed_generation) {
         return p;
     }
-    if let Some(c) = st.conditions.as_ref().and_then(|cs| cs.iter().find(|c| c.type_ == "Progressing")) {
+    if let Some(c) = st
+        .conditions
+        .as_ref()
+        .and_then(|cs| cs.iter().find(|c| c.type_ == "Progressing"))
+    {
         if c.reason.as_deref() == Some("ProgressDeadlineExceeded") {
             return Health::Failed("rollout exceeded its progress deadline".into());
         }
@@ -218,7 +238,10 @@ pub fn deployment_health(d: &Deployment) -> Health {
         return Health::Pending(format!("{updated}/{want} replicas updated"));
     }
     if total > updated {
-        return Health::Pending(format!("{} old replicas pending termination", total - updated));
+        return Health::Pending(format!(
+            "{} old replicas pending termination",
+            total - updated
+        ));
     }
     if available < updated {
         return Health::Pending(format!("{available}/{want} replicas available"));
@@ -295,7 +318,10 @@ pub fn job_health(j: &Job) -> Health {
                 return Health::Failed(format!(
                     "job failed: {}{}",
                     c.reason.clone().unwrap_or_default(),
-                    c.message.as_ref().map(|m| format!(": {m}")).unwrap_or_default()
+                    c.message
+                        .as_ref()
+                        .map(|m| format!(": {m}"))
+                        .unwrap_or_default()
                 ))
             }
             _ => {}
@@ -327,7 +353,10 @@ mod tests {
         assert!(matches!(deployment_health(&d), Health::Pending(r) if r.contains("generation 2")));
         d.status.as_mut().unwrap().observed_generation = Some(2);
         d.status.as_mut().unwrap().available_replicas = Some(1);
-        assert_eq!(deployment_health(&d), Health::Pending("1/2 replicas available".into()));
+        assert_eq!(
+            deployment_health(&d),
+            Health::Pending("1/2 replicas available".into())
+        );
         d.status.as_mut().unwrap().available_replicas = Some(2);
         assert_eq!(deployment_health(&d), Health::Ready);
     }

@@ -46,7 +46,12 @@ pub enum ClusterError {
     Forbidden { what: String, message: String },
     /// Any other answer of the API server.
     #[error("{what}: the Kubernetes API answered {code} {reason}: {message}")]
-    Api { what: String, code: u16, reason: String, message: String },
+    Api {
+        what: String,
+        code: u16,
+        reason: String,
+        message: String,
+    },
     /// Anything else the client reported.
     #[error("{what}: {detail}")]
     Other { what: String, detail: String },
@@ -86,8 +91,9 @@ impl Cluster {
             },
         };
         let url = config.cluster_url.to_string();
-        let client = Client::try_from(config)
-            .map_err(|e| ClusterError::BadKubeconfig { detail: e.to_string() })?;
+        let client = Client::try_from(config).map_err(|e| ClusterError::BadKubeconfig {
+            detail: e.to_string(),
+        })?;
         let cluster = Cluster { client, url };
         cluster.version().await?;
         Ok(cluster)
@@ -95,7 +101,10 @@ impl Cluster {
 
     /// Wraps an existing client (tests, embedding).
     pub fn from_client(client: Client, url: impl Into<String>) -> Cluster {
-        Cluster { client, url: url.into() }
+        Cluster {
+            client,
+            url: url.into(),
+        }
     }
 
     /// The kube-rs client.
@@ -126,8 +135,14 @@ impl Cluster {
 pub fn explain(url: &str, what: &str, err: kube::Error) -> ClusterError {
     match err {
         kube::Error::Api(status) => match status.code {
-            401 => ClusterError::Unauthorized { url: url.to_string(), what: what.to_string() },
-            403 => ClusterError::Forbidden { what: what.to_string(), message: status.message },
+            401 => ClusterError::Unauthorized {
+                url: url.to_string(),
+                what: what.to_string(),
+            },
+            403 => ClusterError::Forbidden {
+                what: what.to_string(),
+                message: status.message,
+            },
             code => ClusterError::Api {
                 what: what.to_string(),
                 code,
@@ -135,14 +150,19 @@ pub fn explain(url: &str, what: &str, err: kube::Error) -> ClusterError {
                 message: status.message,
             },
         },
-        kube::Error::HyperError(e) => {
-            ClusterError::Unreachable { url: url.to_string(), detail: chain(&e) }
-        }
-        kube::Error::Service(e) => {
-            ClusterError::Unreachable { url: url.to_string(), detail: chain(e.as_ref()) }
-        }
+        kube::Error::HyperError(e) => ClusterError::Unreachable {
+            url: url.to_string(),
+            detail: chain(&e),
+        },
+        kube::Error::Service(e) => ClusterError::Unreachable {
+            url: url.to_string(),
+            detail: chain(e.as_ref()),
+        },
         kube::Error::Auth(e) => ClusterError::BadKubeconfig { detail: chain(&e) },
-        other => ClusterError::Other { what: what.to_string(), detail: chain(&other) },
+        other => ClusterError::Other {
+            what: what.to_string(),
+            detail: chain(&other),
+        },
     }
 }
 
@@ -166,9 +186,13 @@ fn kubeconfig_error(err: KubeconfigError) -> ClusterError {
             detail: "KUBECONFIG is not set and there is no home directory".into(),
         },
         KubeconfigError::ReadConfig(io, path) if io.kind() == std::io::ErrorKind::NotFound => {
-            ClusterError::NoKubeconfig { detail: format!("{} does not exist", shown(path)) }
+            ClusterError::NoKubeconfig {
+                detail: format!("{} does not exist", shown(path)),
+            }
         }
-        _ => ClusterError::BadKubeconfig { detail: chain(&err) },
+        _ => ClusterError::BadKubeconfig {
+            detail: chain(&err),
+        },
     }
 }
 

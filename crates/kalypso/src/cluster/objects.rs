@@ -35,7 +35,12 @@ impl ObjectRef {
 
     /// A cluster-scoped object.
     pub fn cluster(api_version: &str, kind: &str, name: &str) -> ObjectRef {
-        ObjectRef { api_version: api_version.into(), kind: kind.into(), namespace: None, name: name.into() }
+        ObjectRef {
+            api_version: api_version.into(),
+            kind: kind.into(),
+            namespace: None,
+            name: name.into(),
+        }
     }
 }
 
@@ -116,7 +121,12 @@ pub fn parse_manifest(text: &str, default_namespace: &str) -> Result<Vec<ObjectR
                     .unwrap_or_else(|| default_namespace.to_string()),
             )
         };
-        out.push(ObjectRef { api_version: d.api_version.unwrap_or_default(), kind, namespace, name });
+        out.push(ObjectRef {
+            api_version: d.api_version.unwrap_or_default(),
+            kind,
+            namespace,
+            name,
+        });
     }
     Ok(out)
 }

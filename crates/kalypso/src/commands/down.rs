@@ -1,12 +1,96 @@
-//! `kalypso down` (not built yet).
+//! `kalypso down`: uninstall the stack in reverse wave order.
+
+use std::io::{BufRead, IsTerminal, Write};
+use std::path::PathBuf;
+use std::time::Duration;
 
 use anyhow::Result;
 
+use crate::deploy::down::{down, DownOutcome};
+use crate::deploy::{connect, releases, repo_root, runtime};
+use crate::error::{usage, EXIT_FAILED, EXIT_OK};
+use crate::helm::Helm;
+use crate::stack::Stack;
+
 /// Arguments of `kalypso down`.
 #[derive(Debug, clap::Args)]
-pub struct DownArgs {}
+pub struct DownArgs {
+    /// Repository root (default: the nearest directory with argocd/applicationset.yaml).
+    #[arg(long, value_name = "DIR")]
+    pub repo: Option<PathBuf>,
+    /// Only these components, comma-separated.
+    #[arg(long, value_delimiter = ',', value_name = "A,B")]
+    pub only: Vec<String>,
+    /// Also delete the PersistentVolumeClaims (data!) and the namespaces.
+    #[arg(long)]
+    pub purge: bool,
+    /// Do not ask for confirmation (required when stdin is not a terminal).
+    #[arg(long, short = 'y')]
+    pub yes: bool,
+    /// Time each `helm uninstall --wait` may take.
+    #[arg(long, default_value = "5m", value_parser = humantime::parse_duration)]
+    pub timeout: Duration,
+}
 
 /// Runs `kalypso down`; returns the process exit code.
-pub fn run(_args: DownArgs) -> Result<i32> {
-    Err(crate::error::usage("kalypso down is not implemented yet"))
+pub fn run(args: DownArgs) -> Result<i32> {
+    let root = repo_root(args.repo.as_deref())?;
+    let stack = Stack::load(&root)?.select(&args.only)?;
+    let order: Vec<String> = stack
+        .waves()
+        .iter()
+        .rev()
+        .flat_map(|w| w.components.iter().map(|c| c.name.clone()))
+        .collect();
+    let keep = if args.purge {
+        "PersistentVolumeClaims AND namespaces will be DELETED (data is lost)"
+    } else {
+        "PersistentVolumeClaims and namespaces are kept"
+    };
+    if !args.yes {
+        if !std::io::stdin().is_terminal() {
+            return Err(usage(
+                "kalypso down uninstalls releases and needs confirmation: stdin is not a terminal, so pass --yes",
+            ));
+        }
+        eprint!("Uninstall {} ({keep})? [y/N] ", order.join(", "));
+        let _ = std::io::stderr().flush();
+        let mut answer = String::new();
+        std::io::stdin().lock().read_line(&mut answer)?;
+        if !matches!(answer.trim(), "y" | "Y" | "yes" | "YES") {
+            eprintln!("nothing uninstalled");
+            return Ok(EXIT_FAILED);
+        }
+    }
+    let helm = Helm::locate(&root)?;
+    runtime()?.block_on(async move {
+        releases::ensure_supported(&helm).await?;
+        let cluster = connect().await?;
+        let print = |o: &DownOutcome| {
+            let mut line = format!("{}: {}", o.release, o.result);
+            if !o.deleted_pvcs.is_empty() {
+                line.push_str(&format!("; deleted PVCs {}", o.deleted_pvcs.join(", ")));
+            }
+            if o.deleted_namespace {
+                line.push_str(&format!("; deleted namespace {}", o.namespace));
+            }
+            if let Some(e) = &o.error {
+                line.push_str(&format!(": {e}"));
+            }
+            println!("{line}");
+        };
+        let outcomes = down(&cluster, &helm, &stack, args.purge, args.timeout, &print).await;
+        if let Some(failed) = outcomes.iter().find(|o| o.error.is_some()) {
+            eprintln!(
+                "kalypso down stopped at {} (wave {}); releases of earlier waves were left installed.",
+                failed.release, failed.wave
+            );
+            return Ok(EXIT_FAILED);
+        }
+        if !args.purge {
+            println!("Kept PersistentVolumeClaims and namespaces (use --purge to delete them).");
+        }
+        println!("CRDs that charts keep on uninstall (cert-manager's, Istio's) stay in the cluster.");
+        Ok(EXIT_OK)
+    })
 }

@@ -1,12 +1,78 @@
-//! `kalypso up` (not built yet).
+//! `kalypso up`: install or upgrade the stack wave by wave, gating each wave on health.
+
+use std::path::PathBuf;
+use std::time::Duration;
 
 use anyhow::Result;
 
+use crate::deploy::plan::Plan;
+use crate::deploy::up::{up, Action, UpOptions};
+use crate::deploy::{connect, progress, releases, repo_root, runtime};
+use crate::error::{EXIT_FAILED, EXIT_OK};
+use crate::helm::Helm;
+use crate::stack::Stack;
+
 /// Arguments of `kalypso up`.
 #[derive(Debug, clap::Args)]
-pub struct UpArgs {}
+pub struct UpArgs {
+    /// Repository root (default: the nearest directory with argocd/applicationset.yaml).
+    #[arg(long, value_name = "DIR")]
+    pub repo: Option<PathBuf>,
+    /// Values overlay: charts/<chart>/profiles/<NAME>.yaml, where a chart has one.
+    #[arg(long, value_name = "NAME")]
+    pub profile: Option<String>,
+    /// Only these components (`mimir` or `kalypso-mimir`), comma-separated.
+    #[arg(long, value_delimiter = ',', value_name = "A,B")]
+    pub only: Vec<String>,
+    /// Time each wave may take, install and health gates included (e.g. 10m, 90s).
+    #[arg(long, default_value = "10m", value_parser = humantime::parse_duration)]
+    pub timeout: Duration,
+    /// Print the plan (waves, namespaces, chart and upstream versions, values files); needs no cluster.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Extra values file for every selected chart (after the profile overlay); repeatable.
+    #[arg(short = 'f', long = "values", value_name = "FILE")]
+    pub values: Vec<PathBuf>,
+    /// Extra value for every selected chart, as helm --set takes it; repeatable.
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    pub set: Vec<String>,
+}
 
 /// Runs `kalypso up`; returns the process exit code.
-pub fn run(_args: UpArgs) -> Result<i32> {
-    Err(crate::error::usage("kalypso up is not implemented yet"))
+pub fn run(args: UpArgs) -> Result<i32> {
+    let root = repo_root(args.repo.as_deref())?;
+    let stack = Stack::load(&root)?.select(&args.only)?;
+    let plan = Plan::build(&stack, args.profile.as_deref(), &args.values, &args.set)?;
+    if args.dry_run {
+        print!("{}", plan.render_text(&root));
+        return Ok(EXIT_OK);
+    }
+    plan.require_dependencies()?;
+    let helm = Helm::locate(&root)?;
+    runtime()?.block_on(async move {
+        releases::ensure_supported(&helm).await?;
+        let cluster = connect().await?;
+        let opts = UpOptions { wave_timeout: args.timeout, ..UpOptions::default() };
+        let display = progress::for_stderr();
+        let report = up(&cluster, &helm, &plan, &opts, display.as_ref()).await;
+        let failures = report.failures();
+        if failures.is_empty() {
+            let unchanged = report.outcomes.iter().filter(|o| o.action == Some(Action::Unchanged)).count();
+            println!(
+                "{} release(s) healthy in {} wave(s); {unchanged} already up to date.",
+                report.outcomes.len(),
+                plan.waves.len()
+            );
+            return Ok(EXIT_OK);
+        }
+        eprintln!(
+            "\nkalypso up stopped in wave {}; later waves were not started.",
+            report.failed_wave.unwrap_or_default()
+        );
+        for f in failures {
+            eprint!("\n{f}");
+        }
+        eprintln!("\nFix the cause and run `kalypso up` again: releases already at the wanted chart and values are left alone.");
+        Ok(EXIT_FAILED)
+    })
 }
