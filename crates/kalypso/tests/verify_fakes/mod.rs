@@ -53,26 +53,33 @@ impl Fake {
     }
 }
 
+/// Label or attribute name → value.
+pub type Labels = BTreeMap<String, String>;
+/// Attributes as (key, value) pairs.
+pub type Attrs = Vec<(String, String)>;
+/// A Mimir sample: labels, value, timestamp (ms).
+pub type StoredSample = (Labels, f64, i64);
+/// A Loki entry: stream labels, structured metadata, timestamp (ns), line.
+pub type StoredLine = (Labels, Labels, u64, String);
+/// A Tempo span: resource attributes, span attributes, span name.
+pub type StoredSpan = (Attrs, Attrs, String);
+/// A Pyroscope series: profile type id, function names, total.
+pub type StoredProfile = (String, Vec<String>, i64);
+/// Matchers of a LogQL query: stream, structured metadata, line filters.
+type LogQuery = (Vec<(String, String)>, Vec<(String, String)>, Vec<String>);
+
 /// Everything the fakes stored.
 #[derive(Debug, Default)]
 pub struct Store {
     pub behaviour: Behaviour,
     /// Mimir: tenant → samples (labels, value, timestamp ms).
-    pub samples: HashMap<String, Vec<(BTreeMap<String, String>, f64, i64)>>,
+    pub samples: HashMap<String, Vec<StoredSample>>,
     /// Loki: tenant → entries (stream labels + structured metadata, ts ns, line).
-    pub lines: HashMap<
-        String,
-        Vec<(
-            BTreeMap<String, String>,
-            BTreeMap<String, String>,
-            u64,
-            String,
-        )>,
-    >,
+    pub lines: HashMap<String, Vec<StoredLine>>,
     /// Tempo: trace id hex → (resource attrs, span attrs, span name).
-    pub spans: HashMap<String, Vec<(Vec<(String, String)>, Vec<(String, String)>, String)>>,
+    pub spans: HashMap<String, Vec<StoredSpan>>,
     /// Pyroscope: service_name → (profile type id, function names, total).
-    pub profiles: HashMap<String, (String, Vec<String>, i64)>,
+    pub profiles: HashMap<String, StoredProfile>,
     /// Requests seen, "METHOD path".
     pub requests: Vec<String>,
 }
@@ -406,7 +413,7 @@ async fn loki_otlp(State(s): State<Shared>, h: HeaderMap, body: Bytes) -> Respon
 }
 
 /// `{a="b"} | k="v" |= "text"` → (stream matchers, metadata matchers, line filters).
-fn parse_logql(q: &str) -> Option<(Vec<(String, String)>, Vec<(String, String)>, Vec<String>)> {
+fn parse_logql(q: &str) -> Option<LogQuery> {
     let (_, stream) = parse_selector(q)?;
     let rest = &q[q.find('}')? + 1..];
     let mut meta = Vec::new();
@@ -825,7 +832,7 @@ pub async fn grafana(setup: GrafanaSetup) -> SocketAddr {
     serve(router).await
 }
 
-fn authorised(s: &GrafanaState, h: &HeaderMap) -> Result<(), Response> {
+fn authorised(s: &GrafanaState, h: &HeaderMap) -> Result<(), Box<Response>> {
     let expected = format!(
         "Basic {}",
         b64(format!("{}:{}", s.setup.user, s.setup.password))
@@ -833,24 +840,26 @@ fn authorised(s: &GrafanaState, h: &HeaderMap) -> Result<(), Response> {
     if header(h, "Authorization") == Some(expected.as_str()) {
         Ok(())
     } else {
-        Err((
-            StatusCode::UNAUTHORIZED,
-            Json(json!({"message": "Invalid username or password"})),
-        )
-            .into_response())
+        Err(Box::new(
+            (
+                StatusCode::UNAUTHORIZED,
+                Json(json!({"message": "Invalid username or password"})),
+            )
+                .into_response(),
+        ))
     }
 }
 
 async fn grafana_user(State(s): State<Arc<GrafanaState>>, h: HeaderMap) -> Response {
     if let Err(r) = authorised(&s, &h) {
-        return r;
+        return *r;
     }
     Json(json!({"id": 1, "login": s.setup.user, "isGrafanaAdmin": true})).into_response()
 }
 
 async fn grafana_datasources(State(s): State<Arc<GrafanaState>>, h: HeaderMap) -> Response {
     if let Err(r) = authorised(&s, &h) {
-        return r;
+        return *r;
     }
     Json(Value::Array(s.datasources.clone())).into_response()
 }
@@ -861,7 +870,7 @@ async fn grafana_datasource(
     Path(uid): Path<String>,
 ) -> Response {
     if let Err(r) = authorised(&s, &h) {
-        return r;
+        return *r;
     }
     match s.datasources.iter().find(|d| d["uid"] == uid.as_str()) {
         Some(d) => Json(d.clone()).into_response(),
@@ -879,7 +888,7 @@ async fn grafana_health(
     Path(uid): Path<String>,
 ) -> Response {
     if let Err(r) = authorised(&s, &h) {
-        return r;
+        return *r;
     }
     if s.setup.unhealthy.contains(&uid.as_str()) {
         return (StatusCode::BAD_REQUEST, Json(json!({"status": "ERROR", "message": "Post \"http://loki-gateway.loki.svc.cluster.local/loki/api/v1/labels\": dial tcp: lookup loki-gateway.loki.svc.cluster.local: no such host"})))
