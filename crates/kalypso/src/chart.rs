@@ -42,7 +42,9 @@ impl Dependency {
 
     /// Where `helm dependency build` puts this dependency's archive inside `chart_dir`.
     pub fn archive_path(&self, chart_dir: &Path) -> PathBuf {
-        chart_dir.join("charts").join(format!("{}-{}.tgz", self.name, self.version))
+        chart_dir
+            .join("charts")
+            .join(format!("{}-{}.tgz", self.name, self.version))
     }
 }
 
@@ -73,7 +75,9 @@ mod tests {
         assert_eq!(meta.dependencies.len(), 1);
         let dep = &meta.dependencies[0];
         assert_eq!(dep.values_key(), "loki");
-        assert!(dep.archive_path(dir.path()).ends_with("charts/loki-18.11.0.tgz"));
+        assert!(dep
+            .archive_path(dir.path())
+            .ends_with("charts/loki-18.11.0.tgz"));
     }
 
     #[test]

@@ -82,8 +82,7 @@ impl Stack {
                 file.display()
             ))
         })?;
-        Self::from_applicationset(root, &text)
-            .with_context(|| format!("in {}", file.display()))
+        Self::from_applicationset(root, &text).with_context(|| format!("in {}", file.display()))
     }
 
     /// Parses the component list out of an ApplicationSet document.
@@ -106,7 +105,10 @@ impl Stack {
                 return Err(usage(format!("component {:?} is listed twice", c.name)));
             }
         }
-        Ok(Stack { root: root.to_path_buf(), components })
+        Ok(Stack {
+            root: root.to_path_buf(),
+            components,
+        })
     }
 
     /// The component called `name`.
@@ -127,7 +129,10 @@ impl Stack {
                 .find(|c| c.name == *want || c.name == format!("kalypso-{want}"))
                 .ok_or_else(|| {
                     let known: Vec<_> = self.components.iter().map(|c| c.name.as_str()).collect();
-                    usage(format!("--only: no component {want:?} (known: {})", known.join(", ")))
+                    usage(format!(
+                        "--only: no component {want:?} (known: {})",
+                        known.join(", ")
+                    ))
                 })?;
             if !picked.contains(found) {
                 picked.push(found.clone());
@@ -135,7 +140,10 @@ impl Stack {
         }
         // Keep list order, not the order of the flag.
         picked.sort_by_key(|c| self.components.iter().position(|x| x == c));
-        Ok(Stack { root: self.root.clone(), components: picked })
+        Ok(Stack {
+            root: self.root.clone(),
+            components: picked,
+        })
     }
 
     /// Components grouped by wave, in ascending wave order.
@@ -144,7 +152,9 @@ impl Stack {
         for c in &self.components {
             by.entry(c.wave).or_default().push(c.clone());
         }
-        by.into_iter().map(|(number, components)| Wave { number, components }).collect()
+        by.into_iter()
+            .map(|(number, components)| Wave { number, components })
+            .collect()
     }
 
     /// Absolute chart directory of a component.
@@ -174,7 +184,11 @@ spec:
         assert_eq!(waves.len(), 2);
         assert_eq!(waves[0].number, 1);
         assert_eq!(waves[0].components[0].name, "kalypso-b");
-        let names: Vec<_> = waves[1].components.iter().map(|c| c.name.as_str()).collect();
+        let names: Vec<_> = waves[1]
+            .components
+            .iter()
+            .map(|c| c.name.as_str())
+            .collect();
         assert_eq!(names, ["kalypso-a", "kalypso-c"]);
     }
 
@@ -191,7 +205,10 @@ spec:
     #[test]
     fn a_wave_that_is_not_a_number_is_an_error_naming_it() {
         let bad = APPSET.replace("wave: \"1\"", "wave: \"first\"");
-        let err = format!("{:#}", Stack::from_applicationset(Path::new("/r"), &bad).unwrap_err());
+        let err = format!(
+            "{:#}",
+            Stack::from_applicationset(Path::new("/r"), &bad).unwrap_err()
+        );
         assert!(err.contains("\"first\""), "{err}");
     }
 }

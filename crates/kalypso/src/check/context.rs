@@ -1,13 +1,14 @@
 //! What every rule looks at: the parsed objects, the components with their waves and render
 //! status, the policy, and facts derived once (embedded configs, in-cluster DNS references).
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use base64::Engine;
 use serde_json::Value;
 
 use super::dns::extract::{self, DnsReference, PortUse};
 use super::policy::Policy;
+use super::services::{self, ServiceView};
 use crate::manifest::walk::{index, join};
 use crate::manifest::{workload, yaml, Manifest, Object};
 use crate::render::ChartStatus;
@@ -30,6 +31,20 @@ pub struct EmbeddedConfig {
     /// Field holding the text, e.g. `data.config.yaml`.
     pub field: String,
     pub value: Value,
+    /// Parsed from text (a ConfigMap or Secret key) rather than a custom resource field.
+    pub from_text: bool,
+}
+
+impl EmbeddedConfig {
+    /// The finding field for a path inside the config: `data.config.yaml: a.b` for text,
+    /// `spec.a.b` for a custom resource.
+    pub fn at(&self, inner: &str) -> String {
+        if self.from_text {
+            format!("{}: {inner}", self.field)
+        } else {
+            join(&self.field, inner)
+        }
+    }
 }
 
 /// An in-cluster DNS name used by an object.
@@ -53,6 +68,8 @@ pub struct Context<'a> {
     pub namespaces: BTreeSet<String>,
     pub configs: Vec<EmbeddedConfig>,
     pub dns: Vec<DnsUse>,
+    /// Services by (namespace, name): rendered, and made by operators from custom resources.
+    pub services: BTreeMap<(String, String), ServiceView>,
 }
 
 /// Path segments under which an address is used at runtime only (exports, reads).
@@ -78,6 +95,7 @@ impl<'a> Context<'a> {
             namespaces,
             configs: Vec::new(),
             dns: Vec::new(),
+            services: services::services(manifest),
         };
         for (i, obj) in manifest.objects.iter().enumerate() {
             ctx.collect(i, obj);
@@ -179,6 +197,7 @@ impl<'a> Context<'a> {
                             object: i,
                             field: "spec".into(),
                             value: v.clone(),
+                            from_text: false,
                         });
                     }
                 }
@@ -194,6 +213,7 @@ impl<'a> Context<'a> {
                 object: i,
                 field: field.to_string(),
                 value,
+                from_text: true,
             });
         } else {
             let multi = text.contains('\n');

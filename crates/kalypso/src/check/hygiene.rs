@@ -59,7 +59,10 @@ fn check_container(
     out: &mut Vec<Finding>,
 ) {
     let who = format!("container {}", c.name);
+    // Istio's injector replaces `image: auto` and adds the proxy's probes at admission.
+    let injected = pod.istio_injected() && c.body["image"].as_str() == Some("auto");
     match c.body["image"].as_str() {
+        Some(_) if injected => {}
         Some(image) => {
             if let Some(p) = image_problem(image) {
                 out.push(Finding::new(
@@ -105,7 +108,7 @@ fn check_container(
             format!("{who} has no memory limit"),
         ));
     }
-    if pod.long_running && !c.init && !pod.operator_managed {
+    if pod.long_running && !c.init && !pod.operator_managed && !injected {
         let probed = ["readinessProbe", "livenessProbe", "startupProbe"]
             .iter()
             .any(|p| has(&c.body[*p]));

@@ -10,6 +10,7 @@ pub mod ordering;
 pub mod policy;
 pub mod refs;
 pub mod schema;
+pub mod services;
 pub mod storage;
 pub mod tenant;
 

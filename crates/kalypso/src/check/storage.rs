@@ -153,7 +153,7 @@ pub fn check_buckets(ctx: &Context) -> Vec<Finding> {
             }
         });
         for (path, bucket) in found {
-            let field = format!("{}: {path}", cfg.field);
+            let field = cfg.at(&path);
             if created.contains(&bucket) {
                 continue;
             }

@@ -114,7 +114,7 @@ pub fn uses(ctx: &Context) -> Vec<TenantUse> {
             }
             out.push(TenantUse {
                 object: cfg.object,
-                field: format!("{}: {}", cfg.field, walk::join(path, addr_key)),
+                field: cfg.at(&walk::join(path, addr_key)),
                 role,
                 namespace: r.namespace,
                 service: r.service,

@@ -70,8 +70,8 @@ pub struct CheckArgs {
     pub color: String,
 }
 
-/// Runs `kalypso check`; returns the process exit code.
-pub fn run(args: CheckArgs) -> Result<i32> {
+/// Renders (or reads) the input and runs every rule; prints nothing.
+pub fn evaluate(args: &CheckArgs) -> Result<Report> {
     if !args
         .kube_version
         .split('.')
@@ -113,6 +113,7 @@ pub fn run(args: CheckArgs) -> Result<i32> {
     };
     let manifest = Manifest::from_sources(&sources).map_err(|e| usage(e.to_string()))?;
     let policy = Policy::load(repo.as_deref(), args.policy.as_deref())?;
+    let charts: Vec<ChartInfo> = charts;
     let ctx = Context::new(&manifest, &charts, &policy);
     let opts = CheckOptions {
         schema: SchemaOptions {
@@ -123,13 +124,18 @@ pub fn run(args: CheckArgs) -> Result<i32> {
         skip_schema: false,
     };
     let findings = check::run(&ctx, &renders, &opts);
-    let report = Report {
+    Ok(Report {
         findings,
         charts: charts
             .iter()
             .map(|c| ChartReport::new(&c.name, &c.status))
             .collect(),
-    };
+    })
+}
+
+/// Runs `kalypso check`; returns the process exit code.
+pub fn run(args: CheckArgs) -> Result<i32> {
+    let report = evaluate(&args)?;
     let text = match args.output {
         OutputFormat::Human => {
             let colour = match args.color.as_str() {

@@ -35,7 +35,7 @@ pub fn split_documents(text: &str) -> Vec<RawDocument> {
     let mut start = 1usize;
     let mut source: Option<String> = None;
     let mut flush = |current: &mut String, start: usize, source: &mut Option<String>| {
-        if current.lines().any(|l| is_content(l)) {
+        if current.lines().any(is_content) {
             docs.push(RawDocument {
                 source: source.take(),
                 line: start,

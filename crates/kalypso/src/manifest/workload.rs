@@ -17,6 +17,17 @@ pub struct PodSpec<'a> {
     pub long_running: bool,
     /// Whether this is an operator custom resource whose controller fills in probes and image.
     pub operator_managed: bool,
+    /// The pod template's metadata (labels, annotations), `Null` when absent.
+    pub template_meta: &'a Value,
+}
+
+impl PodSpec<'_> {
+    /// Whether Istio's injector fills this pod in (a gateway with `image: auto`).
+    pub fn istio_injected(&self) -> bool {
+        let m = self.template_meta;
+        m["annotations"]["inject.istio.io/templates"].is_string()
+            || m["labels"]["sidecar.istio.io/inject"].as_str() == Some("true")
+    }
 }
 
 /// One container of a pod spec.
@@ -36,6 +47,13 @@ pub const OTEL_COLLECTOR_KIND: &str = "OpenTelemetryCollector";
 /// The pod spec of a workload object, if it has one.
 pub fn pod_spec(obj: &Object) -> Option<PodSpec<'_>> {
     let b = &obj.body;
+    let meta_of = |spec_path: &str| -> &Value {
+        match spec_path {
+            "spec" => &b["metadata"],
+            "spec.template.spec" => &b["spec"]["template"]["metadata"],
+            _ => &b["spec"]["jobTemplate"]["spec"]["template"]["metadata"],
+        }
+    };
     let (spec, path, long_running, operator_managed) = match obj.kind.as_str() {
         "Pod" => {
             let rp = b["spec"]["restartPolicy"].as_str().unwrap_or("Always");
@@ -67,6 +85,7 @@ pub fn pod_spec(obj: &Object) -> Option<PodSpec<'_>> {
         path: path.to_string(),
         long_running,
         operator_managed,
+        template_meta: meta_of(path),
     })
 }
 

@@ -6,11 +6,10 @@ pub mod extract;
 use std::collections::BTreeSet;
 
 use extract::PortUse;
-use serde_json::Value;
 
 use super::context::{Context, DnsUse};
 use super::finding::{Finding, Severity};
-use crate::manifest::Object;
+use super::services::ServiceView;
 
 /// Rule id.
 pub const RULE: &str = "wiring/dns";
@@ -19,13 +18,10 @@ pub const RULE: &str = "wiring/dns";
 pub const CLUSTER_SERVICES: &[(&str, &str)] =
     &[("kubernetes", "default"), ("kube-dns", "kube-system")];
 
-/// The Service a DNS use resolves to, if rendered.
-pub fn target<'a>(ctx: &'a Context, u: &DnsUse) -> Option<&'a Object> {
-    ctx.manifest.get(
-        "Service",
-        Some(&u.reference.namespace),
-        &u.reference.service,
-    )
+/// The Service a DNS use resolves to, if the stack has it.
+pub fn target<'a>(ctx: &'a Context, u: &DnsUse) -> Option<&'a ServiceView> {
+    ctx.services
+        .get(&(u.reference.namespace.clone(), u.reference.service.clone()))
 }
 
 /// Checks every DNS use.
@@ -100,18 +96,14 @@ pub fn check(ctx: &Context) -> Vec<Finding> {
 }
 
 /// Why a Service does not serve the port used, if it does not.
-pub fn port_problem(svc: &Object, port: &PortUse, per_pod: bool) -> Option<String> {
-    let ports: Vec<&Value> = svc.body["spec"]["ports"]
-        .as_array()
-        .map(|p| p.iter().collect())
-        .unwrap_or_default();
-    let headless = svc.body["spec"]["clusterIP"].as_str() == Some("None");
+pub fn port_problem(svc: &ServiceView, port: &PortUse, per_pod: bool) -> Option<String> {
     let listing = || {
-        let list: Vec<String> = ports
+        let list: Vec<String> = svc
+            .ports
             .iter()
-            .map(|p| match p["name"].as_str() {
-                Some(n) => format!("{} ({n})", p["port"]),
-                None => p["port"].to_string(),
+            .map(|p| match &p.name {
+                Some(n) => format!("{} ({n})", p.port),
+                None => p.port.to_string(),
             })
             .collect();
         if list.is_empty() {
@@ -120,16 +112,18 @@ pub fn port_problem(svc: &Object, port: &PortUse, per_pod: bool) -> Option<Strin
             format!("ports {}", list.join(", "))
         }
     };
-    let name = format!(
-        "Service {}/{}",
-        svc.namespace.as_deref().unwrap_or(""),
-        svc.name
-    );
+    let name = match &svc.made_from {
+        Some(from) => format!(
+            "Service {}/{} (made by the operator for {from})",
+            svc.namespace, svc.name
+        ),
+        None => format!("Service {}/{}", svc.namespace, svc.name),
+    };
     let serves = |n: u32| {
-        ports.iter().any(|p| {
-            p["port"].as_u64() == Some(n as u64)
+        svc.ports.iter().any(|p| {
+            p.port == n as u64
                 // Headless names resolve to pod IPs: the pod's port is what is reached.
-                || ((headless || per_pod) && p["targetPort"].as_u64() == Some(n as u64))
+                || ((svc.headless || per_pod) && p.target_port == Some(n as u64))
         })
     };
     match port {
@@ -142,14 +136,16 @@ pub fn port_problem(svc: &Object, port: &PortUse, per_pod: bool) -> Option<Strin
                 listing()
             )
         }),
-        PortUse::Named(want) => {
-            (!ports.iter().any(|p| p["name"].as_str() == Some(want))).then(|| {
-                format!(
-                    "{name} has no port named {want} for the SRV lookup ({})",
-                    listing()
-                )
-            })
-        }
+        PortUse::Named(want) => (!svc
+            .ports
+            .iter()
+            .any(|p| p.name.as_deref() == Some(want.as_str())))
+        .then(|| {
+            format!(
+                "{name} has no port named {want} for the SRV lookup ({})",
+                listing()
+            )
+        }),
         PortUse::Unknown => None,
     }
 }

@@ -1,0 +1,118 @@
+//! Benchmark: `kalypso check` on the whole stack against the development loop README
+//! documents (`helm lint` then `helm template` for each chart, one after the other), in one
+//! process tree and one run, printing both wall times and their ratio.
+//!
+//! ```text
+//! cargo run --release --example bench_check -- [--repo DIR] [--runs N]
+//! ```
+//!
+//! `kalypso check` does strictly more (two renders per chart for determinism, every rule,
+//! schema validation); the target is a ratio of at most 0.5 on two cores. With `--runs N`
+//! both are run N times, alternating, and the medians are compared.
+
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use clap::Parser;
+use kalypso::cli::{Cli, Command as Sub};
+use kalypso::helm::Helm;
+use kalypso::stack::Stack;
+
+fn median(mut v: Vec<Duration>) -> Duration {
+    v.sort();
+    v[v.len() / 2]
+}
+
+fn dev_loop(helm: &Helm, stack: &Stack) -> Result<Duration, String> {
+    let start = Instant::now();
+    for c in &stack.components {
+        let dir = stack.chart_dir(c);
+        for args in [
+            vec!["lint".into(), dir.display().to_string()],
+            vec!["template".into(), "test".into(), dir.display().to_string()],
+        ] {
+            let status = Command::new(&helm.binary)
+                .args(&args)
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status()
+                .map_err(|e| format!("running helm: {e}"))?;
+            // The loop's result does not matter for timing; a failing chart still costs its run.
+            let _ = status;
+        }
+    }
+    Ok(start.elapsed())
+}
+
+fn check(repo: &std::path::Path) -> Result<(Duration, String), String> {
+    let cli = Cli::try_parse_from(["kalypso", "check", "--repo", &repo.display().to_string()])
+        .map_err(|e| e.to_string())?;
+    let Sub::Check(args) = cli.command else {
+        return Err("not a check command".into());
+    };
+    let start = Instant::now();
+    let report = kalypso::commands::check::evaluate(&args).map_err(|e| format!("{e:#}"))?;
+    Ok((start.elapsed(), report.summary()))
+}
+
+fn main() {
+    let mut repo = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let mut runs = 1usize;
+    let mut args = std::env::args().skip(1);
+    while let Some(a) = args.next() {
+        match a.as_str() {
+            "--repo" => repo = PathBuf::from(args.next().expect("--repo DIR")),
+            "--runs" => runs = args.next().and_then(|n| n.parse().ok()).expect("--runs N"),
+            other => {
+                eprintln!("unknown argument {other}; usage: bench_check [--repo DIR] [--runs N]");
+                std::process::exit(2);
+            }
+        }
+    }
+    let repo = repo.canonicalize().unwrap_or(repo);
+    let run = || -> Result<(), String> {
+        let stack = Stack::load(&repo).map_err(|e| format!("{e:#}"))?;
+        let helm = Helm::locate(&repo).map_err(|e| format!("{e:#}"))?;
+        let cores = std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1);
+        println!(
+            "bench_check: {} charts, {cores} cores, helm {}",
+            stack.components.len(),
+            helm.version().unwrap_or_else(|_| "?".into())
+        );
+        let (mut checks, mut loops) = (Vec::new(), Vec::new());
+        let mut summary = String::new();
+        for i in 0..runs {
+            // Alternate which goes first so caches favour neither.
+            if i % 2 == 0 {
+                let (d, s) = check(&repo)?;
+                checks.push(d);
+                summary = s;
+                loops.push(dev_loop(&helm, &stack)?);
+            } else {
+                loops.push(dev_loop(&helm, &stack)?);
+                let (d, s) = check(&repo)?;
+                checks.push(d);
+                summary = s;
+            }
+        }
+        let (c, l) = (median(checks), median(loops));
+        println!(
+            "kalypso check:                {:>8.2} s   ({summary})",
+            c.as_secs_f64()
+        );
+        println!("helm lint + template loop:    {:>8.2} s", l.as_secs_f64());
+        let ratio = c.as_secs_f64() / l.as_secs_f64().max(1e-9);
+        println!(
+            "ratio check / loop:           {ratio:>8.2}   (target <= 0.50: {})",
+            if ratio <= 0.5 { "met" } else { "NOT met" }
+        );
+        Ok(())
+    };
+    if let Err(e) = run() {
+        eprintln!("bench_check: {e}");
+        std::process::exit(2);
+    }
+}

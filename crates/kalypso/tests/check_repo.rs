@@ -1,0 +1,248 @@
+//! `kalypso check` on the repository's own charts, and mutation tests that break one wire at a
+//! time in a temporary copy and expect `check` to fail naming it. They need helm (CI installs
+//! it); mutations whose broken side is rendered by an upstream chart also need that chart's
+//! archive under `charts/<chart>/charts/` and print a SKIP line without it.
+
+mod check_support;
+
+use std::path::Path;
+
+use assert_cmd::Command;
+use check_support::{archives_or_skip, copy_repo, helm_or_skip, mutate, repo_root};
+
+const TEMPO: &str = "kalypso-tempo/charts/tempo-distributed-2.26.2.tgz";
+const MINIO: &str = "kalypso-minio/charts/minio-5.4.0.tgz";
+const LOKI: &str = "kalypso-loki/charts/loki-18.11.0.tgz";
+
+/// Runs `kalypso check --output json` on `repo`; returns the exit code and the findings.
+fn check(
+    helm: &kalypso::helm::Helm,
+    repo: &Path,
+    extra: &[&str],
+) -> (i32, Vec<serde_json::Value>, serde_json::Value) {
+    let out = Command::cargo_bin("kalypso")
+        .expect("binary")
+        .env("KALYPSO_HELM", &helm.binary)
+        .args(["check", "--output", "json", "--repo"])
+        .arg(repo)
+        .args(extra)
+        .output()
+        .expect("runs");
+    let code = out.status.code().unwrap_or(-1);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|_| {
+        panic!(
+            "exit {code}, not JSON; stderr:\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        )
+    });
+    let findings = v["findings"].as_array().cloned().unwrap_or_default();
+    (code, findings, v)
+}
+
+fn errors(findings: &[serde_json::Value]) -> Vec<&serde_json::Value> {
+    findings
+        .iter()
+        .filter(|f| f["severity"] == "error")
+        .collect()
+}
+
+fn show(findings: &[&serde_json::Value]) -> String {
+    findings
+        .iter()
+        .map(|f| {
+            format!(
+                "{} {} {} | {}",
+                f["rule"], f["object"], f["field"], f["message"]
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+#[test]
+fn the_repository_stack_checks_clean() {
+    let Some(helm) = helm_or_skip("the_repository_stack_checks_clean") else {
+        return;
+    };
+    let (code, findings, v) = check(&helm, &repo_root(), &[]);
+    let errs = errors(&findings);
+    assert_eq!(
+        code,
+        0,
+        "kalypso check on the repository failed:\n{}",
+        show(&errs)
+    );
+    let charts = v["charts"].as_array().expect("charts");
+    assert_eq!(charts.len(), 8, "{charts:?}");
+    for c in charts {
+        println!("chart {} {} {:?}", c["name"], c["status"], c["stand_ins"]);
+    }
+}
+
+#[test]
+fn a_grafana_datasource_on_the_wrong_port_is_reported() {
+    let Some(helm) = helm_or_skip("datasource mutation") else {
+        return;
+    };
+    if !archives_or_skip("datasource mutation", &[TEMPO]) {
+        return;
+    }
+    let repo = copy_repo();
+    mutate(
+        repo.path(),
+        "charts/kalypso-grafana/values.yaml",
+        "tempo-distributed-query-frontend.tempo.svc.cluster.local:3100",
+        "tempo-distributed-query-frontend.tempo.svc.cluster.local:3300",
+    );
+    let (code, findings, _) = check(&helm, repo.path(), &["--only", "tempo,grafana"]);
+    let errs = errors(&findings);
+    assert_eq!(code, 1);
+    assert!(
+        errs.iter().any(|f| f["rule"] == "wiring/dns"
+            && f["object"]["namespace"] == "grafana"
+            && f["message"]
+                .as_str()
+                .unwrap_or("")
+                .contains("has no port 3300")),
+        "{}",
+        show(&errs)
+    );
+}
+
+#[test]
+fn a_wrong_s3_endpoint_is_reported() {
+    let Some(helm) = helm_or_skip("S3 endpoint mutation") else {
+        return;
+    };
+    if !archives_or_skip("S3 endpoint mutation", &[MINIO, LOKI]) {
+        return;
+    }
+    let repo = copy_repo();
+    mutate(
+        repo.path(),
+        "charts/kalypso-loki/values.yaml",
+        "minio.minio.svc.cluster.local:9000",
+        "minio.minio.svc.cluster.local:9001",
+    );
+    let (code, findings, _) = check(&helm, repo.path(), &["--only", "minio,loki"]);
+    let errs = errors(&findings);
+    assert_eq!(code, 1);
+    assert!(
+        errs.iter().any(|f| f["rule"] == "wiring/dns"
+            && f["object"]["namespace"] == "loki"
+            && f["field"].as_str().unwrap_or("").contains("s3.endpoint")
+            && f["message"]
+                .as_str()
+                .unwrap_or("")
+                .contains("minio.minio.svc.cluster.local:9001")),
+        "{}",
+        show(&errs)
+    );
+}
+
+#[test]
+fn a_bucket_the_object_store_does_not_create_is_reported() {
+    let Some(helm) = helm_or_skip("bucket mutation") else {
+        return;
+    };
+    if !archives_or_skip("bucket mutation", &[MINIO, TEMPO]) {
+        return;
+    }
+    let repo = copy_repo();
+    mutate(
+        repo.path(),
+        "charts/kalypso-tempo/values.yaml",
+        "tempo-traces",
+        "tempo-tracez",
+    );
+    let (code, findings, _) = check(&helm, repo.path(), &["--only", "minio,tempo"]);
+    let errs = errors(&findings);
+    assert_eq!(code, 1);
+    assert!(
+        errs.iter().any(|f| f["rule"] == "wiring/bucket"
+            && f["object"]["namespace"] == "tempo"
+            && f["message"]
+                .as_str()
+                .unwrap_or("")
+                .contains("\"tempo-tracez\"")),
+        "{}",
+        show(&errs)
+    );
+}
+
+#[test]
+fn a_secret_that_is_not_rendered_is_reported_until_declared_external() {
+    let Some(helm) = helm_or_skip("Secret mutation") else {
+        return;
+    };
+    if !archives_or_skip("Secret mutation", &[LOKI]) {
+        return;
+    }
+    // Point Loki at a user-managed S3 Secret that nobody creates.
+    let repo = copy_repo();
+    mutate(
+        repo.path(),
+        "charts/kalypso-loki/values.yaml",
+        "existingSecret: \"\"",
+        "existingSecret: loki-s3-external",
+    );
+    mutate(
+        repo.path(),
+        "charts/kalypso-loki/values.yaml",
+        "name: loki-s3-credentials",
+        "name: loki-s3-external",
+    );
+    let (code, findings, _) = check(&helm, repo.path(), &["--only", "loki"]);
+    let errs = errors(&findings);
+    assert_eq!(code, 1);
+    assert!(
+        errs.iter().any(|f| f["rule"] == "wiring/secret"
+            && f["object"]["namespace"] == "loki"
+            && f["field"].as_str().unwrap_or("").contains("envFrom")
+            && f["message"]
+                .as_str()
+                .unwrap_or("")
+                .contains("Secret loki/loki-s3-external does not exist")),
+        "{}",
+        show(&errs)
+    );
+    // Declared as supplied from outside, it is no longer a finding.
+    std::fs::write(
+        repo.path().join("kalypso-policy.yaml"),
+        "external:\n  - {kind: Secret, namespace: loki, name: loki-s3-external, reason: created from the vault before install}\n",
+    )
+    .unwrap();
+    let (_, findings, _) = check(&helm, repo.path(), &["--only", "loki"]);
+    assert!(
+        !findings.iter().any(|f| f["rule"] == "wiring/secret"),
+        "{}",
+        show(&errors(&findings))
+    );
+}
+
+#[test]
+fn a_wave_without_a_rolling_sync_step_is_reported() {
+    let Some(helm) = helm_or_skip("wave mutation") else {
+        return;
+    };
+    let repo = copy_repo();
+    mutate(
+        repo.path(),
+        "argocd/applicationset.yaml",
+        "namespace: minio, wave: \"3\"}",
+        "namespace: minio, wave: \"7\"}",
+    );
+    let (code, findings, _) = check(&helm, repo.path(), &["--only", "minio"]);
+    let errs = errors(&findings);
+    assert_eq!(code, 1);
+    assert!(
+        errs.iter().any(|f| f["rule"] == "ordering/waves"
+            && f["object"]["kind"] == "ApplicationSet"
+            && f["message"]
+                .as_str()
+                .unwrap_or("")
+                .contains("wave \"7\" of kalypso-minio has no RollingSync step")),
+        "{}",
+        show(&errs)
+    );
+}

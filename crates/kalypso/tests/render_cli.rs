@@ -1,0 +1,207 @@
+//! `kalypso render` through the real binary on a tiny stack written by the test: stand-ins for
+//! missing dependencies, profiles, values, output layout and order, and clear errors.
+
+mod check_support;
+
+use std::path::Path;
+
+use assert_cmd::Command;
+use check_support::helm_or_skip;
+use predicates::prelude::*;
+
+fn write(root: &Path, rel: &str, text: &str) {
+    let p = root.join(rel);
+    std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+    std::fs::write(p, text).unwrap();
+}
+
+/// Two components: `kalypso-a` (wave 1) depends on an upstream chart that is not vendored;
+/// `kalypso-b` (wave 2) has a profile.
+fn tiny_repo() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    write(
+        root,
+        "argocd/applicationset.yaml",
+        "apiVersion: argoproj.io/v1alpha1\nkind: ApplicationSet\nmetadata: {name: t}\nspec:\n  generators:\n    - list:\n        elements:\n          - {name: kalypso-b, path: charts/kalypso-b, namespace: bee, wave: \"2\"}\n          - {name: kalypso-a, path: charts/kalypso-a, namespace: ay, wave: \"1\"}\n",
+    );
+    write(
+        root,
+        "charts/kalypso-a/Chart.yaml",
+        "apiVersion: v2\nname: kalypso-a\nversion: 0.1.0\ndependencies:\n  - name: upstream\n    version: 1.2.3\n    repository: https://charts.example.invalid\n    condition: upstream.enabled\n  - name: off\n    version: 0.0.1\n    repository: https://charts.example.invalid\n    condition: off.enabled\n",
+    );
+    write(
+        root,
+        "charts/kalypso-a/values.yaml",
+        "greeting: hello\nupstream: {enabled: true}\noff: {enabled: false}\n",
+    );
+    write(
+        root,
+        "charts/kalypso-a/templates/cm.yaml",
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {{ .Release.Name }}\ndata:\n  greeting: {{ .Values.greeting | quote }}\n  ns: {{ .Release.Namespace }}\n{{- if .Values.explode }}{{ fail \"the values asked me to fail\" }}{{ end }}\n",
+    );
+    write(
+        root,
+        "charts/kalypso-b/Chart.yaml",
+        "apiVersion: v2\nname: kalypso-b\nversion: 0.1.0\n",
+    );
+    write(root, "charts/kalypso-b/values.yaml", "size: large\n");
+    write(
+        root,
+        "charts/kalypso-b/profiles/small.yaml",
+        "size: small\n",
+    );
+    write(
+        root,
+        "charts/kalypso-b/templates/cm.yaml",
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: b\ndata:\n  size: {{ .Values.size | quote }}\n",
+    );
+    dir
+}
+
+fn kalypso(helm: &kalypso::helm::Helm, repo: &Path) -> Command {
+    let mut c = Command::cargo_bin("kalypso").unwrap();
+    c.env("KALYPSO_HELM", &helm.binary)
+        .args(["render", "--repo"])
+        .arg(repo);
+    c
+}
+
+#[test]
+fn renders_in_component_order_with_stand_ins_for_missing_dependencies() {
+    let Some(helm) = helm_or_skip("render order") else {
+        return;
+    };
+    let repo = tiny_repo();
+    let out = kalypso(&helm, repo.path()).output().unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let b = stdout
+        .find("# kalypso render: kalypso-b in namespace bee (full)")
+        .expect("b header");
+    let a = stdout
+        .find("# kalypso render: kalypso-a in namespace ay (partial (stand-ins: upstream))")
+        .expect("a header");
+    assert!(b < a, "component list order (b is listed first):\n{stdout}");
+    assert!(stdout.contains("greeting: \"hello\""));
+    assert!(stdout.contains("ns: ay"));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("kalypso-a: partial (stand-ins: upstream)"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("kalypso-b: full"), "{stderr}");
+    // The chart in the repository is untouched: stand-ins live in a temporary copy.
+    assert!(!repo.path().join("charts/kalypso-a/charts").exists());
+}
+
+#[test]
+fn out_dir_gets_one_file_per_chart_and_profiles_values_and_set_apply() {
+    let Some(helm) = helm_or_skip("render --out") else {
+        return;
+    };
+    let repo = tiny_repo();
+    let out_dir = repo.path().join("out");
+    write(repo.path(), "extra.yaml", "greeting: hi\n");
+    kalypso(&helm, repo.path())
+        .args(["--profile", "small", "-f"])
+        .arg(repo.path().join("extra.yaml"))
+        .args(["--set", "size=tiny", "--only", "a,b", "--out"])
+        .arg(&out_dir)
+        .assert()
+        .code(0);
+    let a = std::fs::read_to_string(out_dir.join("kalypso-a.yaml")).unwrap();
+    let b = std::fs::read_to_string(out_dir.join("kalypso-b.yaml")).unwrap();
+    assert!(a.contains("greeting: \"hi\""), "{a}");
+    assert!(
+        b.contains("size: \"tiny\""),
+        "--set wins over the profile: {b}"
+    );
+
+    kalypso(&helm, repo.path())
+        .args(["--profile", "small", "--only", "b"])
+        .assert()
+        .code(0)
+        .stdout(predicate::str::contains("size: \"small\""));
+}
+
+#[test]
+fn render_errors_name_the_chart_and_exit_two() {
+    let Some(helm) = helm_or_skip("render errors") else {
+        return;
+    };
+    let repo = tiny_repo();
+    kalypso(&helm, repo.path())
+        .args(["--set", "explode=true"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains(
+            "helm template failed for kalypso-a (charts/kalypso-a)",
+        ))
+        .stderr(predicate::str::contains("the values asked me to fail"));
+    kalypso(&helm, repo.path())
+        .args(["--profile", "huge"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("no chart has profiles/huge.yaml"));
+    kalypso(&helm, repo.path())
+        .args(["--only", "zzz"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("no component \"zzz\""));
+    std::fs::remove_dir_all(repo.path().join("charts/kalypso-b")).unwrap();
+    kalypso(&helm, repo.path())
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("component kalypso-b: chart"))
+        .stderr(predicate::str::contains("not found"));
+}
+
+#[test]
+fn a_missing_helm_is_exit_two_with_advice() {
+    let repo = tiny_repo();
+    Command::cargo_bin("kalypso")
+        .unwrap()
+        .env("KALYPSO_HELM", "/nonexistent/helm")
+        .args(["render", "--repo"])
+        .arg(repo.path())
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains(
+            "KALYPSO_HELM=/nonexistent/helm is not a file",
+        ));
+}
+
+#[test]
+fn a_vendored_dependency_renders_in_full() {
+    let Some(helm) = helm_or_skip("vendored dependency") else {
+        return;
+    };
+    let repo = tiny_repo();
+    write(
+        repo.path(),
+        "charts/kalypso-a/charts/upstream/Chart.yaml",
+        "apiVersion: v2\nname: upstream\nversion: 1.2.3\n",
+    );
+    write(
+        repo.path(),
+        "charts/kalypso-a/charts/off/Chart.yaml",
+        "apiVersion: v2\nname: off\nversion: 0.0.1\n",
+    );
+    write(
+        repo.path(),
+        "charts/kalypso-a/charts/upstream/templates/svc.yaml",
+        "apiVersion: v1\nkind: Service\nmetadata: {name: upstream}\nspec: {ports: [{port: 80}]}\n",
+    );
+    kalypso(&helm, repo.path())
+        .args(["--only", "a"])
+        .assert()
+        .code(0)
+        .stderr(predicate::str::contains("kalypso-a: full"))
+        .stdout(predicate::str::contains("kind: Service"));
+}
