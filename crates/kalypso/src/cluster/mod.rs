@@ -8,8 +8,6 @@ pub mod health;
 pub mod objects;
 pub mod portforward;
 
-use std::path::PathBuf;
-
 use k8s_openapi::apimachinery::pkg::version::Info;
 use kube::config::{KubeConfigOptions, KubeconfigError};
 use kube::{Client, Config};
@@ -187,15 +185,11 @@ fn kubeconfig_error(err: KubeconfigError) -> ClusterError {
         },
         KubeconfigError::ReadConfig(io, path) if io.kind() == std::io::ErrorKind::NotFound => {
             ClusterError::NoKubeconfig {
-                detail: format!("{} does not exist", shown(path)),
+                detail: format!("{} does not exist", path.display()),
             }
         }
         _ => ClusterError::BadKubeconfig {
             detail: chain(&err),
         },
     }
-}
-
-fn shown(p: &PathBuf) -> String {
-    p.display().to_string()
 }

@@ -1,0 +1,213 @@
+//! `kalypso doctor`: Kubernetes version, node kernels and architectures, default
+//! StorageClass, conflicting cert-manager / Istio / OpenTelemetry Operator installs, and the
+//! Argo CD progressive-sync setting; every finding says how to fix it.
+
+mod support;
+
+use predicates::prelude::*;
+use serde_json::{json, Value};
+
+use support::api::Obj;
+use support::k8s;
+use support::{Comp, Harness};
+
+fn harness() -> Harness {
+    Harness::new(&[Comp {
+        name: "kalypso-otel",
+        namespace: "otel-system",
+        wave: 1,
+    }])
+}
+
+fn findings(h: &Harness, args: &[&str], code: i32) -> Vec<Value> {
+    let out = h
+        .kalypso()
+        .args(["doctor", "--output", "json"])
+        .args(args)
+        .assert()
+        .code(code)
+        .get_output()
+        .stdout
+        .clone();
+    let v: Value = serde_json::from_slice(&out).expect("JSON");
+    v["findings"].as_array().expect("findings").clone()
+}
+
+fn find<'a>(f: &'a [Value], check: &str, contains: &str) -> &'a Value {
+    f.iter()
+        .find(|x| x["check"] == check && x["message"].as_str().unwrap_or("").contains(contains))
+        .unwrap_or_else(|| panic!("no {check} finding with {contains:?} in {f:#?}"))
+}
+
+#[test]
+fn a_ready_cluster_passes_with_kalypso_owned_components_not_counted_as_conflicts() {
+    let h = harness();
+    let (_, crd) = k8s::crd("certificates.cert-manager.io", "kalypso-otel");
+    let mut crd = crd;
+    crd["metadata"]["annotations"]["meta.helm.sh/release-namespace"] = json!("otel-system");
+    h.api.add([
+        Obj::fixed(k8s::node("kind-control-plane", "6.8.0-60-generic", "amd64")),
+        Obj::fixed(k8s::node("kind-worker", "5.15.0-105-generic", "arm64")),
+        Obj::fixed(k8s::storage_class("standard", true)),
+        Obj::fixed(crd),
+    ]);
+    let f = findings(&h, &[], 0);
+    assert!(f.iter().all(|x| x["severity"] == "ok"), "{f:#?}");
+    find(&f, "kubernetes-version", "v1.33.1");
+    find(&f, "node-kernel", "kind-worker: kernel 5.15.0-105-generic");
+    find(&f, "storage-class", "default StorageClass standard");
+    find(
+        &f,
+        "conflict/cert-manager",
+        "no cert-manager outside kalypso-otel",
+    );
+    find(&f, "helm", "v3.22.0");
+}
+
+#[test]
+fn problems_are_reported_each_with_a_fix() {
+    let h = harness();
+    h.api.set_version("v1.31.4", "31");
+    let mut foreign_crd = k8s::crd("certificates.cert-manager.io", "cert-manager").1;
+    foreign_crd["metadata"]["annotations"]["meta.helm.sh/release-namespace"] =
+        json!("cert-manager");
+    let istiod = json!({"apiVersion": "apps/v1", "kind": "Deployment",
+        "metadata": {"name": "istiod", "namespace": "istio-system", "labels": {"app": "istiod"}},
+        "spec": {"selector": {"matchLabels": {"app": "istiod"}}, "template": {}}});
+    h.api.add([
+        Obj::fixed(k8s::node("old", "4.19.112-1.el7", "amd64")),
+        Obj::fixed(k8s::node("mainframe", "6.1.0", "s390x")),
+        Obj::fixed(k8s::storage_class("local", false)),
+        Obj::fixed(foreign_crd),
+        Obj::fixed(istiod),
+    ]);
+    let f = findings(&h, &[], 1);
+    let v = find(&f, "kubernetes-version", "v1.31.4 is older than 1.32");
+    assert_eq!(v["severity"], "error");
+    let k = find(
+        &f,
+        "node-kernel",
+        "node old: kernel 4.19.112-1.el7 is older than 5.10",
+    );
+    assert_eq!(k["severity"], "warning");
+    assert!(k["fix"]
+        .as_str()
+        .unwrap_or("")
+        .contains("ebpfProfiler.enabled: false"));
+    assert_eq!(
+        find(&f, "node-arch", "mainframe: architecture s390x")["severity"],
+        "warning"
+    );
+    let s = find(
+        &f,
+        "storage-class",
+        "no default StorageClass (classes: local)",
+    );
+    assert_eq!(s["severity"], "error");
+    assert!(s["fix"]
+        .as_str()
+        .unwrap_or("")
+        .contains("kubectl patch storageclass local"));
+    let c = find(
+        &f,
+        "conflict/cert-manager",
+        "CRD certificates.cert-manager.io is owned by helm release cert-manager in cert-manager",
+    );
+    assert_eq!(c["severity"], "error");
+    assert!(c["fix"]
+        .as_str()
+        .unwrap_or("")
+        .contains("cert-manager.enabled=false"));
+    let i = find(
+        &f,
+        "conflict/istio",
+        "Deployment istio-system/istiod is owned by no helm release",
+    );
+    assert_eq!(i["severity"], "error");
+    for x in &f {
+        if x["severity"] != "ok" {
+            assert!(
+                x["fix"].as_str().is_some_and(|s| !s.is_empty()),
+                "no fix in {x}"
+            );
+        }
+    }
+}
+
+#[test]
+fn gitops_needs_argocd_with_progressive_syncs() {
+    let h = harness();
+    h.api.add([
+        Obj::fixed(k8s::node("n", "6.1.0", "amd64")),
+        Obj::fixed(k8s::storage_class("standard", true)),
+    ]);
+    let f = findings(&h, &["--gitops"], 1);
+    assert_eq!(
+        find(&f, "gitops/argocd", "namespace argocd does not exist")["severity"],
+        "error"
+    );
+
+    let argocd_crds = [
+        "applications.argoproj.io",
+        "applicationsets.argoproj.io",
+        "appprojects.argoproj.io",
+    ];
+    h.api.add([
+        Obj::fixed(k8s::namespace("argocd")),
+        Obj::fixed(k8s::configmap(
+            "argocd",
+            "argocd-cmd-params-cm",
+            json!({"server.insecure": "true"}),
+        )),
+    ]);
+    h.api.add(
+        argocd_crds
+            .iter()
+            .map(|n| Obj::fixed(k8s::crd(n, "argocd").1)),
+    );
+    let f = findings(&h, &["--gitops"], 1);
+    find(&f, "gitops/argocd", "Argo CD CRDs present");
+    let p = find(
+        &f,
+        "gitops/progressive-syncs",
+        "applicationsetcontroller.enable.progressive.syncs is not set",
+    );
+    assert!(p["fix"]
+        .as_str()
+        .unwrap_or("")
+        .contains("kubectl -n argocd patch configmap argocd-cmd-params-cm"));
+
+    let h2 = harness();
+    h2.api.add([
+        Obj::fixed(k8s::node("n", "6.1.0", "amd64")),
+        Obj::fixed(k8s::storage_class("standard", true)),
+        Obj::fixed(k8s::namespace("argocd")),
+    ]);
+    h2.api.add(
+        argocd_crds
+            .iter()
+            .map(|n| Obj::fixed(k8s::crd(n, "argocd").1)),
+    );
+    h2.api.add([Obj::fixed(k8s::configmap(
+        "argocd",
+        "argocd-cmd-params-cm",
+        json!({"applicationsetcontroller.enable.progressive.syncs": "true"}),
+    ))]);
+    let f = findings(&h2, &["--gitops"], 0);
+    find(&f, "gitops/progressive-syncs", "is \"true\"");
+}
+
+#[test]
+fn the_text_report_shows_each_finding_and_its_fix() {
+    let h = harness();
+    h.api.add([Obj::fixed(k8s::node("n", "6.1.0", "amd64"))]);
+    h.kalypso()
+        .args(["doctor"])
+        .assert()
+        .code(1)
+        .stdout(predicate::str::contains("ERROR storage-class"))
+        .stdout(predicate::str::contains(
+            "      fix: install a storage provisioner",
+        ))
+        .stdout(predicate::str::contains("1 error(s), 0 warning(s)"));
+}
