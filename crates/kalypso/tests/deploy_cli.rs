@@ -118,12 +118,13 @@ fn up_installs_and_reports_progress_line_by_line_off_a_terminal() {
     let d = k8s::deployment("otel-system", "cert-manager", "kalypso-otel");
     h.scenario(json!({"releases": {"kalypso-otel": {"manifest": k8s::manifest(&[&d.0])}}}));
     h.api
-        .add([flip(d, "kalypso-otel", Duration::from_millis(300))]);
+        .add([flip(d, "kalypso-otel", Duration::from_millis(1500))]);
     h.kalypso()
         .args(["up", "--timeout", "30s"])
         .assert()
         .success()
         .stdout(predicate::str::contains("2 release(s) healthy in 2 wave(s); 0 already up to date."))
+        .stderr(predicate::str::contains("[   0.0s] kalypso-mimir: waiting"))
         .stderr(predicate::str::contains("wave 1: kalypso-otel"))
         .stderr(predicate::str::contains("kalypso-otel: installing"))
         .stderr(predicate::str::contains("kalypso-otel: waiting for health: Deployment otel-system/cert-manager: 0/1 replicas available"))

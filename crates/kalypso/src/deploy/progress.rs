@@ -121,34 +121,37 @@ impl BarProgress {
     }
 }
 
+impl BarProgress {
+    fn bar(&self, bars: &mut HashMap<String, ProgressBar>, release: &str) -> ProgressBar {
+        if let Some(b) = bars.get(release) {
+            return b.clone();
+        }
+        let bar = self.multi.add(ProgressBar::new_spinner());
+        let style = ProgressStyle::with_template("  {spinner} {prefix:20} {elapsed:>4}  {msg}")
+            .unwrap_or_else(|_| ProgressStyle::default_spinner());
+        bar.set_style(style);
+        bar.set_prefix(release.to_string());
+        bar.enable_steady_tick(Duration::from_millis(120));
+        bars.insert(release.to_string(), bar.clone());
+        bar
+    }
+}
+
 impl Progress for BarProgress {
     fn wave(&self, number: u32, releases: &[String]) {
-        let _ = self.multi.println(format!("wave {number}"));
-        let mut bars = self.bars.lock().unwrap_or_else(|p| p.into_inner());
-        let width = releases.iter().map(|r| r.len()).max().unwrap_or(10);
-        for r in releases {
-            let bar = self.multi.add(ProgressBar::new_spinner());
-            let style = ProgressStyle::with_template(&format!(
-                "  {{spinner}} {{prefix:{width}}}  {{elapsed:>4}}  {{msg}}"
-            ))
-            .unwrap_or_else(|_| ProgressStyle::default_spinner());
-            bar.set_style(style);
-            bar.set_prefix(r.clone());
-            bar.set_message("waiting");
-            bar.enable_steady_tick(Duration::from_millis(120));
-            bars.insert(r.clone(), bar);
-        }
+        let _ = self
+            .multi
+            .println(format!("wave {number}: {}", releases.join(", ")));
     }
 
     fn update(&self, release: &str, stage: &Stage, _elapsed: Duration) {
-        let bars = self.bars.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(bar) = bars.get(release) {
-            match stage {
-                Stage::Healthy | Stage::Failed { .. } | Stage::Stopped => {
-                    bar.finish_with_message(stage.label())
-                }
-                _ => bar.set_message(stage.label()),
+        let mut bars = self.bars.lock().unwrap_or_else(|p| p.into_inner());
+        let bar = self.bar(&mut bars, release);
+        match stage {
+            Stage::Healthy | Stage::Failed { .. } | Stage::Stopped => {
+                bar.finish_with_message(stage.label())
             }
+            _ => bar.set_message(stage.label()),
         }
     }
 

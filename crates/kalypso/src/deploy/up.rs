@@ -180,6 +180,9 @@ pub async fn up(
         outcomes: Vec::new(),
         failed_wave: None,
     };
+    for r in plan.releases() {
+        progress.update(&r.name, &Stage::Waiting, Duration::ZERO);
+    }
     for wave in &plan.waves {
         let names: Vec<String> = wave.releases.iter().map(|r| r.name.clone()).collect();
         progress.wave(wave.number, &names);
