@@ -254,3 +254,69 @@ fn helm_too_old_is_a_usage_error_naming_the_minimum() {
         ));
     assert!(h.upgrades().is_empty());
 }
+
+/// Pids of processes whose command line mentions `needle`.
+fn processes_with(needle: &str) -> Vec<u32> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        let cmdline = std::fs::read(entry.path().join("cmdline")).unwrap_or_default();
+        if String::from_utf8_lossy(&cmdline).contains(needle) {
+            out.push(pid);
+        }
+    }
+    out
+}
+
+#[test]
+fn an_interrupted_up_stops_helm_gracefully_and_says_to_rerun() {
+    let h = stack();
+    h.scenario(json!({"releases": {"kalypso-otel": {"manifest": "", "hang": true}}}));
+    let child = std::process::Command::new(assert_cmd::cargo::cargo_bin("kalypso"))
+        .args(["up"])
+        .env("KUBECONFIG", h.kubeconfig())
+        .env("KALYPSO_HELM", &h.helm.binary)
+        .current_dir(&h.repo)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("start kalypso");
+    let started = std::time::Instant::now();
+    while h.upgrades().is_empty() {
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "helm upgrade never started"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let helm_path = h.helm.binary.to_string_lossy().into_owned();
+    assert!(
+        !processes_with(&helm_path).is_empty(),
+        "the fake helm should be running"
+    );
+    // SAFETY: signalling the child process this test started and has not reaped.
+    unsafe {
+        libc::kill(child.id() as libc::pid_t, libc::SIGTERM);
+    }
+    let out = child.wait_with_output().expect("wait");
+    assert_eq!(out.status.code(), Some(130));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("kalypso up interrupted (SIGTERM)"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("Run `kalypso up` again to continue"),
+        "{stderr}"
+    );
+    let gone = std::time::Instant::now();
+    while !processes_with(&helm_path).is_empty() {
+        assert!(
+            gone.elapsed() < Duration::from_secs(5),
+            "helm was left running"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}

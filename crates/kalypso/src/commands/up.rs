@@ -38,6 +38,25 @@ pub struct UpArgs {
     pub set: Vec<String>,
 }
 
+/// Exit code after Ctrl-C or SIGTERM (128 + SIGINT, as shells report it).
+pub const EXIT_INTERRUPTED: i32 = 130;
+
+/// Resolves on Ctrl-C or SIGTERM, naming the signal.
+async fn interrupted() -> &'static str {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        if let Ok(mut term) = signal(SignalKind::terminate()) {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => return "Ctrl-C",
+                _ = term.recv() => return "SIGTERM",
+            }
+        }
+    }
+    let _ = tokio::signal::ctrl_c().await;
+    "Ctrl-C"
+}
+
 /// Runs `kalypso up`; returns the process exit code.
 pub fn run(args: UpArgs) -> Result<i32> {
     let root = repo_root(args.repo.as_deref())?;
@@ -54,7 +73,19 @@ pub fn run(args: UpArgs) -> Result<i32> {
         let cluster = connect().await?;
         let opts = UpOptions { wave_timeout: args.timeout, ..UpOptions::default() };
         let display = progress::for_stderr();
-        let report = up(&cluster, &helm, &plan, &opts, display.as_ref()).await;
+        let report = tokio::select! {
+            report = up(&cluster, &helm, &plan, &opts, display.as_ref()) => report,
+            signal = interrupted() => {
+                display.finish();
+                eprintln!(
+                    "\nkalypso up interrupted ({signal}): running helm commands were asked to stop \
+                     (SIGTERM, so helm marks their releases failed rather than pending). \
+                     Run `kalypso up` again to continue: releases already at the wanted chart \
+                     and values are left alone."
+                );
+                return Ok(EXIT_INTERRUPTED);
+            }
+        };
         let failures = report.failures();
         if failures.is_empty() {
             let unchanged = report.outcomes.iter().filter(|o| o.action == Some(Action::Unchanged)).count();

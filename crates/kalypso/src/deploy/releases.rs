@@ -100,7 +100,9 @@ impl HelmRun {
 }
 
 /// Runs helm with `args`. At `deadline` it is asked to stop (SIGTERM: helm then marks the
-/// release `failed` instead of leaving it `pending-*`), and killed `grace` later.
+/// release `failed` instead of leaving it `pending-*`), and killed `grace` later. When the
+/// returned future is dropped early (kalypso interrupted), helm gets SIGTERM too, not SIGKILL,
+/// for the same reason.
 pub async fn run(
     helm: &Helm,
     args: Vec<OsString>,
@@ -110,11 +112,11 @@ pub async fn run(
     let mut cmd = tokio::process::Command::from(helm.command(&args));
     cmd.stdin(std::process::Stdio::null())
         .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .kill_on_drop(true);
+        .stderr(std::process::Stdio::piped());
     let mut child = cmd
         .spawn()
         .with_context(|| format!("starting {}", helm.binary.display()))?;
+    let mut guard = TermOnDrop(child.id());
     let mut stdout = child.stdout.take();
     let mut stderr = child.stderr.take();
     let read_out = async move {
@@ -153,6 +155,8 @@ pub async fn run(
             }
         }
     };
+    // Reaped: the pid is no longer ours to signal.
+    guard.0 = None;
     // A grandchild holding the pipes open must not keep us waiting.
     let stdout = tokio::time::timeout(Duration::from_secs(5), out_task)
         .await
@@ -172,18 +176,34 @@ pub async fn run(
     })
 }
 
-#[cfg(unix)]
-fn terminate(child: &tokio::process::Child) {
-    if let Some(pid) = child.id() {
-        // SAFETY: kill(2) with a pid we spawned and still own (not yet reaped); no memory involved.
-        unsafe {
-            libc::kill(pid as libc::pid_t, libc::SIGTERM);
+/// Sends SIGTERM to a helm that is still running when its future is dropped.
+struct TermOnDrop(Option<u32>);
+
+impl Drop for TermOnDrop {
+    fn drop(&mut self) {
+        if let Some(pid) = self.0 {
+            sigterm(pid);
         }
     }
 }
 
+fn terminate(child: &tokio::process::Child) {
+    if let Some(pid) = child.id() {
+        sigterm(pid);
+    }
+}
+
+#[cfg(unix)]
+fn sigterm(pid: u32) {
+    // SAFETY: kill(2) on a child we spawned and have not reaped yet, so the pid is still ours;
+    // no memory is involved.
+    unsafe {
+        libc::kill(pid as libc::pid_t, libc::SIGTERM);
+    }
+}
+
 #[cfg(not(unix))]
-fn terminate(_child: &tokio::process::Child) {}
+fn sigterm(_pid: u32) {}
 
 /// Helm failures that mean "an admission webhook is not serving yet": on a fresh install
 /// cert-manager's or the OTel operator's webhook Pods may be Ready a moment before the API
