@@ -48,8 +48,8 @@ impl Stage {
                 delay,
                 cause,
             } => format!(
-                "transient helm failure ({cause}): retrying in {}s (attempt {} of {of})",
-                delay.as_secs_f32().round(),
+                "transient helm failure ({cause}): retrying in {} (attempt {} of {of})",
+                humantime::format_duration(*delay),
                 attempt + 1
             ),
             Stage::Gating { pending } => format!("waiting for health: {pending}"),
@@ -162,5 +162,45 @@ impl Progress for BarProgress {
                 b.abandon();
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stages_read_as_sentences() {
+        let retry = Stage::Retrying {
+            attempt: 1,
+            of: 5,
+            delay: Duration::from_secs(5),
+            cause: "failed calling webhook".into(),
+        };
+        assert_eq!(
+            retry.label(),
+            "transient helm failure (failed calling webhook): retrying in 5s (attempt 2 of 5)"
+        );
+        assert_eq!(Stage::Installing { attempt: 1 }.label(), "installing");
+    }
+
+    #[test]
+    fn the_spinner_display_takes_events_without_a_terminal() {
+        let p = BarProgress::new();
+        p.wave(1, &["kalypso-a".to_string()]);
+        p.update(
+            "kalypso-a",
+            &Stage::Installing { attempt: 1 },
+            Duration::ZERO,
+        );
+        p.update("kalypso-b", &Stage::Waiting, Duration::ZERO);
+        p.update("kalypso-a", &Stage::Healthy, Duration::from_secs(3));
+        p.finish();
+        let bars = p.bars.lock().unwrap_or_else(|e| e.into_inner());
+        assert!(bars["kalypso-a"].is_finished());
+        assert!(
+            bars["kalypso-b"].is_finished(),
+            "finish() abandons bars still waiting"
+        );
     }
 }
