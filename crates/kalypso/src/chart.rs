@@ -1,5 +1,6 @@
 //! A chart's `Chart.yaml`: its name, version and pinned upstream dependencies.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use anyhow::Result;
@@ -19,7 +20,15 @@ pub struct ChartMeta {
     pub kube_version: Option<String>,
     #[serde(default)]
     pub dependencies: Vec<Dependency>,
+    #[serde(default)]
+    pub annotations: BTreeMap<String, String>,
 }
+
+/// Chart annotation listing the steps of a first install: a YAML list whose entries are the
+/// extra helm flags of one `helm upgrade --install` each, in order, the last one the full
+/// install. A chart needs it when it creates custom resources from CRDs it installs itself,
+/// which helm cannot do in one install.
+pub const INSTALL_STEPS_ANNOTATION: &str = "kalypso/install-steps";
 
 /// One upstream chart an umbrella chart pins.
 #[derive(Debug, Clone, Deserialize)]
@@ -49,6 +58,24 @@ impl Dependency {
 }
 
 impl ChartMeta {
+    /// The extra helm arguments of each install step (see [`INSTALL_STEPS_ANNOTATION`]);
+    /// empty when the chart installs in one step.
+    pub fn install_steps(&self) -> Result<Vec<Vec<String>>> {
+        let Some(text) = self.annotations.get(INSTALL_STEPS_ANNOTATION) else {
+            return Ok(Vec::new());
+        };
+        let steps: Vec<String> = serde_saphyr::from_str(text).map_err(|e| {
+            usage(format!(
+                "chart {}: annotation {INSTALL_STEPS_ANNOTATION} must be a YAML list of strings: {e}",
+                self.name
+            ))
+        })?;
+        Ok(steps
+            .iter()
+            .map(|s| s.split_whitespace().map(str::to_string).collect())
+            .collect())
+    }
+
     /// Reads `<dir>/Chart.yaml`; a missing or broken file is a usage error naming it.
     pub fn load(dir: &Path) -> Result<ChartMeta> {
         let file = dir.join("Chart.yaml");
@@ -78,6 +105,46 @@ mod tests {
         assert!(dep
             .archive_path(dir.path())
             .ends_with("charts/loki-18.11.0.tgz"));
+    }
+
+    #[test]
+    fn install_steps_are_read_from_the_chart_annotation() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("Chart.yaml"),
+            "apiVersion: v2\nname: kalypso-x\nversion: 0.1.0\nannotations:\n  kalypso/install-steps: |\n    - --set a.enabled=false --set b.enabled=false\n    - \"\"\n",
+        )
+        .unwrap();
+        let steps = ChartMeta::load(dir.path())
+            .unwrap()
+            .install_steps()
+            .unwrap();
+        assert_eq!(
+            steps,
+            vec![
+                vec!["--set", "a.enabled=false", "--set", "b.enabled=false"],
+                Vec::<&str>::new()
+            ]
+        );
+    }
+
+    #[test]
+    fn malformed_install_steps_name_the_chart_and_the_annotation() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("Chart.yaml"),
+            "apiVersion: v2\nname: kalypso-x\nversion: 0.1.0\nannotations:\n  kalypso/install-steps: \"{not: a list}\"\n",
+        )
+        .unwrap();
+        let err = ChartMeta::load(dir.path())
+            .unwrap()
+            .install_steps()
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("kalypso-x") && err.contains("kalypso/install-steps"),
+            "{err}"
+        );
     }
 
     #[test]

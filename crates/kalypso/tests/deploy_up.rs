@@ -564,3 +564,62 @@ async fn helm_gets_the_namespace_values_set_and_digest() {
         "kalypso gates on health itself: {joined}"
     );
 }
+
+/// The helm arguments of each `upgrade` kalypso started for `release`, joined by spaces.
+fn upgrade_args_of(h: &Harness, release: &str) -> Vec<String> {
+    h.calls()
+        .into_iter()
+        .filter(|c| c["cmd"] == "upgrade" && c["event"] == "start" && c["release"] == release)
+        .map(|c| {
+            let args: Vec<String> = serde_json::from_value(c["args"].clone()).expect("args");
+            args.join(" ")
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_chart_with_install_steps_goes_step_by_step_on_first_install_and_resumes_after_an_interruption(
+) {
+    let h = two_waves();
+    let chart_yaml = h.repo.join("charts/kalypso-a/Chart.yaml");
+    let mut text = std::fs::read_to_string(&chart_yaml).expect("Chart.yaml");
+    text.push_str(
+        "annotations:\n  kalypso/install-steps: |\n    - --set operator.enabled=false --set crs.enabled=false\n    - --set crs.enabled=false\n    - \"\"\n",
+    );
+    std::fs::write(&chart_yaml, text).expect("write");
+    scenario(
+        &h,
+        json!({"kalypso-a": {"manifest": ""}, "kalypso-b": {"manifest": ""}}),
+    );
+
+    let (first, _) = run(&h, Duration::from_secs(20), &[]).await;
+    assert!(first.failures().is_empty(), "{:#?}", first.failures());
+    let a = upgrade_args_of(&h, "kalypso-a");
+    assert_eq!(a.len(), 3, "{a:#?}");
+    assert!(a[0].contains("--set operator.enabled=false --set crs.enabled=false"));
+    assert!(a[0].contains("--description kalypso-install-step 1/3"));
+    assert!(a[1].contains("--set crs.enabled=false") && !a[1].contains("operator.enabled"));
+    assert!(a[1].contains("--description kalypso-install-step 2/3"));
+    assert!(!a[2].contains("enabled=false") && a[2].contains("--description kalypso-digest"));
+    assert_eq!(
+        upgrade_args_of(&h, "kalypso-b").len(),
+        1,
+        "a chart without steps installs in one go"
+    );
+
+    // Interrupted after step 1: the rerun does the remaining steps only.
+    h.preinstall("kalypso-a", "a", "deployed", "kalypso-install-step 1/3");
+    let (second, _) = run(&h, Duration::from_secs(20), &[]).await;
+    assert!(second.failures().is_empty(), "{:#?}", second.failures());
+    let a = upgrade_args_of(&h, "kalypso-a");
+    assert_eq!(a.len(), 5, "{a:#?}");
+    assert!(a[3].contains("kalypso-install-step 2/3") && a[4].contains("kalypso-digest"));
+
+    // An installed release is upgraded in one step: the steps would switch parts off.
+    std::fs::write(h.repo.join("charts/kalypso-a/values.yaml"), "replicas: 2\n").expect("write");
+    let (third, _) = run(&h, Duration::from_secs(20), &[]).await;
+    assert!(third.failures().is_empty(), "{:#?}", third.failures());
+    let a = upgrade_args_of(&h, "kalypso-a");
+    assert_eq!(a.len(), 6, "{a:#?}");
+    assert!(!a[5].contains("enabled=false"));
+}

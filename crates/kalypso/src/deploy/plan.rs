@@ -209,6 +209,16 @@ impl Plan {
                 if !r.set.is_empty() {
                     let _ = writeln!(out, "      set: {}", r.set.join(", "));
                 }
+                // Shown as written; a malformed annotation fails `up` itself with its name.
+                if let Ok(steps) = r.chart.install_steps() {
+                    if steps.len() > 1 {
+                        let _ = writeln!(
+                            out,
+                            "      first install in {} steps (CRDs before their custom resources)",
+                            steps.len()
+                        );
+                    }
+                }
             }
         }
         out
@@ -271,8 +281,14 @@ impl PlannedRelease {
         format!("{DIGEST_PREFIX}{digest}")
     }
 
-    /// Arguments of `helm upgrade --install` for this release.
-    pub fn upgrade_args(&self, description: &str, timeout: Duration) -> Vec<OsString> {
+    /// Arguments of `helm upgrade --install` for this release; `step` holds the extra flags of
+    /// an install step (they come last, so they win over the user's `--set`).
+    pub fn upgrade_args(
+        &self,
+        description: &str,
+        timeout: Duration,
+        step: &[String],
+    ) -> Vec<OsString> {
         let mut a: Vec<OsString> = vec![
             "upgrade".into(),
             "--install".into(),
@@ -290,6 +306,7 @@ impl PlannedRelease {
             a.push("--set".into());
             a.push(s.clone().into());
         }
+        a.extend(step.iter().map(OsString::from));
         a.push("--description".into());
         a.push(description.into());
         // Bounds helm's own waits (hooks); kalypso does the readiness gating itself.

@@ -334,6 +334,38 @@ impl ReleaseRun<'_> {
                 return Ok(Action::Unchanged);
             }
         }
+        let steps = r
+            .chart
+            .install_steps()
+            .map_err(|e| self.failure(r, FailureStage::Helm, format!("{e:#}")))?;
+        if let Some((last, first)) = steps.split_last() {
+            // A first install (or one interrupted between steps) goes through the chart's
+            // steps, each gated on health, so CRDs and webhooks serve before their users.
+            let done = match &state {
+                None => Some(0),
+                Some(s) => completed_step(&s.description),
+            };
+            if let Some(done) = done {
+                for (i, extra) in first.iter().enumerate().skip(done) {
+                    let step = format!("{STEP_PREFIX}{}/{}", i + 1, steps.len());
+                    self.upgrade(r, &step, extra).await?;
+                    self.gate(r).await?;
+                }
+            }
+            self.upgrade(r, &description, last).await?;
+            return Ok(Action::Applied);
+        }
+        self.upgrade(r, &description, &[]).await?;
+        Ok(Action::Applied)
+    }
+
+    /// One `helm upgrade --install` with `step`'s extra flags, retrying transient failures.
+    async fn upgrade(
+        &self,
+        r: &PlannedRelease,
+        description: &str,
+        step: &[String],
+    ) -> Result<(), ReleaseFailure> {
         let attempts = self.opts.retry.attempts.max(1);
         let mut attempt = 1;
         loop {
@@ -341,14 +373,14 @@ impl ReleaseRun<'_> {
             let remaining = self.deadline.saturating_duration_since(Instant::now());
             let run = releases::run(
                 self.helm,
-                r.upgrade_args(&description, remaining),
+                r.upgrade_args(description, remaining, step),
                 Some(self.deadline),
                 self.opts.term_grace,
             )
             .await
             .map_err(|e| self.failure(r, FailureStage::Helm, format!("{e:#}")))?;
             if run.success() {
-                return Ok(Action::Applied);
+                return Ok(());
             }
             if run.timed_out {
                 let mut f = self.failure(
@@ -494,14 +526,32 @@ fn gate_rank(kind: &str) -> u8 {
     }
 }
 
-/// True when `description` carries a kalypso digest (a release kalypso installed).
+/// Prefix of the helm release description after an intermediate install step (`… 1/3`).
+pub const STEP_PREFIX: &str = "kalypso-install-step ";
+
+/// How many install steps a release description says are done, if it is a step description.
+fn completed_step(description: &str) -> Option<usize> {
+    let rest = description.trim().strip_prefix(STEP_PREFIX)?;
+    rest.split('/').next()?.parse().ok()
+}
+
+/// True when `description` carries a kalypso digest or install step (a release kalypso installed).
 pub fn installed_by_kalypso(description: &str) -> bool {
-    description.trim_start().starts_with(DIGEST_PREFIX)
+    let d = description.trim_start();
+    d.starts_with(DIGEST_PREFIX) || d.starts_with(STEP_PREFIX)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_step_description_says_how_many_steps_are_done() {
+        assert_eq!(completed_step("kalypso-install-step 2/3"), Some(2));
+        assert_eq!(completed_step("kalypso-digest sha256:00"), None);
+        assert_eq!(completed_step("Install complete"), None);
+        assert!(installed_by_kalypso("kalypso-install-step 1/2"));
+    }
 
     #[test]
     fn retry_delays_double_up_to_the_cap() {
