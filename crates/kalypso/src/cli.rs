@@ -19,6 +19,8 @@ pub enum Command {
     Render(commands::render::RenderArgs),
     /// Check the rendered stack (or any manifests) for broken wiring, ordering and hygiene.
     Check(commands::check::CheckArgs),
+    /// Run `helm lint --strict` on every chart (stand-ins for absent upstream archives).
+    Lint(commands::lint::LintArgs),
     /// Install or upgrade the stack wave by wave, gating each wave on health.
     Up(commands::up::UpArgs),
     /// Uninstall the stack in reverse wave order.
@@ -46,6 +48,7 @@ pub fn main() -> i32 {
     let result = match cli.command {
         Command::Render(a) => commands::render::run(a),
         Command::Check(a) => commands::check::run(a),
+        Command::Lint(a) => commands::lint::run(a),
         Command::Up(a) => commands::up::run(a),
         Command::Down(a) => commands::down::run(a),
         Command::Status(a) => commands::status::run(a),

@@ -4,6 +4,7 @@ pub mod canary;
 pub mod check;
 pub mod doctor;
 pub mod down;
+pub mod lint;
 pub mod render;
 pub mod status;
 pub mod up;
