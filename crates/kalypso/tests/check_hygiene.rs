@@ -3,7 +3,7 @@
 mod check_support;
 
 use check_support::{of_rule, show, Fixture};
-use kalypso::check::{self, ChartInfo, Context, Policy, SchemaOptions, Severity};
+use kalypso::check::{self, SchemaOptions, Severity};
 use kalypso::manifest::{Manifest, Source};
 use kalypso::render::{ChartRender, ChartStatus};
 use kalypso::stack::Component;
@@ -144,6 +144,7 @@ fn two_renders_that_differ_are_reported_naming_the_object() {
         },
         status: ChartStatus::Full,
         outputs: vec![a.to_string(), b],
+        second_from_cache: false,
     };
     let found = check::determinism::check(&[render]);
     assert_eq!(found.len(), 1, "{found:?}");
@@ -174,10 +175,7 @@ fn schema_findings(yaml: &str) -> Option<Vec<check::Finding>> {
         text: yaml.into(),
     }])
     .expect("parses");
-    let charts: Vec<ChartInfo> = Vec::new();
-    let policy = Policy::default();
-    let ctx = Context::new(&manifest, &charts, &policy);
-    Some(check::schema::check(&ctx, &opts))
+    Some(check::schema::check(&manifest, &opts))
 }
 
 #[test]
@@ -277,16 +275,13 @@ fn a_kind_kubernetes_no_longer_serves_is_an_error() {
 #[test]
 fn missing_schemas_give_one_visible_info_finding() {
     let manifest = Manifest::from_sources(&[]).expect("empty");
-    let charts: Vec<ChartInfo> = Vec::new();
-    let policy = Policy::default();
-    let ctx = Context::new(&manifest, &charts, &policy);
     let dir = tempfile::tempdir().expect("tempdir");
     let opts = SchemaOptions {
         kube_version: "1.32".into(),
         schema_dir: Some(dir.path().to_path_buf()),
         repo: None,
     };
-    let found = check::schema::check(&ctx, &opts);
+    let found = check::schema::check(&manifest, &opts);
     assert_eq!(found.len(), 1);
     assert_eq!(found[0].severity, Severity::Info);
     assert!(

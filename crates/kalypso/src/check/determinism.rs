@@ -92,7 +92,8 @@ fn compare(r: &ChartRender, a: &str, b: &str) -> Vec<Finding> {
                         oa,
                         if what.is_empty() { String::new() } else { format!("line {line}: {what}") },
                         format!(
-                            "differs between two renders (first at line {line} of the object): look for lookup, randAlphaNum, now, genCA or uuidv4 in {}",
+                            "differs between two renders{} (first at line {line} of the object): look for randAlphaNum, now, genCA or uuidv4 in {}",
+                            if r.second_from_cache { " of identical inputs (this one and the previous run's)" } else { "" },
                             oa.origin.file
                         ),
                     ));

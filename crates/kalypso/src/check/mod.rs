@@ -91,39 +91,87 @@ pub struct CheckOptions {
 /// `-f` input). Findings come sorted: severity (worst first), component, rule, object, field.
 pub fn run(ctx: &Context, renders: &[ChartRender], opts: &CheckOptions) -> Vec<Finding> {
     let mut findings = std::thread::scope(|s| {
-        // Schema validation is the heaviest rule: run it beside the others.
-        let schema = (!opts.skip_schema).then(|| s.spawn(|| schema::check(ctx, &opts.schema)));
-        let mut f = Vec::new();
-        f.extend(dns::check(ctx));
-        f.extend(refs::check(ctx));
-        f.extend(storage::check_buckets(ctx));
-        f.extend(storage::check_credentials(ctx));
-        f.extend(tenant::check(ctx));
-        f.extend(ordering::check_crds(ctx));
-        f.extend(ordering::check_dependencies(ctx));
-        f.extend(ordering::check_gitops(ctx));
-        f.extend(hygiene::check(ctx));
-        f.extend(determinism::check(renders));
-        if let Some(h) = schema {
-            match h.join() {
-                Ok(found) => f.extend(found),
-                Err(_) => f.push(Finding::general(
-                    schema::RULE,
-                    Severity::Error,
-                    "",
-                    crate::manifest::ObjectRef {
-                        kind: "Schema".into(),
-                        namespace: None,
-                        name: "validation".into(),
-                    },
-                    "schema validation crashed; please report this",
-                )),
-            }
-        }
+        let schema = spawn_schema(s, ctx.manifest, opts);
+        let mut f = rules(ctx, renders);
+        f.extend(join_schema(schema));
         f
     });
     sort(&mut findings);
     findings
+}
+
+/// Like [`run`], but builds the [`Context`] itself while the schema rule already runs.
+pub fn run_on(
+    manifest: &crate::manifest::Manifest,
+    charts: &[ChartInfo],
+    policy: &Policy,
+    renders: &[ChartRender],
+    opts: &CheckOptions,
+) -> Vec<Finding> {
+    let mut findings = std::thread::scope(|s| {
+        let schema = spawn_schema(s, manifest, opts);
+        let ctx = Context::new(manifest, charts, policy);
+        let mut f = rules(&ctx, renders);
+        f.extend(join_schema(schema));
+        f
+    });
+    sort(&mut findings);
+    findings
+}
+
+type SchemaHandle<'s> = Option<std::thread::ScopedJoinHandle<'s, Vec<Finding>>>;
+
+/// Schema validation is the heaviest rule: it runs on its own thread.
+fn spawn_schema<'s, 'e: 's>(
+    s: &'s std::thread::Scope<'s, 'e>,
+    manifest: &'e crate::manifest::Manifest,
+    opts: &'e CheckOptions,
+) -> SchemaHandle<'s> {
+    let timings = std::env::var_os("KALYPSO_TIMINGS").is_some();
+    (!opts.skip_schema).then(|| {
+        s.spawn(move || {
+            let t = std::time::Instant::now();
+            let found = schema::check(manifest, &opts.schema);
+            if timings {
+                eprintln!("timing: schema rule {:.2}s", t.elapsed().as_secs_f64());
+            }
+            found
+        })
+    })
+}
+
+fn join_schema(handle: SchemaHandle<'_>) -> Vec<Finding> {
+    match handle.map(|h| h.join()) {
+        None => Vec::new(),
+        Some(Ok(found)) => found,
+        Some(Err(_)) => vec![Finding::general(
+            schema::RULE,
+            Severity::Error,
+            "",
+            crate::manifest::ObjectRef {
+                kind: "Schema".into(),
+                namespace: None,
+                name: "validation".into(),
+            },
+            "schema validation crashed; please report this",
+        )],
+    }
+}
+
+/// Every rule but the schema rule.
+fn rules(ctx: &Context, renders: &[ChartRender]) -> Vec<Finding> {
+    let mut f = Vec::new();
+    f.extend(dns::check(ctx));
+    f.extend(refs::check(ctx));
+    f.extend(storage::check_buckets(ctx));
+    f.extend(storage::check_credentials(ctx));
+    f.extend(tenant::check(ctx));
+    f.extend(ordering::check_crds(ctx));
+    f.extend(ordering::check_dependencies(ctx));
+    f.extend(ordering::check_gitops(ctx));
+    f.extend(hygiene::check(ctx));
+    f.extend(determinism::check(renders));
+    f
 }
 
 /// Sorts findings (worst first, then component, rule, object, field) and drops duplicates.

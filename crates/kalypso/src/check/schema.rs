@@ -9,9 +9,8 @@ use std::path::{Path, PathBuf};
 
 use serde_json::{Map, Value};
 
-use super::context::Context;
 use super::finding::{Finding, Severity};
-use crate::manifest::{Object, ObjectRef};
+use crate::manifest::{Manifest, Object, ObjectRef};
 
 /// Rule id.
 pub const RULE: &str = "schema";
@@ -46,6 +45,20 @@ fn candidate_roots(opts: &SchemaOptions) -> Vec<PathBuf> {
     if let Some(d) = std::env::var_os("KALYPSO_SCHEMA_DIR") {
         roots.push(PathBuf::from(d));
     }
+    // Where python found the schemas last time (asking python costs a few hundred ms).
+    let remembered = opts
+        .repo
+        .as_ref()
+        .map(|r| r.join(".cache/kalypso/schema-root"));
+    if let Some(root) = remembered
+        .as_ref()
+        .and_then(|f| std::fs::read_to_string(f).ok())
+        .map(|s| PathBuf::from(s.trim()))
+        .filter(|p| p.is_dir())
+    {
+        roots.push(root);
+        return roots;
+    }
     let mut pythons: Vec<PathBuf> = Vec::new();
     if let Some(repo) = &opts.repo {
         let cache = repo.join(".cache");
@@ -69,14 +82,22 @@ fn candidate_roots(opts: &SchemaOptions) -> Vec<PathBuf> {
         let out = std::process::Command::new(&py)
             .args([
                 "-c",
-                "import kubernetes_validate,os;print(os.path.dirname(kubernetes_validate.__file__))",
+                // find_spec locates the package without importing it (and its dependencies).
+                "import importlib.util,os;print(os.path.dirname(importlib.util.find_spec('kubernetes_validate').origin))",
             ])
             .stderr(std::process::Stdio::null())
             .output();
         if let Ok(out) = out {
             if out.status.success() {
                 let dir = String::from_utf8_lossy(&out.stdout).trim().to_string();
-                roots.push(Path::new(&dir).join("kubernetes-json-schema"));
+                let root = Path::new(&dir).join("kubernetes-json-schema");
+                if let Some(f) = &remembered {
+                    if root.is_dir() {
+                        let _ = std::fs::create_dir_all(f.parent().unwrap_or(Path::new(".")));
+                        let _ = std::fs::write(f, root.to_string_lossy().as_bytes());
+                    }
+                }
+                roots.push(root);
                 break;
             }
         }
@@ -228,7 +249,9 @@ fn truncate(s: &str, n: usize) -> String {
 }
 
 /// Validates every object.
-pub fn check(ctx: &Context, opts: &SchemaOptions) -> Vec<Finding> {
+pub fn check(manifest: &Manifest, opts: &SchemaOptions) -> Vec<Finding> {
+    let timings = std::env::var_os("KALYPSO_TIMINGS").is_some();
+    let t0 = std::time::Instant::now();
     let skipped = |why: String| {
         vec![Finding::general(
             RULE,
@@ -243,6 +266,10 @@ pub fn check(ctx: &Context, opts: &SchemaOptions) -> Vec<Finding> {
         )]
     };
     let (dir, _) = match locate(opts) {
+        Ok(d) if timings => {
+            eprintln!("timing: schema locate {:.2}s", t0.elapsed().as_secs_f64());
+            d
+        }
         Ok(d) => d,
         Err(why) => return skipped(why),
     };
@@ -273,7 +300,7 @@ pub fn check(ctx: &Context, opts: &SchemaOptions) -> Vec<Finding> {
     };
     // CRD schemas by (apiVersion, kind).
     let mut crd_schemas: HashMap<(String, String), Value> = HashMap::new();
-    for crd in ctx.manifest.of_kind("CustomResourceDefinition") {
+    for crd in manifest.of_kind("CustomResourceDefinition") {
         let spec = &crd.body["spec"];
         let (Some(group), Some(kind)) = (spec["group"].as_str(), spec["names"]["kind"].as_str())
         else {
@@ -302,12 +329,17 @@ pub fn check(ctx: &Context, opts: &SchemaOptions) -> Vec<Finding> {
             crd_schemas.insert((format!("{group}/{name}"), kind.to_string()), strict);
         }
     }
+    if timings {
+        eprintln!("timing: schema setup {:.2}s", t0.elapsed().as_secs_f64());
+    }
+    let mut compile_time = std::time::Duration::ZERO;
     let mut cache: HashMap<(String, String), Result<jsonschema::Validator, String>> =
         HashMap::new();
     let mut no_schema: BTreeMap<(String, String), (usize, &Object)> = BTreeMap::new();
     let mut out = Vec::new();
-    for obj in &ctx.manifest.objects {
+    for obj in &manifest.objects {
         let key = (obj.api_version.clone(), obj.kind.clone());
+        let tc = std::time::Instant::now();
         let entry = cache.entry(key.clone()).or_insert_with(|| {
             if obj.is_custom_resource() {
                 let Some(schema) = crd_schemas.get(&key) else {
@@ -335,6 +367,7 @@ pub fn check(ctx: &Context, opts: &SchemaOptions) -> Vec<Finding> {
                     .map_err(|e| format!("{}: does not compile: {e}", file.display()))
             }
         });
+        compile_time += tc.elapsed();
         match entry {
             Err(why) if why.is_empty() => {
                 if obj.is_custom_resource() {
@@ -380,6 +413,14 @@ pub fn check(ctx: &Context, opts: &SchemaOptions) -> Vec<Finding> {
                 }
             }
         }
+    }
+    if timings {
+        eprintln!(
+            "timing: schema compile {:.2}s, total {:.2}s ({} kinds)",
+            compile_time.as_secs_f64(),
+            t0.elapsed().as_secs_f64(),
+            cache.len()
+        );
     }
     for ((api, kind), (count, obj)) in no_schema {
         out.push(Finding::new(

@@ -5,10 +5,11 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Result;
 
-use crate::check::{self, ChartInfo, CheckOptions, Context, Policy, SchemaOptions, Severity};
+use crate::check::{self, ChartInfo, CheckOptions, Policy, SchemaOptions, Severity};
 use crate::error::{usage, EXIT_FAILED, EXIT_OK};
 use crate::helm::Helm;
 use crate::manifest::{Manifest, Source};
+use crate::render::cache::RenderCache;
 use crate::render::{render_stack, ChartRender, RenderOptions};
 use crate::report::{self, ChartReport, Report};
 use crate::stack::Stack;
@@ -65,6 +66,10 @@ pub struct CheckArgs {
     /// Policy file (external objects, privilege allow-list); default `<repo>/kalypso-policy.yaml`.
     #[arg(long, value_name = "FILE")]
     pub policy: Option<PathBuf>,
+    /// Render every chart twice instead of comparing with the cached render of identical
+    /// inputs from an earlier run (`.cache/kalypso/renders`).
+    #[arg(long)]
+    pub no_cache: bool,
     /// Colour the human report: auto (on a terminal), always, never.
     #[arg(long, value_name = "WHEN", default_value = "auto")]
     pub color: String,
@@ -84,6 +89,16 @@ pub fn evaluate(args: &CheckArgs) -> Result<Report> {
             args.kube_version
         )));
     }
+    let timings = std::env::var_os("KALYPSO_TIMINGS").is_some();
+    let started = std::time::Instant::now();
+    let lap = |what: &str| {
+        if timings {
+            eprintln!(
+                "timing: {what} done at {:.2}s",
+                started.elapsed().as_secs_f64()
+            );
+        }
+    };
     let (sources, renders, charts, repo) = if args.files.is_empty() {
         let stack = Stack::load(&args.repo)?.select(&args.only)?;
         let helm = Helm::locate(&args.repo)?;
@@ -94,6 +109,8 @@ pub fn evaluate(args: &CheckArgs) -> Result<Report> {
             fetch_deps: args.fetch_deps,
             kube_version: Some(args.kube_version.clone()),
             passes: 2,
+            cache: RenderCache::open(&args.repo),
+            reuse_cache: !args.no_cache,
         };
         let renders = render_stack(&stack, &helm, &opts)?;
         let mut sources = render_sources(&renders);
@@ -111,10 +128,11 @@ pub fn evaluate(args: &CheckArgs) -> Result<Report> {
     } else {
         (file_sources(&args.files)?, Vec::new(), Vec::new(), None)
     };
+    lap("render");
     let manifest = Manifest::from_sources(&sources).map_err(|e| usage(e.to_string()))?;
     let policy = Policy::load(repo.as_deref(), args.policy.as_deref())?;
     let charts: Vec<ChartInfo> = charts;
-    let ctx = Context::new(&manifest, &charts, &policy);
+    lap("parse");
     let opts = CheckOptions {
         schema: SchemaOptions {
             kube_version: args.kube_version.clone(),
@@ -123,7 +141,8 @@ pub fn evaluate(args: &CheckArgs) -> Result<Report> {
         },
         skip_schema: false,
     };
-    let findings = check::run(&ctx, &renders, &opts);
+    let findings = check::run_on(&manifest, &charts, &policy, &renders, &opts);
+    lap("rules");
     Ok(Report {
         findings,
         charts: charts

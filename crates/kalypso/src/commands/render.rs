@@ -51,6 +51,8 @@ pub fn run(args: RenderArgs) -> Result<i32> {
         fetch_deps: args.fetch_deps,
         kube_version: args.kube_version,
         passes: 1,
+        cache: None,
+        reuse_cache: false,
     };
     let renders = render_stack(&stack, &helm, &opts)?;
     for r in &renders {

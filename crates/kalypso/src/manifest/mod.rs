@@ -100,6 +100,45 @@ pub struct Source {
     pub text: String,
 }
 
+/// A parsed document waiting for its namespace (which needs every CRD's scope first).
+struct Pending {
+    body: Value,
+    source_idx: usize,
+    doc: RawDocument,
+}
+
+/// One source's parsed documents, or its first broken one.
+type Parsed = Result<Vec<Pending>, DocumentError>;
+
+/// Parses every document of one source.
+fn parse_source(i: usize, src: &Source) -> Parsed {
+    let mut pending = Vec::new();
+    for doc in parse::split_documents(&src.text) {
+        let Some(body) = parse::parse_document(&src.origin, &doc)? else {
+            continue;
+        };
+        // A `kind: List` carries its objects in `items`.
+        if body["kind"] == "List" {
+            if let Some(items) = body["items"].as_array() {
+                for item in items {
+                    pending.push(Pending {
+                        body: item.clone(),
+                        source_idx: i,
+                        doc: doc.clone(),
+                    });
+                }
+            }
+            continue;
+        }
+        pending.push(Pending {
+            body,
+            source_idx: i,
+            doc,
+        });
+    }
+    Ok(pending)
+}
+
 /// All objects of the input, with indexes.
 #[derive(Debug, Default, Clone)]
 pub struct Manifest {
@@ -111,36 +150,42 @@ pub struct Manifest {
 impl Manifest {
     /// Parses every source; the first broken document is an error naming its stream and line.
     pub fn from_sources(sources: &[Source]) -> Result<Manifest, DocumentError> {
-        struct Pending {
-            body: Value,
-            source_idx: usize,
-            doc: RawDocument,
-        }
-        let mut pending = Vec::new();
-        for (i, src) in sources.iter().enumerate() {
-            for doc in parse::split_documents(&src.text) {
-                let Some(body) = parse::parse_document(&src.origin, &doc)? else {
-                    continue;
-                };
-                // A `kind: List` carries its objects in `items`.
-                if body["kind"] == "List" {
-                    if let Some(items) = body["items"].as_array() {
-                        for item in items {
-                            pending.push(Pending {
-                                body: item.clone(),
-                                source_idx: i,
-                                doc: doc.clone(),
-                            });
+        // Parsing is the costly part: one thread per core, each taking whole sources.
+        let per_source: Vec<Parsed> = {
+            let workers = std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(1)
+                .clamp(1, sources.len().max(1));
+            let next = std::sync::atomic::AtomicUsize::new(0);
+            let slots: Vec<std::sync::Mutex<Option<Parsed>>> = sources
+                .iter()
+                .map(|_| std::sync::Mutex::new(None))
+                .collect();
+            std::thread::scope(|s| {
+                for _ in 0..workers {
+                    s.spawn(|| loop {
+                        let i = next.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                        let Some(src) = sources.get(i) else { break };
+                        let parsed = parse_source(i, src);
+                        if let Ok(mut slot) = slots[i].lock() {
+                            *slot = Some(parsed);
                         }
-                    }
-                    continue;
+                    });
                 }
-                pending.push(Pending {
-                    body,
-                    source_idx: i,
-                    doc,
-                });
-            }
+            });
+            slots
+                .into_iter()
+                .map(|m| {
+                    m.into_inner()
+                        .ok()
+                        .flatten()
+                        .unwrap_or_else(|| Ok(Vec::new()))
+                })
+                .collect()
+        };
+        let mut pending = Vec::new();
+        for r in per_source {
+            pending.extend(r?);
         }
         let mut scopes = Scopes::default();
         for p in &pending {

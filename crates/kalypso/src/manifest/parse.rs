@@ -99,7 +99,10 @@ pub fn parse_document(origin: &str, doc: &RawDocument) -> Result<Option<Value>, 
         Err(e) => Err(DocumentError {
             origin: origin.to_string(),
             line: doc.line + e.line.saturating_sub(1),
-            message: format!("invalid YAML: {}", e.message),
+            message: match &doc.source {
+                Some(template) => format!("invalid YAML rendered by {template}: {}", e.message),
+                None => format!("invalid YAML: {}", e.message),
+            },
         }),
     }
 }
