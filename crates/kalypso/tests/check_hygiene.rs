@@ -106,7 +106,7 @@ spec:
       containers:
         - name: profiler
           image: otel/opentelemetry-collector-ebpf-profiler:0.159.0
-          securityContext: {privileged: true}
+          securityContext: {privileged: true, capabilities: {add: [BPF, NET_BIND_SERVICE]}}
           resources: {requests: {cpu: 10m, memory: 16Mi}, limits: {memory: 32Mi}}
           livenessProbe: {httpGet: {path: /, port: 13133}}
       volumes:
@@ -124,11 +124,15 @@ fn host_access_is_allowed_only_where_the_allow_list_grants_it() {
     assert_eq!(p[0].field, "spec.template.spec.volumes[1].hostPath.path");
     assert!(p[0].message.contains("hostPath:/etc"), "{}", p[0].message);
 
+    // Outside the allow-list: hostPID, privileged, BPF and both hostPaths (not NET_BIND_SERVICE).
     let elsewhere = Fixture::new()
         .chart("kalypso-loki", "loki", 4, PROFILER)
         .findings();
     let p = of_rule(&elsewhere, "hygiene/privileged");
-    assert_eq!(p.len(), 4, "{}", show(&p));
+    assert_eq!(p.len(), 5, "{}", show(&p));
+    assert!(p.iter().any(|f| f.field
+        == "spec.template.spec.containers[0].securityContext.capabilities.add[0]"
+        && f.message.contains("capability:BPF")));
 }
 
 #[test]

@@ -132,12 +132,37 @@ fn check_privileges(ctx: &Context, obj: &Object, pod: &workload::PodSpec, out: &
             wants.push((flag.to_string(), join(&pod.path, flag)));
         }
     }
+    if pod.spec["securityContext"]["seccompProfile"]["type"].as_str() == Some("Unconfined") {
+        wants.push((
+            "seccomp:Unconfined".into(),
+            join(&pod.path, "securityContext.seccompProfile.type"),
+        ));
+    }
     for c in workload::containers(pod) {
-        if c.body["securityContext"]["privileged"].as_bool() == Some(true) {
+        let sc = &c.body["securityContext"];
+        if sc["privileged"].as_bool() == Some(true) {
             wants.push((
                 "privileged".into(),
                 join(&c.path, "securityContext.privileged"),
             ));
+        }
+        if sc["seccompProfile"]["type"].as_str() == Some("Unconfined") {
+            wants.push((
+                "seccomp:Unconfined".into(),
+                join(&c.path, "securityContext.seccompProfile.type"),
+            ));
+        }
+        let added = sc["capabilities"]["add"].as_array().into_iter().flatten();
+        for (i, cap) in added.enumerate() {
+            let Some(cap) = cap.as_str() else { continue };
+            let cap = cap.trim_start_matches("CAP_");
+            // Binding a low port is the one capability any service may need.
+            if cap != "NET_BIND_SERVICE" {
+                wants.push((
+                    format!("capability:{cap}"),
+                    index(&join(&c.path, "securityContext.capabilities.add"), i),
+                ));
+            }
         }
     }
     if let Some(vols) = pod.spec["volumes"].as_array() {

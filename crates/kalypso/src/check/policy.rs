@@ -13,7 +13,7 @@
 //!   - kind: DaemonSet
 //!     namespace: pyroscope
 //!     name: otel-ebpf-profiler*
-//!     allow: [privileged, hostPID, "hostPath:/proc"]   # hostPath:<path prefix>
+//!     allow: [privileged, hostPID, "hostPath:/proc", "capability:BPF", "seccomp:Unconfined"]
 //!     reason: eBPF needs the host's kernel and processes
 //! ```
 
@@ -40,7 +40,10 @@ privileged:
   - kind: DaemonSet
     namespace: pyroscope
     name: "*ebpf-profiler*"
-    allow: [privileged, hostPID, "hostPath:/sys", "hostPath:/proc", "hostPath:/lib/modules", "hostPath:/usr/src"]
+    allow: [privileged, hostPID, "hostPath:/sys", "hostPath:/proc", "hostPath:/lib/modules", "hostPath:/usr/src",
+            "seccomp:Unconfined", "capability:BPF", "capability:PERFMON", "capability:SYS_ADMIN",
+            "capability:SYS_PTRACE", "capability:DAC_READ_SEARCH", "capability:CHECKPOINT_RESTORE",
+            "capability:SYSLOG", "capability:IPC_LOCK", "capability:SYS_RESOURCE"]
     reason: the OpenTelemetry eBPF profiler loads eBPF programs and reads every process on the node
   - kind: OpenTelemetryCollector
     namespace: otel-system
@@ -69,7 +72,8 @@ pub struct PrivilegeGrant {
     pub kind: String,
     pub namespace: String,
     pub name: String,
-    /// `privileged`, `hostPID`, `hostNetwork`, `hostIPC`, `hostPath:<prefix>`.
+    /// `privileged`, `hostPID`, `hostNetwork`, `hostIPC`, `hostPath:<prefix>`,
+    /// `capability:<NAME>` (an added Linux capability), `seccomp:Unconfined`.
     pub allow: Vec<String>,
     pub reason: String,
 }
