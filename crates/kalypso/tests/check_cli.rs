@@ -244,3 +244,32 @@ fn a_repository_without_a_component_list_is_exit_two() {
         .stderr(predicate::str::contains("argocd/applicationset.yaml"));
     let _ = std::io::stdout().flush();
 }
+
+#[test]
+fn kalypso_render_headers_give_objects_their_component_and_namespace() {
+    let stream = "# kalypso render: kalypso-web in namespace shop (full)\n---\napiVersion: v1\nkind: Service\nmetadata: {name: web}\nspec: {ports: [{port: 80}]}\n# kalypso render: kalypso-client in namespace front (full)\n---\napiVersion: v1\nkind: ConfigMap\nmetadata: {name: client}\ndata:\n  upstream: http://web.shop.svc.cluster.local/\n  broken: http://nope.shop.svc.cluster.local/\n";
+    let out = kalypso()
+        .args([
+            "check",
+            "--schema-dir",
+            "/nonexistent",
+            "--output",
+            "json",
+            "-f",
+            "-",
+        ])
+        .write_stdin(stream)
+        .output()
+        .unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    let dns: Vec<_> = v["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["rule"] == "wiring/dns")
+        .collect();
+    assert_eq!(dns.len(), 1, "{dns:?}");
+    assert_eq!(dns[0]["component"], "kalypso-client");
+    assert_eq!(dns[0]["object"]["namespace"], "front");
+    assert_eq!(dns[0]["field"], "data.broken");
+}

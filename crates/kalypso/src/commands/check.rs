@@ -235,12 +235,7 @@ pub fn file_sources(inputs: &[PathBuf]) -> Result<Vec<Source>> {
             std::io::stdin()
                 .read_to_string(&mut text)
                 .map_err(|e| usage(format!("cannot read stdin: {e}")))?;
-            sources.push(Source {
-                component: "stdin".into(),
-                origin: "<stdin>".into(),
-                default_namespace: "default".into(),
-                text,
-            });
+            sources.extend(split_rendered("stdin", "<stdin>", &text));
             continue;
         }
         let mut files = Vec::new();
@@ -267,13 +262,48 @@ pub fn file_sources(inputs: &[PathBuf]) -> Result<Vec<Source>> {
                 .file_stem()
                 .map(|s| s.to_string_lossy().to_string())
                 .unwrap_or_default();
-            sources.push(Source {
-                component: name,
-                origin: f.display().to_string(),
-                default_namespace: "default".into(),
-                text,
-            });
+            sources.extend(split_rendered(&name, &f.display().to_string(), &text));
         }
     }
     Ok(sources)
+}
+
+/// Splits a stream at the `# kalypso render: NAME in namespace NS (...)` lines that
+/// `kalypso render` writes, so each chart's objects get its component and namespace; other
+/// text is one source in namespace `default`. Line numbers stay those of the whole stream.
+pub fn split_rendered(component: &str, origin: &str, text: &str) -> Vec<Source> {
+    let mut sources = Vec::new();
+    let mut current = Source {
+        component: component.to_string(),
+        origin: origin.to_string(),
+        default_namespace: "default".into(),
+        text: String::new(),
+    };
+    for (i, line) in text.lines().enumerate() {
+        let parsed = line
+            .strip_prefix(crate::commands::render::RENDER_HEADER)
+            .and_then(|rest| rest.split_once(" in namespace "))
+            .map(|(name, rest)| {
+                let ns = rest.split_whitespace().next().unwrap_or("default");
+                (name.trim().to_string(), ns.to_string())
+            });
+        if let Some((name, ns)) = parsed {
+            let next = Source {
+                component: name,
+                origin: origin.to_string(),
+                default_namespace: ns,
+                // Blank lines keep error line numbers those of the whole stream.
+                text: "\n".repeat(i + 1),
+            };
+            let done = std::mem::replace(&mut current, next);
+            if done.text.lines().any(|l| !l.trim().is_empty()) {
+                sources.push(done);
+            }
+            continue;
+        }
+        current.text.push_str(line);
+        current.text.push('\n');
+    }
+    sources.push(current);
+    sources
 }

@@ -7,7 +7,7 @@ use anyhow::{Context, Result};
 
 use crate::error::{usage, EXIT_OK};
 use crate::helm::Helm;
-use crate::render::{render_stack, RenderOptions};
+use crate::render::{render_stack, ChartRender, RenderOptions};
 use crate::stack::Stack;
 
 /// Arguments of `kalypso render`.
@@ -40,6 +40,20 @@ pub struct RenderArgs {
     pub out: Option<PathBuf>,
 }
 
+/// The comment line that starts each chart's output. `kalypso check -f` reads it back to
+/// know the component and the namespace of the objects that follow.
+pub fn header(r: &ChartRender) -> String {
+    format!(
+        "{RENDER_HEADER}{} in namespace {} ({})\n",
+        r.component.name,
+        r.component.namespace,
+        r.status.describe()
+    )
+}
+
+/// Prefix of [`header`].
+pub const RENDER_HEADER: &str = "# kalypso render: ";
+
 /// Runs `kalypso render`; returns the process exit code.
 pub fn run(args: RenderArgs) -> Result<i32> {
     let stack = Stack::load(&args.repo)?.select(&args.only)?;
@@ -64,19 +78,19 @@ pub fn run(args: RenderArgs) -> Result<i32> {
                 .map_err(|e| usage(format!("cannot create --out {}: {e}", dir.display())))?;
             for r in &renders {
                 let file = dir.join(format!("{}.yaml", r.component.name));
-                std::fs::write(&file, r.outputs.first().map(String::as_str).unwrap_or(""))
+                let text = format!(
+                    "{}{}",
+                    header(r),
+                    r.outputs.first().map(String::as_str).unwrap_or("")
+                );
+                std::fs::write(&file, text)
                     .with_context(|| format!("writing {}", file.display()))?;
             }
         }
         None => {
             let mut stdout = std::io::stdout().lock();
             for r in &renders {
-                let header = format!(
-                    "# kalypso render: {} in namespace {} ({})\n",
-                    r.component.name,
-                    r.component.namespace,
-                    r.status.describe()
-                );
+                let header = header(r);
                 let body = r.outputs.first().map(String::as_str).unwrap_or("");
                 if stdout
                     .write_all(header.as_bytes())
