@@ -1,5 +1,23 @@
 //! The rules of `kalypso check`, one module per rule family. Each rule is a function over the
 //! [`Context`] (parsed objects, components, policy) returning [`Finding`]s.
+//!
+//! | rule | module | severity |
+//! |---|---|---|
+//! | `wiring/dns` | [`dns`] | error; info for namespaces outside the input or charts rendered with stand-ins |
+//! | `wiring/secret`, `wiring/configmap` | [`refs`] | error (info when the namespace's chart used stand-ins) |
+//! | `wiring/bucket`, `wiring/credentials` | [`storage`] | error; info when no object store is rendered |
+//! | `wiring/tenant` | [`tenant`] | error |
+//! | `ordering/crd`, `ordering/waves` | [`ordering`] | error / warning / info (runtime-only dependencies) |
+//! | `hygiene/*` | [`hygiene`] | error; `hygiene/probes` warning |
+//! | `determinism` | [`determinism`] | error |
+//! | `schema` | [`schema`] | error; info for kinds without a schema and when schemas are missing |
+//!
+//! What the stack does not render but the cluster has (Secrets created by hand, …) and which
+//! workloads may use host access are declared in the [`policy`] (built-in defaults plus
+//! `kalypso-policy.yaml` at the repository root). Offline, charts whose upstream archives
+//! are missing render with empty stand-ins; a reference into what a stand-in would have
+//! rendered is reported as `info` ("not verified"), never as an error, and the report lists
+//! which charts were checked in full.
 
 pub mod context;
 pub mod determinism;
