@@ -1,5 +1,5 @@
 //! Benchmark: `kalypso check` on the whole stack against the development loop README
-//! documents (`helm lint` then `helm template` for each chart, one after the other), in one
+//! documents (`helm lint --strict` then `helm template` for each chart, one after the other), in one
 //! process tree and one run, printing both wall times and their ratio.
 //!
 //! ```text
@@ -29,19 +29,25 @@ fn median(mut v: Vec<Duration>) -> Duration {
 fn dev_loop(helm: &Helm, stack: &Stack) -> Result<Duration, String> {
     let start = Instant::now();
     for c in &stack.components {
-        let dir = stack.chart_dir(c);
-        for args in [
-            vec!["lint".into(), dir.display().to_string()],
-            vec!["template".into(), "test".into(), dir.display().to_string()],
-        ] {
-            let status = Command::new(&helm.binary)
+        let dir = stack.chart_dir(c).display().to_string();
+        let name = c.path.rsplit('/').next().unwrap_or(&c.name).to_string();
+        // Exactly README's "Development" loop: lint --strict, then template, chart by chart.
+        let lint = vec!["lint".to_string(), "--strict".into(), dir.clone()];
+        let template = vec![
+            "template".to_string(),
+            name,
+            dir,
+            "--kube-version".into(),
+            "1.32.0".into(),
+        ];
+        for args in [lint, template] {
+            // The loop's result does not matter for timing; a failing chart still costs its run.
+            let _ = Command::new(&helm.binary)
                 .args(&args)
                 .stdout(Stdio::null())
                 .stderr(Stdio::null())
                 .status()
                 .map_err(|e| format!("running helm: {e}"))?;
-            // The loop's result does not matter for timing; a failing chart still costs its run.
-            let _ = status;
         }
     }
     Ok(start.elapsed())

@@ -168,7 +168,7 @@ pub fn render_stack(stack: &Stack, helm: &Helm, opts: &RenderOptions) -> Result<
                 if lock(&first_error).is_some() {
                     break;
                 }
-                match run_template(helm, &jobs[j], workers > 1) {
+                match run_template(helm, &jobs[j], workers > 1, p > 0) {
                     Ok(out) => lock(&results)[j][p] = Some(out),
                     Err(e) => {
                         let mut slot = lock(&first_error);
@@ -386,8 +386,27 @@ fn dir_size(dir: &Path) -> u64 {
         .unwrap_or(0)
 }
 
-fn run_template(helm: &Helm, job: &Job, parallel: bool) -> Result<String> {
-    let mut cmd = helm.command(&job.args);
+/// Whether this helm knows `--skip-schema-validation` (3.16+): unknown until a render tried.
+static SKIP_SCHEMA_FLAG: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(true);
+
+fn run_template(helm: &Helm, job: &Job, parallel: bool, repeat: bool) -> Result<String> {
+    // A repeat render only has to reproduce the output: pass 1 already validated the values
+    // against values.schema.json, which costs helm noticeable time on large charts.
+    if repeat && SKIP_SCHEMA_FLAG.load(Ordering::SeqCst) {
+        let mut args = job.args.clone();
+        args.push("--skip-schema-validation".into());
+        match run_helm(helm, job, &args, parallel) {
+            Err(e) if format!("{e:#}").contains("unknown flag: --skip-schema-validation") => {
+                SKIP_SCHEMA_FLAG.store(false, Ordering::SeqCst);
+            }
+            other => return other,
+        }
+    }
+    run_helm(helm, job, &job.args, parallel)
+}
+
+fn run_helm(helm: &Helm, job: &Job, args: &[String], parallel: bool) -> Result<String> {
+    let mut cmd = helm.command(args);
     // helm template is a short-lived, allocation-heavy process: collecting garbage less often
     // cuts its CPU time by about a third (memory stays in the low hundreds of MB), and with
     // one helm per core, one Go thread each avoids them fighting over the cores.
