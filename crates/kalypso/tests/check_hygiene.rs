@@ -294,3 +294,41 @@ fn missing_schemas_give_one_visible_info_finding() {
         found[0].message
     );
 }
+
+#[test]
+fn an_accepted_finding_is_downgraded_to_info_with_its_reason() {
+    let unprobed = DEPLOYMENT.replace(
+        "          readinessProbe: {httpGet: {path: /, port: 80}}\n",
+        "",
+    );
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("kalypso-policy.yaml"),
+        "accepted:\n  - {rule: hygiene/probes, kind: Deployment, namespace: a, name: app, reason: upstream has no probe values}\n",
+    )
+    .unwrap();
+    let manifest = Manifest::from_sources(&[Source {
+        component: "a".into(),
+        origin: "test".into(),
+        default_namespace: "a".into(),
+        text: unprobed,
+    }])
+    .unwrap();
+    let policy = kalypso::check::Policy::load(Some(dir.path()), None).unwrap();
+    let found = check::run_on(
+        &manifest,
+        &[],
+        &policy,
+        &[],
+        &check::CheckOptions {
+            skip_schema: true,
+            ..Default::default()
+        },
+    );
+    let probes = of_rule(&found, "hygiene/probes");
+    assert_eq!(probes.len(), 1);
+    assert_eq!(probes[0].severity, Severity::Info);
+    assert!(probes[0]
+        .message
+        .ends_with("(accepted: upstream has no probe values)"));
+}

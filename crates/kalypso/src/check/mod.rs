@@ -114,6 +114,7 @@ pub fn run(ctx: &Context, renders: &[ChartRender], opts: &CheckOptions) -> Vec<F
         f.extend(join_schema(schema));
         f
     });
+    apply_accepted(ctx.policy, &mut findings);
     sort(&mut findings);
     findings
 }
@@ -133,8 +134,20 @@ pub fn run_on(
         f.extend(join_schema(schema));
         f
     });
+    apply_accepted(policy, &mut findings);
     sort(&mut findings);
     findings
+}
+
+/// Downgrades findings the policy accepts to `info`, naming the reason.
+pub fn apply_accepted(policy: &Policy, findings: &mut [Finding]) {
+    for f in findings.iter_mut() {
+        let ns = f.object.namespace.as_deref().unwrap_or("");
+        if let Some(a) = policy.accepted(&f.rule, &f.object.kind, ns, &f.object.name) {
+            f.severity = Severity::Info;
+            f.message = format!("{} (accepted: {})", f.message, a.reason);
+        }
+    }
 }
 
 type SchemaHandle<'s> = Option<std::thread::ScopedJoinHandle<'s, Vec<Finding>>>;

@@ -15,6 +15,12 @@
 //!     name: otel-ebpf-profiler*
 //!     allow: [privileged, hostPID, "hostPath:/proc", "capability:BPF", "seccomp:Unconfined"]
 //!     reason: eBPF needs the host's kernel and processes
+//! accepted:                      # known limitations: reported as info, with the reason
+//!   - rule: hygiene/probes
+//!     kind: Deployment
+//!     namespace: minio
+//!     name: minio
+//!     reason: the minio chart 5.4.0 has no probe settings
 //! ```
 
 use std::path::Path;
@@ -78,7 +84,19 @@ pub struct PrivilegeGrant {
     pub reason: String,
 }
 
-/// External objects and privilege grants.
+/// A finding accepted as a known limitation (an upstream chart without probes, …): it is
+/// still reported, as `info`, with the reason.
+#[derive(Debug, Clone, Deserialize)]
+pub struct AcceptedFinding {
+    /// Rule id, e.g. `hygiene/probes`.
+    pub rule: String,
+    pub kind: String,
+    pub namespace: String,
+    pub name: String,
+    pub reason: String,
+}
+
+/// External objects, privilege grants and accepted findings.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Policy {
@@ -86,6 +104,8 @@ pub struct Policy {
     pub external: Vec<ExternalObject>,
     #[serde(default)]
     pub privileged: Vec<PrivilegeGrant>,
+    #[serde(default)]
+    pub accepted: Vec<AcceptedFinding>,
 }
 
 /// `*` matches everything; `abc*` a prefix; `*abc*` a substring; else equality.
@@ -126,6 +146,7 @@ impl Policy {
             let extra = Policy::parse(&text, &f.display().to_string())?;
             policy.external.extend(extra.external);
             policy.privileged.extend(extra.privileged);
+            policy.accepted.extend(extra.accepted);
         }
         Ok(policy)
     }
@@ -135,6 +156,22 @@ impl Policy {
         self.external
             .iter()
             .find(|e| e.kind == kind && matches(&e.namespace, namespace) && matches(&e.name, name))
+    }
+
+    /// Why a finding of `rule` on `kind` `namespace/name` is accepted, if it is.
+    pub fn accepted(
+        &self,
+        rule: &str,
+        kind: &str,
+        namespace: &str,
+        name: &str,
+    ) -> Option<&AcceptedFinding> {
+        self.accepted.iter().find(|a| {
+            a.rule == rule
+                && a.kind == kind
+                && matches(&a.namespace, namespace)
+                && matches(&a.name, name)
+        })
     }
 
     /// The grant allowing `what` (e.g. `privileged`, `hostPath:/proc`) to this workload.
