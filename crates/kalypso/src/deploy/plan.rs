@@ -20,6 +20,7 @@ use sha2::{Digest, Sha256};
 
 use crate::chart::{ChartMeta, Dependency};
 use crate::error::usage;
+use crate::render::dependency_present;
 use crate::stack::Stack;
 
 /// The prefix of the helm release description that carries the digest.
@@ -227,15 +228,6 @@ impl Plan {
 
 fn shown(root: &Path, f: &Path) -> String {
     f.strip_prefix(root).unwrap_or(f).display().to_string()
-}
-
-fn dependency_present(chart_dir: &Path, d: &Dependency) -> bool {
-    d.archive_path(chart_dir).is_file()
-        || chart_dir
-            .join("charts")
-            .join(&d.name)
-            .join("Chart.yaml")
-            .is_file()
 }
 
 impl PlannedRelease {
