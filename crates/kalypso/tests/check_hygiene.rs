@@ -169,7 +169,7 @@ fn schema_findings(yaml: &str) -> Option<Vec<check::Finding>> {
         repo: Some(check_support::repo_root()),
     };
     if let Err(why) = check::schema::locate(&opts) {
-        println!("SKIP: {why}");
+        check_support::skip(&why);
         return None;
     }
     let manifest = Manifest::from_sources(&[Source {

@@ -116,12 +116,19 @@ pub fn repo_root() -> PathBuf {
         .expect("repository root")
 }
 
+/// Prints a SKIP line on the real stderr: the test harness captures `println!` of passing
+/// tests, and a skipped check must be visible in CI's log.
+pub fn skip(line: &str) {
+    use std::io::Write as _;
+    let _ = writeln!(std::io::stderr(), "SKIP: {line}");
+}
+
 /// helm, or `None` after printing a visible SKIP line.
 pub fn helm_or_skip(test: &str) -> Option<kalypso::helm::Helm> {
     match kalypso::helm::Helm::locate(&repo_root()) {
         Ok(h) => Some(h),
         Err(_) => {
-            println!("SKIP: helm not installed ({test})");
+            skip(&format!("helm not installed ({test})"));
             None
         }
     }
@@ -133,7 +140,9 @@ pub fn archives_or_skip(test: &str, archives: &[&str]) -> bool {
     let root = repo_root();
     for a in archives {
         if !root.join("charts").join(a).is_file() {
-            println!("SKIP: upstream archive charts/{a} not present ({test}); package it to run this test");
+            skip(&format!(
+                "upstream archive charts/{a} not present ({test}); package it to run this test"
+            ));
             return false;
         }
     }
