@@ -73,6 +73,14 @@ impl Http {
         self.tenant.as_deref()
     }
 
+    /// A POST of an encoded OTLP protobuf message, as every OTLP/HTTP receiver takes it.
+    pub fn otlp_post(&self, url: &Url, body: Vec<u8>) -> RequestBuilder {
+        self.client
+            .post(url.clone())
+            .header("Content-Type", "application/x-protobuf")
+            .body(body)
+    }
+
     /// Adds `X-Scope-OrgID` when a tenant is set.
     pub fn with_tenant(&self, rb: RequestBuilder) -> RequestBuilder {
         match &self.tenant {

@@ -126,14 +126,13 @@ impl LogsPipeline {
 
     /// Writes the payload's line.
     pub async fn write(&self, http: &Http, p: &Payload) -> Result<(), Failure> {
-        let rb = http.client().post(self.write_url.clone());
         let rb = match self.format {
-            LogFormat::LokiPush => rb
+            LogFormat::LokiPush => http
+                .client()
+                .post(self.write_url.clone())
                 .header("Content-Type", "application/json")
                 .body(push_body(p).to_string()),
-            LogFormat::Otlp => rb
-                .header("Content-Type", "application/x-protobuf")
-                .body(otlp_request(p).encode_to_vec()),
+            LogFormat::Otlp => http.otlp_post(&self.write_url, otlp_request(p).encode_to_vec()),
         };
         http.send(&self.write_url, http.with_tenant(rb))
             .await

@@ -145,11 +145,7 @@ pub fn query_body(p: &Payload) -> serde_json::Value {
 impl ProfilesPipeline {
     /// Sends the payload's profile.
     pub async fn write(&self, http: &Http, p: &Payload) -> Result<(), Failure> {
-        let rb = http
-            .client()
-            .post(self.write_url.clone())
-            .header("Content-Type", "application/x-protobuf")
-            .body(otlp_request(p).encode_to_vec());
+        let rb = http.otlp_post(&self.write_url, otlp_request(p).encode_to_vec());
         http.send(&self.write_url, rb).await.map(|_| ())
     }
 
