@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 use std::fmt;
 
-use k8s_openapi::api::apps::v1::{DaemonSet, Deployment, StatefulSet};
+use k8s_openapi::api::apps::v1::{DaemonSet, Deployment, ReplicaSet, StatefulSet};
 use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1::{Event, Pod};
 use kube::api::{Api, ListParams, LogParams};
@@ -58,9 +58,9 @@ pub struct Diagnosis {
     pub events: Vec<EventLine>,
     /// The pod picked as failing, if any.
     pub pod: Option<String>,
-    /// Its failing container.
+    /// Its failing container (none when the pod itself cannot start: unschedulable).
     pub container: Option<String>,
-    /// Why that container is failing (`CrashLoopBackOff`, `ImagePullBackOff`, exit code …).
+    /// Why it is failing (`unschedulable: …`, `CrashLoopBackOff`, `ImagePullBackOff`, exit code …).
     pub container_state: Option<String>,
     /// The tail of that container's log (previous instance when it restarted).
     pub log_tail: Option<String>,
@@ -69,12 +69,22 @@ pub struct Diagnosis {
 impl fmt::Display for Diagnosis {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         writeln!(f, "  unhealthy: {}: {}", self.object, self.reason)?;
-        if let (Some(p), Some(c)) = (&self.pod, &self.container) {
-            write!(f, "  failing container: {c} in pod {p}")?;
-            if let Some(s) = &self.container_state {
-                write!(f, " ({s})")?;
+        match (&self.pod, &self.container) {
+            (Some(p), Some(c)) => {
+                write!(f, "  failing container: {c} in pod {p}")?;
+                if let Some(s) = &self.container_state {
+                    write!(f, " ({s})")?;
+                }
+                writeln!(f)?;
             }
-            writeln!(f)?;
+            (Some(p), None) => {
+                write!(f, "  failing pod: {p}")?;
+                if let Some(s) = &self.container_state {
+                    write!(f, " ({s})")?;
+                }
+                writeln!(f)?;
+            }
+            _ => {}
         }
         if self.events.is_empty() {
             writeln!(f, "  recent events: none")?;
@@ -116,17 +126,28 @@ pub async fn diagnose(cluster: &Cluster, obj: &ObjectRef, reason: &str) -> Diagn
     };
     let mut events = events_for(cluster, &ns, &obj.kind, &obj.name).await;
     if let Some(selector) = pod_selector(cluster, obj, &ns).await {
+        if obj.kind == "Deployment" {
+            // A pod the API refuses (PodSecurity, quota) is reported on the ReplicaSet.
+            if let Some(rs) = newest_replica_set(cluster, &ns, &selector).await {
+                events.extend(events_for(cluster, &ns, "ReplicaSet", &rs).await);
+            }
+        }
         let pods = Api::<Pod>::namespaced(cluster.client(), &ns)
             .list(&ListParams::default().labels(&selector))
             .await
             .map(|l| l.items)
             .unwrap_or_default();
-        if let Some((pod, container, state, previous)) = failing_container(&pods) {
-            events.extend(events_for(cluster, &ns, "Pod", &pod).await);
-            d.log_tail = log_tail(cluster, &ns, &pod, &container, previous).await;
-            d.pod = Some(pod);
-            d.container = Some(container);
-            d.container_state = Some(state);
+        if let Some(p) = failing_pod(&pods) {
+            events.extend(events_for(cluster, &ns, "Pod", &p.pod).await);
+            for claim in &p.unbound_claims {
+                events.extend(events_for(cluster, &ns, "PersistentVolumeClaim", claim).await);
+            }
+            if let Some(c) = &p.container {
+                d.log_tail = log_tail(cluster, &ns, &p.pod, c, p.previous_log).await;
+            }
+            d.pod = Some(p.pod);
+            d.container = p.container;
+            d.container_state = Some(p.state);
         }
     }
     let skip = events.len().saturating_sub(EVENT_LIMIT);
@@ -221,16 +242,67 @@ async fn pod_selector(cluster: &Cluster, obj: &ObjectRef, ns: &str) -> Option<St
     )
 }
 
-/// Picks the pod and container most worth showing: a container waiting with a reason
-/// (CrashLoopBackOff, ImagePullBackOff, …), else one that terminated with an error, else one
-/// that is not ready. Returns (pod, container, state, whether to read the previous log).
-pub fn failing_container(pods: &[Pod]) -> Option<(String, String, String, bool)> {
-    let mut best: Option<(u8, String, String, String, bool)> = None;
+/// The pod (and container) most worth showing for an unhealthy workload.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PodProblem {
+    /// The pod.
+    pub pod: String,
+    /// Its failing container; none when the pod cannot start at all (unschedulable).
+    pub container: Option<String>,
+    /// What is wrong, one line.
+    pub state: String,
+    /// Read the previous container instance's log (it restarted).
+    pub previous_log: bool,
+    /// PersistentVolumeClaims the pod mounts (shown with their events when it cannot be placed).
+    pub unbound_claims: Vec<String>,
+}
+
+/// Picks what to show, worst first: a pod the scheduler cannot place (with the scheduler's
+/// reason), a container waiting with a reason (CrashLoopBackOff, ImagePullBackOff, …), one
+/// that terminated with an error, one that is not ready.
+pub fn failing_pod(pods: &[Pod]) -> Option<PodProblem> {
+    let mut best: Option<(u8, PodProblem)> = None;
+    let mut consider = |rank: u8, p: PodProblem| {
+        if best.as_ref().is_none_or(|(r, _)| rank > *r) {
+            best = Some((rank, p));
+        }
+    };
     for pod in pods {
         let name = pod.metadata.name.clone().unwrap_or_default();
         let Some(st) = pod.status.as_ref() else {
             continue;
         };
+        let unscheduled = st
+            .conditions
+            .iter()
+            .flatten()
+            .find(|c| c.type_ == "PodScheduled" && c.status == "False");
+        if let Some(c) = unscheduled {
+            let claims = pod
+                .spec
+                .iter()
+                .flat_map(|s| s.volumes.iter().flatten())
+                .filter_map(|v| v.persistent_volume_claim.as_ref())
+                .map(|c| c.claim_name.clone())
+                .collect();
+            consider(
+                4,
+                PodProblem {
+                    pod: name.clone(),
+                    container: None,
+                    state: format!(
+                        "unschedulable: {}",
+                        c.message
+                            .clone()
+                            .or_else(|| c.reason.clone())
+                            .unwrap_or_default()
+                    ),
+                    previous_log: false,
+                    unbound_claims: claims,
+                },
+            );
+            continue;
+        }
         let all = st
             .init_container_statuses
             .iter()
@@ -239,7 +311,7 @@ pub fn failing_container(pods: &[Pod]) -> Option<(String, String, String, bool)>
         for cs in all {
             let restarted = cs.restart_count > 0;
             let state = cs.state.as_ref();
-            let candidate = if let Some(w) = state.and_then(|s| s.waiting.as_ref()) {
+            let (rank, text) = if let Some(w) = state.and_then(|s| s.waiting.as_ref()) {
                 let reason = w.reason.clone().unwrap_or_else(|| "Waiting".into());
                 if reason == "PodInitializing" || reason == "ContainerCreating" {
                     (1, reason)
@@ -266,18 +338,36 @@ pub fn failing_container(pods: &[Pod]) -> Option<(String, String, String, bool)>
             } else {
                 continue;
             };
-            let rank = candidate.0;
-            if best.as_ref().is_none_or(|b| rank > b.0) {
-                let text = if restarted {
-                    format!("{}, restarted {} times", candidate.1, cs.restart_count)
-                } else {
-                    candidate.1
-                };
-                best = Some((rank, name.clone(), cs.name.clone(), text, restarted));
-            }
+            let text = if restarted {
+                format!("{text}, restarted {} times", cs.restart_count)
+            } else {
+                text
+            };
+            consider(
+                rank,
+                PodProblem {
+                    pod: name.clone(),
+                    container: Some(cs.name.clone()),
+                    state: text,
+                    previous_log: restarted,
+                    unbound_claims: Vec::new(),
+                },
+            );
         }
     }
-    best.map(|(_, p, c, s, prev)| (p, c, s, prev))
+    best.map(|(_, p)| p)
+}
+
+/// The newest ReplicaSet of a Deployment (by its pod selector).
+async fn newest_replica_set(cluster: &Cluster, ns: &str, selector: &str) -> Option<String> {
+    let list = Api::<ReplicaSet>::namespaced(cluster.client(), ns)
+        .list(&ListParams::default().labels(selector))
+        .await
+        .ok()?;
+    list.items
+        .into_iter()
+        .max_by_key(|rs| rs.metadata.creation_timestamp.as_ref().map(|t| t.0))
+        .and_then(|rs| rs.metadata.name)
 }
 
 async fn log_tail(

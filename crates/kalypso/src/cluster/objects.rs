@@ -9,6 +9,8 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
+use crate::manifest::workload::{collector_workload, OTEL_COLLECTOR_KIND};
+
 /// One object of a release: enough to fetch it from the API server.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct ObjectRef {
@@ -91,6 +93,20 @@ struct Head {
     kind: Option<String>,
     #[serde(default)]
     metadata: Option<HeadMeta>,
+    #[serde(default)]
+    spec: serde_json::Value,
+}
+
+/// An object an operator creates from a custom resource of the release (not in the manifest,
+/// not owned by helm, but part of what the release runs).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct MadeObject {
+    /// What the operator makes.
+    pub object: ObjectRef,
+    /// The custom resource it is made from.
+    pub from: ObjectRef,
+    /// Which operator makes it.
+    pub operator: &'static str,
 }
 
 #[derive(Deserialize)]
@@ -105,8 +121,20 @@ struct HeadMeta {
 /// Namespaced objects without `metadata.namespace` get `default_namespace` (the release's).
 /// Documents without kind or name are skipped.
 pub fn parse_manifest(text: &str, default_namespace: &str) -> Result<Vec<ObjectRef>, String> {
+    Ok(parse(text, default_namespace)?.0)
+}
+
+/// The objects operators make from the custom resources in a release's manifest: the
+/// collector workloads of `OpenTelemetryCollector`s (see
+/// [`crate::manifest::workload::collector_workload`]).
+pub fn operator_made(text: &str, default_namespace: &str) -> Result<Vec<MadeObject>, String> {
+    Ok(parse(text, default_namespace)?.1)
+}
+
+fn parse(text: &str, default_namespace: &str) -> Result<(Vec<ObjectRef>, Vec<MadeObject>), String> {
     let docs: Vec<Head> = serde_saphyr::from_multiple(text).map_err(|e| e.to_string())?;
     let mut out = Vec::new();
+    let mut made = Vec::new();
     for d in docs {
         let (Some(kind), Some(name)) = (d.kind, d.metadata.as_ref().and_then(|m| m.name.clone()))
         else {
@@ -121,14 +149,26 @@ pub fn parse_manifest(text: &str, default_namespace: &str) -> Result<Vec<ObjectR
                     .unwrap_or_else(|| default_namespace.to_string()),
             )
         };
-        out.push(ObjectRef {
+        let obj = ObjectRef {
             api_version: d.api_version.unwrap_or_default(),
             kind,
             namespace,
             name,
-        });
+        };
+        if obj.kind == OTEL_COLLECTOR_KIND {
+            if let (Some(ns), Some((api, kind, name))) =
+                (&obj.namespace, collector_workload(&obj.name, &d.spec))
+            {
+                made.push(MadeObject {
+                    object: ObjectRef::namespaced(api, kind, ns, &name),
+                    from: obj.clone(),
+                    operator: "the OpenTelemetry Operator",
+                });
+            }
+        }
+        out.push(obj);
     }
-    Ok(out)
+    Ok((out, made))
 }
 
 #[cfg(test)]
@@ -143,5 +183,22 @@ mod tests {
         assert_eq!(objs[0].to_string(), "Deployment otel-system/web");
         assert_eq!(objs[1].namespace, None);
         assert_eq!(objs[2].to_string(), "Role kube-system/le");
+    }
+
+    #[test]
+    fn collectors_yield_the_workload_the_operator_makes_by_mode() {
+        let text = "apiVersion: opentelemetry.io/v1beta1\nkind: OpenTelemetryCollector\nmetadata:\n  name: gw\nspec:\n  config: {}\n---\napiVersion: opentelemetry.io/v1beta1\nkind: OpenTelemetryCollector\nmetadata:\n  name: agent\nspec:\n  mode: daemonset\n---\napiVersion: opentelemetry.io/v1beta1\nkind: OpenTelemetryCollector\nmetadata:\n  name: side\nspec:\n  mode: sidecar\n";
+        let made: Vec<String> = operator_made(text, "otel-system")
+            .unwrap()
+            .iter()
+            .map(|m| format!("{} from {}", m.object, m.from))
+            .collect();
+        assert_eq!(
+            made,
+            [
+                "Deployment otel-system/gw-collector from OpenTelemetryCollector otel-system/gw",
+                "DaemonSet otel-system/agent-collector from OpenTelemetryCollector otel-system/agent"
+            ]
+        );
     }
 }

@@ -5,7 +5,9 @@ use std::path::PathBuf;
 use anyhow::Result;
 
 use super::status::Output;
-use crate::deploy::doctor::{doctor, Severity};
+use std::io::IsTerminal;
+
+use crate::deploy::doctor::{doctor, table, Severity};
 use crate::deploy::{connect, runtime};
 use crate::error::{EXIT_FAILED, EXIT_OK};
 use crate::helm::Helm;
@@ -40,9 +42,8 @@ pub fn run(args: DoctorArgs) -> Result<i32> {
             ),
             Output::Table => {
                 println!("Cluster {}", cluster.url());
-                for f in &findings {
-                    println!("{f}");
-                }
+                let color = std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();
+                println!("{}", table(&findings, color));
                 println!("{errors} error(s), {warnings} warning(s)");
             }
         }

@@ -71,6 +71,9 @@ pub fn run(args: DownArgs) -> Result<i32> {
             if !o.deleted_pvcs.is_empty() {
                 line.push_str(&format!("; deleted PVCs {}", o.deleted_pvcs.join(", ")));
             }
+            if !o.kept_pvcs.is_empty() {
+                line.push_str(&format!("; kept PVCs {}", o.kept_pvcs.join(", ")));
+            }
             if o.deleted_namespace {
                 line.push_str(&format!("; deleted namespace {}", o.namespace));
             }
@@ -88,7 +91,16 @@ pub fn run(args: DownArgs) -> Result<i32> {
             return Ok(EXIT_FAILED);
         }
         if !args.purge {
-            println!("Kept PersistentVolumeClaims and namespaces (use --purge to delete them).");
+            let kept: Vec<&str> = outcomes.iter().flat_map(|o| o.kept_pvcs.iter().map(String::as_str)).collect();
+            if kept.is_empty() {
+                println!("No PersistentVolumeClaims were left; namespaces are kept (use --purge to delete them).");
+            } else {
+                println!(
+                    "Kept {} PersistentVolumeClaim(s) with their data: {}. Namespaces are kept too (use --purge to delete both).",
+                    kept.len(),
+                    kept.join(", ")
+                );
+            }
         }
         println!("CRDs that charts keep on uninstall (cert-manager's, Istio's) stay in the cluster.");
         Ok(EXIT_OK)

@@ -85,6 +85,35 @@ impl Finding {
     }
 }
 
+/// The findings as a table: severity, check, and what was found (with the fix below it).
+pub fn table(findings: &[Finding], color: bool) -> String {
+    use comfy_table::{presets::UTF8_FULL_CONDENSED, Cell, Color, ContentArrangement, Table};
+    let mut t = Table::new();
+    t.load_preset(UTF8_FULL_CONDENSED)
+        .set_content_arrangement(ContentArrangement::Dynamic);
+    if !color {
+        t.force_no_tty();
+    }
+    t.set_header(["", "check", "found"]);
+    for f in findings {
+        let (mark, c) = match f.severity {
+            Severity::Ok => ("ok", Color::Green),
+            Severity::Warning => ("WARN", Color::Yellow),
+            Severity::Error => ("ERROR", Color::Red),
+        };
+        let mut mark = Cell::new(mark);
+        if color {
+            mark = mark.fg(c);
+        }
+        let text = match &f.fix {
+            Some(fix) => format!("{}\nfix: {fix}", f.message),
+            None => f.message.clone(),
+        };
+        t.add_row(vec![mark, Cell::new(&f.check), Cell::new(text)]);
+    }
+    t.to_string()
+}
+
 impl fmt::Display for Finding {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let mark = match self.severity {
@@ -391,7 +420,7 @@ async fn conflicts(cluster: &Cluster) -> Result<Vec<Finding>, ClusterError> {
         if found.is_empty() {
             out.push(Finding::ok(
                 p.check,
-                format!("no {} outside {}", p.title, p.release),
+                format!("{} is not installed outside {}", p.title, p.release),
             ));
         } else {
             out.push(Finding::error(

@@ -26,6 +26,8 @@ pub struct DownOutcome {
     pub result: String,
     /// PVCs deleted (purge).
     pub deleted_pvcs: Vec<String>,
+    /// PVCs left in the namespace after the uninstall (without purge), `namespace/name`.
+    pub kept_pvcs: Vec<String>,
     /// Whether the namespace was deleted (purge).
     pub deleted_namespace: bool,
     /// helm's or the API's error, when failed.
@@ -73,11 +75,13 @@ async fn down_one(
         wave: c.wave,
         result: String::new(),
         deleted_pvcs: Vec::new(),
+        kept_pvcs: Vec::new(),
         deleted_namespace: false,
         error: None,
     };
     match releases::release_state(helm, &c.name, &c.namespace).await {
         Ok(None) => o.result = "not installed".into(),
+        Ok(Some(_)) if !purge && !unkept_claims(helm, c, &mut o).await => return o,
         Ok(Some(_)) => match releases::uninstall(helm, &c.name, &c.namespace, timeout).await {
             Ok(run) if run.success() => o.result = "uninstalled".into(),
             Ok(run) => {
@@ -104,13 +108,90 @@ async fn down_one(
             return o;
         }
     }
-    if purge {
-        if let Err(e) = purge_namespace(cluster, &c.namespace, &mut o).await {
-            o.result = "failed".into();
-            o.error = Some(e);
-        }
+    let result = if purge {
+        purge_namespace(cluster, &c.namespace, &mut o).await
+    } else {
+        claims_in(cluster, &c.namespace).await.map(|names| {
+            o.kept_pvcs = names
+                .into_iter()
+                .map(|n| format!("{}/{n}", c.namespace))
+                .collect();
+        })
+    };
+    if let Err(e) = result {
+        o.result = "failed".into();
+        o.error = Some(e);
     }
     o
+}
+
+/// The annotation with which helm leaves an object in place on uninstall.
+pub const HELM_KEEP: (&str, &str) = ("helm.sh/resource-policy", "keep");
+
+/// Checks that uninstalling the release deletes no PersistentVolumeClaim: helm deletes every
+/// object of the release that lacks `helm.sh/resource-policy: keep`. Returns false (with the
+/// outcome filled in) when one would go, so `down` without `--purge` never loses data.
+async fn unkept_claims(helm: &Helm, c: &Component, o: &mut DownOutcome) -> bool {
+    let manifest = match releases::manifest(helm, &c.name, &c.namespace).await {
+        Ok(m) => m,
+        Err(e) => {
+            o.result = "failed".into();
+            o.error = Some(format!("{e:#}"));
+            return false;
+        }
+    };
+    let unkept: Vec<String> = claims_helm_would_delete(&manifest, &c.namespace);
+    if unkept.is_empty() {
+        return true;
+    }
+    o.result = "failed".into();
+    o.error = Some(format!(
+        "not uninstalled: helm would delete PersistentVolumeClaim {} (the release owns it \
+         without `{}: {}`), and with it the data. Upgrade the release with a chart that keeps \
+         it (kalypso up), or run `kalypso down --purge` to delete the data on purpose",
+        unkept.join(", "),
+        HELM_KEEP.0,
+        HELM_KEEP.1
+    ));
+    false
+}
+
+/// The PersistentVolumeClaims of a release manifest that `helm uninstall` deletes.
+pub fn claims_helm_would_delete(manifest: &str, namespace: &str) -> Vec<String> {
+    let docs: Vec<serde_json::Value> = serde_saphyr::from_multiple(manifest).unwrap_or_default();
+    docs.iter()
+        .filter(|d| d["kind"] == "PersistentVolumeClaim")
+        .filter(|d| d["metadata"]["annotations"][HELM_KEEP.0].as_str() != Some(HELM_KEEP.1))
+        .map(|d| {
+            format!(
+                "{}/{}",
+                d["metadata"]["namespace"].as_str().unwrap_or(namespace),
+                d["metadata"]["name"].as_str().unwrap_or("?")
+            )
+        })
+        .collect()
+}
+
+async fn claims_in(cluster: &Cluster, ns: &str) -> Result<Vec<String>, String> {
+    match Api::<PersistentVolumeClaim>::namespaced(cluster.client(), ns)
+        .list(&ListParams::default())
+        .await
+    {
+        Ok(l) => Ok(l
+            .items
+            .into_iter()
+            .filter(|p| p.metadata.deletion_timestamp.is_none())
+            .filter_map(|p| p.metadata.name)
+            .collect()),
+        Err(e) => {
+            let err = cluster.explain(&format!("listing PersistentVolumeClaims in {ns}"), e);
+            if err.is_not_found() {
+                Ok(Vec::new())
+            } else {
+                Err(err.to_string())
+            }
+        }
+    }
 }
 
 async fn purge_namespace(cluster: &Cluster, ns: &str, o: &mut DownOutcome) -> Result<(), String> {

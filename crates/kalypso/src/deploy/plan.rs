@@ -289,6 +289,10 @@ impl PlannedRelease {
             "--namespace".into(),
             self.namespace.clone().into(),
             "--create-namespace".into(),
+            // Every run passes the whole values (chart, profile, -f, --set); without this, an
+            // upgrade that passes none reuses the previous revision's, so an install step's
+            // `--set x.enabled=false` or an earlier `kalypso up --set` would outlive its run.
+            "--reset-values".into(),
         ];
         for f in &self.values_files {
             a.push("--values".into());

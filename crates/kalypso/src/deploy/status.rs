@@ -10,7 +10,10 @@ use serde::Serialize;
 
 use super::releases::{self, ListedRelease};
 use crate::cluster::health::{self, Health};
-use crate::cluster::objects::parse_manifest;
+use crate::deploy::up::gated_objects;
+
+/// The kinds `status` lists as workloads.
+const WORKLOAD_KINDS: &[&str] = &["Deployment", "StatefulSet", "DaemonSet"];
 use crate::cluster::{Cluster, ClusterError};
 use crate::helm::Helm;
 use crate::stack::{Component, Stack};
@@ -22,6 +25,22 @@ pub struct UnhealthyObject {
     pub object: String,
     /// Why.
     pub reason: String,
+}
+
+/// One workload of a release (Deployment, StatefulSet, DaemonSet), rendered by the chart or
+/// made by an operator from one of its custom resources.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct WorkloadStatus {
+    /// `Deployment otel-system/kalypso-collector`.
+    pub object: String,
+    /// Rolled out and available.
+    pub healthy: bool,
+    /// Why not, when not.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// The custom resource an operator makes it from (`OpenTelemetryCollector otel-system/kalypso`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub made_from: Option<String>,
 }
 
 /// The health of one component.
@@ -43,6 +62,8 @@ pub struct ComponentStatus {
     pub pods_total: usize,
     /// Container restarts summed over those pods.
     pub restarts: i64,
+    /// The release's workloads, operator-made ones included.
+    pub workloads: Vec<WorkloadStatus>,
     /// Objects of the release that are not healthy.
     pub unhealthy: Vec<UnhealthyObject>,
     /// Everything above is fine.
@@ -87,6 +108,7 @@ async fn one(
         pods_ready: 0,
         pods_total: 0,
         restarts: 0,
+        workloads: Vec::new(),
         unhealthy: Vec::new(),
         healthy: false,
     };
@@ -123,16 +145,29 @@ async fn one(
     if rel.is_some() {
         match releases::manifest(helm, &c.name, &c.namespace).await {
             Ok(text) => {
-                for o in parse_manifest(&text, &c.namespace).unwrap_or_default() {
-                    if !health::is_gated(&o.kind) {
-                        continue;
+                for (o, made) in gated_objects(&text, &c.namespace).unwrap_or_default() {
+                    let health = health::check(cluster, &o).await?;
+                    if WORKLOAD_KINDS.contains(&o.kind.as_str()) {
+                        s.workloads.push(WorkloadStatus {
+                            object: o.to_string(),
+                            healthy: health.is_ready(),
+                            reason: match &health {
+                                Health::Ready => None,
+                                Health::Pending(r) | Health::Failed(r) => Some(r.clone()),
+                            },
+                            made_from: made.as_ref().map(|m| m.from.to_string()),
+                        });
                     }
-                    match health::check(cluster, &o).await? {
+                    match health {
                         Health::Ready => {}
                         Health::Pending(r) | Health::Failed(r) => {
+                            let reason = match &made {
+                                Some(m) => format!("{r} ({} makes it from {})", m.operator, m.from),
+                                None => r,
+                            };
                             s.unhealthy.push(UnhealthyObject {
                                 object: o.to_string(),
-                                reason: r,
+                                reason,
                             })
                         }
                     }
@@ -162,6 +197,7 @@ pub fn table(rows: &[ComponentStatus], color: bool) -> String {
         "namespace",
         "release",
         "chart",
+        "workloads",
         "pods ready",
         "restarts",
         "not healthy",
@@ -193,6 +229,11 @@ pub fn table(rows: &[ComponentStatus], color: bool) -> String {
             Cell::new(&r.namespace),
             release,
             Cell::new(r.chart_version.as_deref().unwrap_or("-")),
+            Cell::new(format!(
+                "{}/{}",
+                r.workloads.iter().filter(|w| w.healthy).count(),
+                r.workloads.len()
+            )),
             Cell::new(format!("{}/{}", r.pods_ready, r.pods_total)),
             Cell::new(r.restarts),
             Cell::new(unhealthy),

@@ -15,7 +15,7 @@ use super::progress::{Progress, Stage};
 use super::releases::{self, transient_cause};
 use crate::cluster::diagnose::{diagnose, Diagnosis};
 use crate::cluster::health::{self, Health};
-use crate::cluster::objects::{parse_manifest, ObjectRef};
+use crate::cluster::objects::{operator_made, parse_manifest, MadeObject, ObjectRef};
 use crate::cluster::Cluster;
 use crate::helm::Helm;
 
@@ -346,6 +346,11 @@ impl ReleaseRun<'_> {
                 Some(s) => completed_step(&s.description),
             };
             if let Some(done) = done {
+                if done > 0 {
+                    // Resuming: helm applied step `done`, but the run may have stopped before
+                    // its gate passed; the next step must not start until it has.
+                    self.gate(r).await?;
+                }
                 for (i, extra) in first.iter().enumerate().skip(done) {
                     let step = format!("{STEP_PREFIX}{}/{}", i + 1, steps.len());
                     self.upgrade(r, &step, extra).await?;
@@ -445,26 +450,28 @@ impl ReleaseRun<'_> {
         let text = releases::manifest(self.helm, &r.name, &r.namespace)
             .await
             .map_err(|e| self.failure(r, FailureStage::Helm, format!("{e:#}")))?;
-        let objects: Vec<ObjectRef> = parse_manifest(&text, &r.namespace)
-            .map_err(|e| {
-                self.failure(
-                    r,
-                    FailureStage::Helm,
-                    format!("cannot parse helm get manifest: {e}"),
-                )
-            })?
-            .into_iter()
-            .filter(|o| health::is_gated(&o.kind))
-            .collect();
+        let objects = gated_objects(&text, &r.namespace).map_err(|e| {
+            self.failure(
+                r,
+                FailureStage::Helm,
+                format!("cannot parse helm get manifest: {e}"),
+            )
+        })?;
         // CRDs first, then webhooks, then workloads: the order things unblock each other in.
         let mut pending = objects;
-        pending.sort_by_key(|o| gate_rank(&o.kind));
+        pending.sort_by_key(|(o, _)| gate_rank(&o.kind));
         loop {
             let mut still = Vec::new();
-            for o in pending {
+            for (o, made) in pending {
                 match health::check(self.cluster, &o).await {
                     Ok(Health::Ready) => {}
-                    Ok(Health::Pending(why)) => still.push((o, why)),
+                    Ok(Health::Pending(why)) => {
+                        let why = match &made {
+                            Some(m) => format!("{why} ({} makes it from {})", m.operator, m.from),
+                            None => why,
+                        };
+                        still.push(((o, made), why))
+                    }
                     Ok(Health::Failed(why)) => {
                         let mut f =
                             self.failure(r, FailureStage::Health, format!("{o} failed: {why}"));
@@ -485,7 +492,7 @@ impl ReleaseRun<'_> {
             self.tell(
                 r,
                 Stage::Gating {
-                    pending: format!("{}: {}{more}", still[0].0, still[0].1),
+                    pending: format!("{}: {}{more}", still[0].0 .0, still[0].1),
                 },
             );
             match self.wait(self.opts.poll_interval).await {
@@ -498,7 +505,7 @@ impl ReleaseRun<'_> {
                     ))
                 }
                 Wait::Deadline => {
-                    let (first, why) = &still[0];
+                    let ((first, _), why) = &still[0];
                     let mut f = self.failure(
                         r,
                         FailureStage::Timeout,
@@ -507,7 +514,7 @@ impl ReleaseRun<'_> {
                             humantime::format_duration(self.opts.wave_timeout)
                         ),
                     );
-                    for (o, why) in still.iter().take(3) {
+                    for ((o, _), why) in still.iter().take(3) {
                         f.diagnoses.push(diagnose(self.cluster, o, why).await);
                     }
                     return Err(f);
@@ -515,6 +522,23 @@ impl ReleaseRun<'_> {
             }
         }
     }
+}
+
+/// What `up` waits on for a release: the gated kinds of its manifest, and the workloads
+/// operators make from its custom resources (which must exist and roll out too).
+pub fn gated_objects(
+    manifest: &str,
+    namespace: &str,
+) -> Result<Vec<(ObjectRef, Option<MadeObject>)>, String> {
+    let mut out: Vec<(ObjectRef, Option<MadeObject>)> = parse_manifest(manifest, namespace)?
+        .into_iter()
+        .filter(|o| health::is_gated(&o.kind))
+        .map(|o| (o, None))
+        .collect();
+    for m in operator_made(manifest, namespace)? {
+        out.push((m.object.clone(), Some(m)));
+    }
+    Ok(out)
 }
 
 fn gate_rank(kind: &str) -> u8 {

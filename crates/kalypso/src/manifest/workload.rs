@@ -44,6 +44,23 @@ pub struct Container<'a> {
 /// Kind of the OpenTelemetry Operator's collector resource.
 pub const OTEL_COLLECTOR_KIND: &str = "OpenTelemetryCollector";
 
+/// The workload the OpenTelemetry Operator makes for a collector resource called `name`, as
+/// (apiVersion, kind, name): `<name>-collector`, a Deployment, DaemonSet or StatefulSet after
+/// `spec.mode` (default `deployment`); none for a `sidecar` collector. `check` models the
+/// Services the same way; `up` gates on this workload and `status` reports it.
+pub fn collector_workload(
+    name: &str,
+    spec: &Value,
+) -> Option<(&'static str, &'static str, String)> {
+    let kind = match spec["mode"].as_str().unwrap_or("deployment") {
+        "sidecar" => return None,
+        "daemonset" => "DaemonSet",
+        "statefulset" => "StatefulSet",
+        _ => "Deployment",
+    };
+    Some(("apps/v1", kind, format!("{name}-collector")))
+}
+
 /// The pod spec of a workload object, if it has one.
 pub fn pod_spec(obj: &Object) -> Option<PodSpec<'_>> {
     let b = &obj.body;
