@@ -262,6 +262,185 @@ fn first_up_installs_every_release_with_its_collectors_and_a_rerun_changes_nothi
     );
 }
 
+#[test]
+fn a_pod_that_cannot_be_placed_fails_up_naming_the_release_the_object_and_the_schedulers_reason() {
+    let Some(cp) = ControlPlane::start("unschedulable") else {
+        return;
+    };
+    let repo = UpRepo::prepare("unschedulable");
+
+    // A request no node can satisfy: the scheduler's FailedScheduling event is the cause.
+    let out = run(cp.kalypso(repo.path()).args([
+        "up",
+        "--only",
+        "grafana",
+        "--timeout",
+        "20s",
+        "--set",
+        "canary.enabled=true",
+        "--set",
+        "canary.resources.requests.cpu=100",
+    ]));
+    let all = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{all}");
+    for want in [
+        "release kalypso-grafana (namespace grafana)",
+        "Deployment grafana/kalypso-canary",
+        "unschedulable",
+        "FailedScheduling",
+        "Insufficient cpu",
+    ] {
+        assert!(all.contains(want), "missing {want:?} in:\n{all}");
+    }
+
+    // A claim no volume can satisfy: the claim's own events say why the pod cannot start.
+    let out = run(cp.kalypso(repo.path()).args([
+        "up",
+        "--only",
+        "minio",
+        "--timeout",
+        "20s",
+        "--set",
+        "minio.persistence.size=500Gi",
+    ]));
+    let all = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{all}");
+    for want in [
+        "release kalypso-minio (namespace minio)",
+        "Deployment minio/minio",
+        "unbound immediate PersistentVolumeClaims",
+        "PersistentVolumeClaim/minio",
+    ] {
+        assert!(all.contains(want), "missing {want:?} in:\n{all}");
+    }
+}
+
+/// The description helm keeps for the release's last revision, and its revision.
+fn last_revision(cp: &ControlPlane, release: &str, ns: &str) -> (u64, String) {
+    let out = cp
+        .helm()
+        .args(["history", release, "-n", ns, "-o", "json"])
+        .output()
+        .expect("helm history");
+    let h: Vec<Value> = serde_json::from_slice(&out.stdout).unwrap_or_default();
+    h.last()
+        .map(|r| {
+            (
+                r["revision"].as_u64().unwrap_or(0),
+                r["description"].as_str().unwrap_or_default().to_string(),
+            )
+        })
+        .unwrap_or_default()
+}
+
+#[test]
+fn an_interrupted_up_resumes_at_the_gate_it_was_stopped_in() {
+    let Some(cp) = ControlPlane::start("interrupted up") else {
+        return;
+    };
+    let repo = UpRepo::prepare("interrupted up");
+
+    // Hold kalypso-otel at the gate of its first step: cert-manager's webhook gets no CA.
+    cp.pause_cainjector(true);
+    let child = cp
+        .kalypso(repo.path())
+        .args(["up", "--only", "otel", "--timeout", "3m"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("kalypso up");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while last_revision(&cp, "kalypso-otel", "otel-system").1 != "kalypso-install-step 1/3" {
+        assert!(Instant::now() < deadline, "step 1 never ran");
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    std::thread::sleep(Duration::from_secs(2)); // now gating on the caBundle
+                                                // SAFETY: kill(2) on our own running child.
+    unsafe {
+        libc::kill(child.id() as libc::pid_t, libc::SIGTERM);
+    }
+    let out = child.wait_with_output().expect("kalypso up");
+    assert_eq!(out.status.code(), Some(130), "{}", text(&out));
+
+    // The rerun must pass step 1's gate before step 2: still no CA, so it stops there.
+    let out = run(cp
+        .kalypso(repo.path())
+        .args(["up", "--only", "otel", "--timeout", "15s"]));
+    let all = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{all}");
+    assert!(all.contains("has no caBundle yet"), "{all}");
+    assert_eq!(
+        last_revision(&cp, "kalypso-otel", "otel-system"),
+        (1, "kalypso-install-step 1/3".to_string()),
+        "step 2 ran before step 1's gate passed"
+    );
+
+    // With the CA injected the same command finishes every step.
+    cp.pause_cainjector(false);
+    let out = run(cp
+        .kalypso(repo.path())
+        .args(["up", "--only", "otel", "--timeout", "2m"]));
+    assert!(out.status.success(), "{}", text(&out));
+    let (revision, description) = last_revision(&cp, "kalypso-otel", "otel-system");
+    assert_eq!(revision, 3, "steps 2 and 3, once each");
+    assert!(description.starts_with("kalypso-digest "), "{description}");
+}
+
+#[test]
+fn doctor_on_a_real_api_server_reports_each_check_in_aligned_columns() {
+    let Some(cp) = ControlPlane::start("doctor") else {
+        return;
+    };
+    let repo = UpRepo::prepare("doctor");
+    let out = run(cp.kalypso(repo.path()).args(["doctor"]));
+    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    for want in [
+        "Kubernetes v1.34.2",
+        "node kwok-node-0: kernel 6.1.0-kwok",
+        "default StorageClass standard",
+        "the OpenTelemetry Operator is not installed outside kalypso-otel",
+    ] {
+        assert!(stdout.contains(want), "missing {want:?}:\n{stdout}");
+    }
+    assert!(!stdout.contains("no the "), "{stdout}");
+    // Every row of the table has its column separators at the same places.
+    let rows: Vec<&str> = stdout.lines().filter(|l| l.starts_with('│')).collect();
+    assert!(rows.len() > 5, "{stdout}");
+    let columns = |l: &str| -> Vec<usize> {
+        l.chars()
+            .enumerate()
+            .filter(|(_, c)| *c == '│')
+            .map(|(i, _)| i)
+            .collect()
+    };
+    let first = columns(rows[0]);
+    for r in &rows {
+        assert_eq!(columns(r), first, "misaligned row {r:?} in\n{stdout}");
+    }
+
+    // JSON has the same findings, and a missing StorageClass default is an error with a fix.
+    cp.rt.block_on(async {
+        let api = Api::<k8s_openapi::api::storage::v1::StorageClass>::all(cp.client.clone());
+        let patch = serde_json::json!({"metadata": {"annotations": {"storageclass.kubernetes.io/is-default-class": "false"}}});
+        api.patch("standard", &kube::api::PatchParams::default(), &kube::api::Patch::Merge(&patch))
+            .await
+            .expect("patch storage class");
+    });
+    let out = run(cp.kalypso(repo.path()).args(["doctor", "-o", "json"]));
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let v: Value = serde_json::from_slice(&out.stdout).expect("doctor json");
+    let sc = v["findings"]
+        .as_array()
+        .and_then(|f| f.iter().find(|f| f["check"] == "storage-class"))
+        .expect("storage-class finding");
+    assert_eq!(sc["severity"], "error", "{sc}");
+    assert!(
+        sc["fix"].as_str().is_some_and(|f| f.contains("standard")),
+        "{sc}"
+    );
+}
+
 /// Not a test: starts a control plane and keeps it for `KALYPSO_HOLD_SECS` (default 600) so a
 /// developer can poke at it from the same network namespace
 /// (`ip netns exec <ns> kubectl --kubeconfig <printed path> …`).

@@ -123,8 +123,6 @@ pub struct ControlPlane {
     procs: Vec<(String, Child)>,
     /// Kubeconfig for helm and kalypso (token auth, 127.0.0.1).
     pub kubeconfig: PathBuf,
-    /// The API server's URL.
-    pub url: String,
     /// A runtime for the test's own API calls and the stand-in controllers.
     pub rt: tokio::runtime::Runtime,
     /// A client of the API server.
@@ -174,7 +172,6 @@ impl ControlPlane {
             _turn: turn,
             procs: Vec::new(),
             kubeconfig: kubeconfig.clone(),
-            url: url.clone(),
             rt: tokio::runtime::Builder::new_multi_thread()
                 .worker_threads(2)
                 .enable_all()

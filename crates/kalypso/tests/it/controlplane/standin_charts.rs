@@ -12,10 +12,9 @@ use std::path::Path;
 
 use crate::support::{copy_repo, repo_root};
 
-/// A repository copy ready for `kalypso up`, and the dependencies that are stand-ins.
+/// A repository copy ready for `kalypso up`.
 pub struct UpRepo {
     pub dir: tempfile::TempDir,
-    pub stand_ins: Vec<String>,
 }
 
 impl UpRepo {
@@ -59,7 +58,7 @@ impl UpRepo {
             format!("stand-ins for {}", stand_ins.join(", "))
         };
         let _ = writeln!(std::io::stderr(), "NOTE: control plane ({test}): {note}");
-        UpRepo { dir, stand_ins }
+        UpRepo { dir }
     }
 }
 
