@@ -1,5 +1,29 @@
 //! kalypso's integration tests, one binary (one link) as ripgrep keeps them.
+//!
+//! `controlplane` starts a real Kubernetes control plane (see its docs); `fakes` are for what a
+//! real server cannot do on demand; `support` has the repository helpers and check fixtures.
 
 mod controlplane;
+mod fakes;
 mod support;
+
+mod canary_metrics;
+mod check_cli;
+mod check_hygiene;
+mod check_ordering;
+mod check_repo;
+mod check_report;
+mod check_wiring;
+mod deploy_cli;
+mod deploy_doctor;
+mod deploy_down;
+mod deploy_up;
+mod lint_cli;
+mod render_cli;
 mod up_controlplane;
+mod verify_cli;
+mod verify_failures;
+mod verify_grafana_storage;
+mod verify_pipeline;
+mod verify_portforward;
+mod verify_prometheus;

@@ -19,7 +19,7 @@ pub fn skip(line: &str) {
     let _ = writeln!(std::io::stderr(), "SKIP: {line}");
 }
 
-/// Copies the repository's stack (argocd/, charts/ without upstream archives, the policy)
+/// Copies the repository's stack (argocd/, charts/ with any upstream archives, the policy)
 /// into a temporary directory.
 pub fn copy_repo() -> tempfile::TempDir {
     let root = repo_root();
@@ -38,10 +38,9 @@ fn copy_dir(from: &Path, to: &Path) {
     std::fs::create_dir_all(to).expect("mkdir");
     for e in std::fs::read_dir(from).expect("read_dir").flatten() {
         let target = to.join(e.file_name());
-        let name = e.file_name().to_string_lossy().to_string();
         if e.path().is_dir() {
             copy_dir(&e.path(), &target);
-        } else if !name.ends_with(".tgz") {
+        } else {
             std::fs::copy(e.path(), &target).expect("copy");
         }
     }
@@ -57,4 +56,136 @@ pub fn mutate(root: &Path, file: &str, from: &str, to: &str) {
         "{file} does not contain {from:?}: the test is out of date"
     );
     std::fs::write(&path, text.replace(from, to)).expect("write");
+}
+
+// ---- check fixtures
+
+use kalypso::check::{self, ChartInfo, CheckOptions, Context, Finding, Policy, Severity};
+use kalypso::manifest::{Manifest, Source};
+use kalypso::render::ChartStatus;
+
+/// A stack assembled from YAML snippets, one per component.
+#[derive(Default)]
+pub struct Fixture {
+    pub sources: Vec<Source>,
+    pub charts: Vec<ChartInfo>,
+}
+
+impl Fixture {
+    pub fn new() -> Fixture {
+        Fixture::default()
+    }
+
+    /// A component rendered in full.
+    pub fn chart(mut self, name: &str, namespace: &str, wave: u32, yaml: &str) -> Fixture {
+        self.sources.push(Source {
+            component: name.into(),
+            origin: format!("helm template {name}"),
+            default_namespace: namespace.into(),
+            text: yaml.into(),
+        });
+        self.charts.push(ChartInfo {
+            name: name.into(),
+            namespace: namespace.into(),
+            wave: Some(wave),
+            status: ChartStatus::Full,
+        });
+        self
+    }
+
+    /// A component rendered with stand-ins for `stand_ins`.
+    pub fn partial(
+        mut self,
+        name: &str,
+        namespace: &str,
+        wave: u32,
+        stand_ins: &[&str],
+        yaml: &str,
+    ) -> Fixture {
+        self = self.chart(name, namespace, wave, yaml);
+        let last = self.charts.last_mut().expect("just added");
+        last.status = ChartStatus::Partial {
+            stand_ins: stand_ins.iter().map(|s| s.to_string()).collect(),
+        };
+        self
+    }
+
+    /// Manifests that are not a component (e.g. the Argo CD manifests).
+    pub fn extra(mut self, component: &str, namespace: &str, yaml: &str) -> Fixture {
+        self.sources.push(Source {
+            component: component.into(),
+            origin: format!("{component}.yaml"),
+            default_namespace: namespace.into(),
+            text: yaml.into(),
+        });
+        self
+    }
+
+    /// Runs every rule except the schema rule (which needs the schema files).
+    pub fn findings(&self) -> Vec<Finding> {
+        let manifest = Manifest::from_sources(&self.sources).expect("fixture parses");
+        let policy = Policy::load(None, None).expect("built-in policy");
+        let ctx = Context::new(&manifest, &self.charts, &policy);
+        check::run(
+            &ctx,
+            &[],
+            &CheckOptions {
+                skip_schema: true,
+                ..Default::default()
+            },
+        )
+    }
+}
+
+/// Findings of one rule.
+pub fn of_rule<'a>(findings: &'a [Finding], rule: &str) -> Vec<&'a Finding> {
+    findings.iter().filter(|f| f.rule == rule).collect()
+}
+
+/// Findings at warning or above.
+pub fn problems(findings: &[Finding]) -> Vec<&Finding> {
+    findings
+        .iter()
+        .filter(|f| f.severity >= Severity::Warning)
+        .collect()
+}
+
+/// Pretty list for assertion messages.
+pub fn show(findings: &[&Finding]) -> String {
+    findings
+        .iter()
+        .map(|f| {
+            format!(
+                "{} {} {} {} | {}",
+                f.severity, f.rule, f.object, f.field, f.message
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// helm, or `None` after printing a visible SKIP line.
+pub fn helm_or_skip(test: &str) -> Option<kalypso::helm::Helm> {
+    match kalypso::helm::Helm::locate(&repo_root()) {
+        Ok(h) => Some(h),
+        Err(_) => {
+            skip(&format!("helm not installed ({test})"));
+            None
+        }
+    }
+}
+
+/// Whether every named upstream archive (`charts/<chart>/charts/<file>`) is present; prints a
+/// visible SKIP line when one is not.
+pub fn archives_or_skip(test: &str, archives: &[&str]) -> bool {
+    let root = repo_root();
+    for a in archives {
+        if !root.join("charts").join(a).is_file() {
+            skip(&format!(
+                "upstream archive charts/{a} not present ({test}); package it to run this test"
+            ));
+            return false;
+        }
+    }
+    true
 }

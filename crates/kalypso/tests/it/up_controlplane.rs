@@ -159,6 +159,23 @@ fn first_up_installs_every_release_with_its_collectors_and_a_rerun_changes_nothi
     let table = String::from_utf8_lossy(&out.stdout);
     assert!(table.contains("kalypso-otel"), "{table}");
 
+    // doctor after the install does not count the stack's own cert-manager, Istio and
+    // operator as conflicting installs.
+    let out = run(cp.kalypso(repo.path()).args(["doctor", "-o", "json"]));
+    let v: Value = serde_json::from_slice(&out.stdout).expect("doctor json");
+    let conflicts: Vec<&Value> = v["findings"]
+        .as_array()
+        .expect("findings")
+        .iter()
+        .filter(|f| {
+            f["check"]
+                .as_str()
+                .is_some_and(|c| c.starts_with("conflict/"))
+        })
+        .collect();
+    assert_eq!(conflicts.len(), 3, "{v:#}");
+    assert!(conflicts.iter().all(|f| f["severity"] == "ok"), "{v:#}");
+
     // A second up changes nothing: no new helm revision, and it is quick.
     let before = revisions(&cp);
     assert_eq!(before.len(), 8, "eight releases: {before:?}");
@@ -292,6 +309,21 @@ fn a_pod_that_cannot_be_placed_fails_up_naming_the_release_the_object_and_the_sc
     ] {
         assert!(all.contains(want), "missing {want:?} in:\n{all}");
     }
+
+    // status says the same, and exits 1.
+    let out = run(cp
+        .kalypso(repo.path())
+        .args(["status", "-o", "json", "--only", "grafana"]));
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let v: Value = serde_json::from_slice(&out.stdout).expect("status json");
+    let grafana = &v["components"][0];
+    assert_eq!(grafana["healthy"], false, "{v:#}");
+    assert!(
+        grafana["unhealthy"].as_array().is_some_and(|u| u
+            .iter()
+            .any(|o| o["object"] == "Deployment grafana/kalypso-canary")),
+        "{v:#}"
+    );
 
     // A claim no volume can satisfy: the claim's own events say why the pod cannot start.
     let out = run(cp.kalypso(repo.path()).args([

@@ -10,7 +10,7 @@
 use std::io::Write as _;
 use std::path::Path;
 
-use crate::support::{copy_repo, repo_root};
+use crate::support::copy_repo;
 
 /// A repository copy ready for `kalypso up`.
 pub struct UpRepo {
@@ -37,11 +37,12 @@ impl UpRepo {
             let chart_dir = chart.path();
             let meta = kalypso::chart::ChartMeta::load(&chart_dir).expect("Chart.yaml");
             for dep in &meta.dependencies {
-                let real = dep.archive_path(&repo_root().join("charts").join(chart.file_name()));
-                if real.is_file() && !force {
-                    std::fs::create_dir_all(chart_dir.join("charts")).expect("mkdir");
-                    std::fs::copy(&real, dep.archive_path(&chart_dir)).expect("copy archive");
-                    continue;
+                let archive = dep.archive_path(&chart_dir);
+                if archive.is_file() {
+                    if !force {
+                        continue;
+                    }
+                    std::fs::remove_file(&archive).expect("remove archive");
                 }
                 write_stand_in(
                     &chart_dir.join("charts").join(&dep.name),

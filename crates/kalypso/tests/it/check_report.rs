@@ -1,8 +1,6 @@
 //! Snapshots of the human and JSON reports for a small stack with one finding per severity.
 
-mod check_support;
-
-use check_support::Fixture;
+use crate::support::Fixture;
 use kalypso::render::ChartStatus;
 use kalypso::report::{self, ChartReport, Report};
 

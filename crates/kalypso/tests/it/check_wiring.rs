@@ -1,9 +1,7 @@
 //! Wiring rules on small stacks written in the tests: DNS names, Secrets and ConfigMaps,
 //! buckets, tenants and S3 credentials.
 
-mod check_support;
-
-use check_support::{of_rule, problems, show, Fixture};
+use crate::support::{of_rule, problems, show, Fixture};
 use kalypso::check::Severity;
 
 const MINIO: &str = r#"

@@ -2,24 +2,14 @@
 //! remote-write receiver on: the sample is written by remote write and read back by PromQL.
 //! Prints `SKIP: prometheus not installed` and passes when the binary is absent.
 
-/// Prints a SKIP line on the real stderr: the test harness captures `println!`/`eprintln!` of
 /// passing tests, and a skipped check must be visible in CI's log.
-macro_rules! skip {
-    ($($arg:tt)*) => {{
-        use std::io::Write as _;
-        let _ = writeln!(std::io::stderr(), $($arg)*);
-    }};
-}
-
-mod verify_fakes;
-
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use crate::fakes::backends::{closed_port, options, row, DataFakes};
 use kalypso::verify::probe::Status;
 use kalypso::verify::Signal;
-use verify_fakes::{closed_port, options, row, DataFakes};
 
 fn prometheus_binary() -> Option<PathBuf> {
     let debian = PathBuf::from("/usr/bin/prometheus");
@@ -97,7 +87,7 @@ fn url(s: String) -> Option<reqwest::Url> {
 async fn a_sample_remote_written_to_prometheus_is_read_back_by_promql() {
     let _ = rustls::crypto::ring::default_provider().install_default();
     let Some(bin) = prometheus_binary() else {
-        skip!("SKIP: prometheus not installed");
+        crate::support::skip("prometheus not installed");
         return;
     };
     let prom = start_prometheus(bin).await;

@@ -2,14 +2,11 @@
 //! StorageClass, conflicting cert-manager / Istio / OpenTelemetry Operator installs, and the
 //! Argo CD progressive-sync setting; every finding says how to fix it.
 
-mod support;
-
-use predicates::prelude::*;
 use serde_json::{json, Value};
 
-use support::api::Obj;
-use support::k8s;
-use support::{Comp, Harness};
+use crate::fakes::api::Obj;
+use crate::fakes::deploy::{Comp, Harness};
+use crate::fakes::k8s;
 
 fn harness() -> Harness {
     Harness::new(&[Comp {
@@ -37,31 +34,6 @@ fn find<'a>(f: &'a [Value], check: &str, contains: &str) -> &'a Value {
     f.iter()
         .find(|x| x["check"] == check && x["message"].as_str().unwrap_or("").contains(contains))
         .unwrap_or_else(|| panic!("no {check} finding with {contains:?} in {f:#?}"))
-}
-
-#[test]
-fn a_ready_cluster_passes_with_kalypso_owned_components_not_counted_as_conflicts() {
-    let h = harness();
-    let (_, crd) = k8s::crd("certificates.cert-manager.io", "kalypso-otel");
-    let mut crd = crd;
-    crd["metadata"]["annotations"]["meta.helm.sh/release-namespace"] = json!("otel-system");
-    h.api.add([
-        Obj::fixed(k8s::node("kind-control-plane", "6.8.0-60-generic", "amd64")),
-        Obj::fixed(k8s::node("kind-worker", "5.15.0-105-generic", "arm64")),
-        Obj::fixed(k8s::storage_class("standard", true)),
-        Obj::fixed(crd),
-    ]);
-    let f = findings(&h, &[], 0);
-    assert!(f.iter().all(|x| x["severity"] == "ok"), "{f:#?}");
-    find(&f, "kubernetes-version", "v1.33.1");
-    find(&f, "node-kernel", "kind-worker: kernel 5.15.0-105-generic");
-    find(&f, "storage-class", "default StorageClass standard");
-    find(
-        &f,
-        "conflict/cert-manager",
-        "no cert-manager outside kalypso-otel",
-    );
-    find(&f, "helm", "v3.22.0");
 }
 
 #[test]
@@ -195,19 +167,4 @@ fn gitops_needs_argocd_with_progressive_syncs() {
     ))]);
     let f = findings(&h2, &["--gitops"], 0);
     find(&f, "gitops/progressive-syncs", "is \"true\"");
-}
-
-#[test]
-fn the_text_report_shows_each_finding_and_its_fix() {
-    let h = harness();
-    h.api.add([Obj::fixed(k8s::node("n", "6.1.0", "amd64"))]);
-    h.kalypso()
-        .args(["doctor"])
-        .assert()
-        .code(1)
-        .stdout(predicate::str::contains("ERROR storage-class"))
-        .stdout(predicate::str::contains(
-            "      fix: install a storage provisioner",
-        ))
-        .stdout(predicate::str::contains("1 error(s), 0 warning(s)"));
 }

@@ -1,10 +1,6 @@
 //! Test support for the deploy tests: a fake Kubernetes API ([`api`]), realistic objects
 //! ([`k8s`]), the fake helm (`fake_helm.rs`, the cargo example `fake-helm`), and a
 //! [`Harness`] that ties them to a throw-away repository with a component list and charts.
-#![allow(dead_code)]
-
-pub mod api;
-pub mod k8s;
 
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
@@ -15,7 +11,7 @@ use kalypso::deploy::up::{RetryPolicy, UpOptions};
 use kalypso::helm::Helm;
 use serde_json::Value;
 
-use api::FakeApi;
+use super::api::FakeApi;
 
 /// The fake helm binary: `target/<profile>/examples/fake-helm`, next to the directory of this
 /// test binary (`target/<profile>/deps`); built on demand when only one test target was built.

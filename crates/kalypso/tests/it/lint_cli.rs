@@ -1,9 +1,7 @@
 //! `kalypso lint` drives the real binary and the real helm over a copy of the repository.
 
-mod check_support;
-
+use crate::support::{copy_repo, helm_or_skip, mutate};
 use assert_cmd::Command;
-use check_support::{copy_repo, helm_or_skip, mutate};
 
 fn kalypso() -> Command {
     Command::cargo_bin("kalypso").expect("binary")

@@ -2,14 +2,12 @@
 //! the content written is what the fakes decoded, and the binary's exit code and output say
 //! which signal failed when one does.
 
-mod verify_fakes;
-
 use std::time::Duration;
 
+use crate::fakes::backends::{options, row, Behaviour, DataFakes};
 use assert_cmd::Command;
 use kalypso::verify::probe::Status;
 use kalypso::verify::Signal;
-use verify_fakes::{options, row, Behaviour, DataFakes};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_signal_written_is_read_back_with_its_content() {
@@ -108,7 +106,7 @@ async fn the_binary_prints_a_table_and_exits_0_when_everything_passed() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_broken_signal_fails_the_run_and_the_json_names_it() {
     let mut f = DataFakes::start().await;
-    f.tempo = verify_fakes::tempo(Behaviour {
+    f.tempo = crate::fakes::backends::tempo(Behaviour {
         write_error: Some((503, "DoBatch: InstancesCount <= 0")),
         ..Default::default()
     })

@@ -2,13 +2,11 @@
 //! that hangs, data that never becomes readable, content that does not match, a missing or
 //! dropped tenant. No panic, and the other signals still pass.
 
-mod verify_fakes;
-
 use std::time::{Duration, Instant};
 
+use crate::fakes::backends::{closed_port, options, row, Behaviour, DataFakes};
 use kalypso::verify::probe::Status;
 use kalypso::verify::Signal;
-use verify_fakes::{closed_port, options, row, Behaviour, DataFakes};
 
 fn url(s: String) -> Option<reqwest::Url> {
     Some(reqwest::Url::parse(&s).expect("url"))
@@ -61,7 +59,7 @@ async fn a_missing_tenant_is_reported_as_mimirs_401_no_org_id() {
 #[tokio::test]
 async fn a_gateway_that_drops_the_tenant_leaves_the_sample_unreadable_in_ours() {
     let mut f = DataFakes::start().await;
-    f.mimir = verify_fakes::mimir(Behaviour {
+    f.mimir = crate::fakes::backends::mimir(Behaviour {
         drop_tenant: true,
         ..Default::default()
     })
@@ -92,7 +90,8 @@ async fn a_gateway_that_drops_the_tenant_leaves_the_sample_unreadable_in_ours() 
 
 #[tokio::test]
 async fn a_wrong_grafana_password_is_a_401_and_the_rest_is_skipped() {
-    let addr = verify_fakes::grafana(verify_fakes::GrafanaSetup::default()).await;
+    let addr =
+        crate::fakes::backends::grafana(crate::fakes::backends::GrafanaSetup::default()).await;
     let f = DataFakes::start().await;
     let mut opts = options(&f, &[Signal::Grafana], Duration::from_secs(5));
     opts.endpoints.grafana = url(format!("http://{addr}"));
@@ -112,7 +111,7 @@ async fn a_wrong_grafana_password_is_a_401_and_the_rest_is_skipped() {
 #[tokio::test]
 async fn a_forbidden_read_fails_at_once_instead_of_waiting_for_the_deadline() {
     let mut f = DataFakes::start().await;
-    f.loki = verify_fakes::loki(Behaviour {
+    f.loki = crate::fakes::backends::loki(Behaviour {
         read_error: Some((403, "forbidden: tenant kalypso")),
         ..Default::default()
     })
@@ -130,7 +129,7 @@ async fn a_forbidden_read_fails_at_once_instead_of_waiting_for_the_deadline() {
 #[tokio::test]
 async fn rate_limits_and_server_errors_quote_status_and_body() {
     let mut f = DataFakes::start().await;
-    f.loki = verify_fakes::loki(Behaviour {
+    f.loki = crate::fakes::backends::loki(Behaviour {
         write_error: Some((
             429,
             "Ingestion rate limit exceeded for user kalypso (limit: 4194304 bytes/sec)",
@@ -138,7 +137,7 @@ async fn rate_limits_and_server_errors_quote_status_and_body() {
         ..Default::default()
     })
     .await;
-    f.pyroscope = verify_fakes::pyroscope(Behaviour {
+    f.pyroscope = crate::fakes::backends::pyroscope(Behaviour {
         read_error: Some((500, "querier: backend unavailable")),
         ..Default::default()
     })
@@ -166,7 +165,7 @@ async fn rate_limits_and_server_errors_quote_status_and_body() {
 #[tokio::test]
 async fn a_write_that_hangs_times_out() {
     let mut f = DataFakes::start().await;
-    f.tempo = verify_fakes::tempo(Behaviour {
+    f.tempo = crate::fakes::backends::tempo(Behaviour {
         write_delay: Some(Duration::from_secs(30)),
         ..Default::default()
     })
@@ -188,7 +187,7 @@ async fn a_write_that_hangs_times_out() {
 #[tokio::test]
 async fn data_that_never_shows_up_times_out_naming_the_last_answer() {
     let mut f = DataFakes::start().await;
-    f.tempo = verify_fakes::tempo(Behaviour {
+    f.tempo = crate::fakes::backends::tempo(Behaviour {
         never_readable: true,
         ..Default::default()
     })
@@ -206,22 +205,22 @@ async fn data_that_never_shows_up_times_out_naming_the_last_answer() {
 #[tokio::test]
 async fn content_that_does_not_match_names_expected_and_got() {
     let f = DataFakes {
-        mimir: verify_fakes::mimir(Behaviour {
+        mimir: crate::fakes::backends::mimir(Behaviour {
             corrupt: true,
             ..Default::default()
         })
         .await,
-        loki: verify_fakes::loki(Behaviour {
+        loki: crate::fakes::backends::loki(Behaviour {
             corrupt: true,
             ..Default::default()
         })
         .await,
-        tempo: verify_fakes::tempo(Behaviour {
+        tempo: crate::fakes::backends::tempo(Behaviour {
             corrupt: true,
             ..Default::default()
         })
         .await,
-        pyroscope: verify_fakes::pyroscope(Behaviour {
+        pyroscope: crate::fakes::backends::pyroscope(Behaviour {
             corrupt: true,
             ..Default::default()
         })

@@ -1,8 +1,6 @@
 //! Hygiene, determinism and schema rules on small manifests written in the tests.
 
-mod check_support;
-
-use check_support::{of_rule, show, Fixture};
+use crate::support::{of_rule, show, Fixture};
 use kalypso::check::{self, SchemaOptions, Severity};
 use kalypso::manifest::{Manifest, Source};
 use kalypso::render::{ChartRender, ChartStatus};
@@ -166,10 +164,10 @@ fn schema_findings(yaml: &str) -> Option<Vec<check::Finding>> {
     let opts = SchemaOptions {
         kube_version: "1.32".into(),
         schema_dir: None,
-        repo: Some(check_support::repo_root()),
+        repo: Some(crate::support::repo_root()),
     };
     if let Err(why) = check::schema::locate(&opts) {
-        check_support::skip(&why);
+        crate::support::skip(&why);
         return None;
     }
     let manifest = Manifest::from_sources(&[Source {

@@ -2,16 +2,14 @@
 //! one clear message (never a panic) for each environment problem: no kubeconfig, an
 //! unreachable cluster, missing RBAC, helm missing or too old.
 
-mod support;
-
 use std::time::Duration;
 
 use predicates::prelude::*;
 use serde_json::json;
 
-use support::api::Obj;
-use support::k8s::{self, flip};
-use support::{Comp, Harness};
+use crate::fakes::api::Obj;
+use crate::fakes::deploy::{Comp, Harness};
+use crate::fakes::k8s;
 
 fn stack() -> Harness {
     Harness::new(&[
@@ -110,31 +108,6 @@ fn up_refuses_to_start_when_an_upstream_archive_is_missing_and_names_the_command
             "helm dependency build charts/kalypso-mimir   # mimir-distributed-6.2.0",
         ));
     assert!(h.calls().is_empty());
-}
-
-#[test]
-fn up_installs_and_reports_progress_line_by_line_off_a_terminal() {
-    let h = stack();
-    let d = k8s::deployment("otel-system", "cert-manager", "kalypso-otel");
-    h.scenario(json!({"releases": {"kalypso-otel": {"manifest": k8s::manifest(&[&d.0])}}}));
-    h.api
-        .add([flip(d, "kalypso-otel", Duration::from_millis(1500))]);
-    h.kalypso()
-        .args(["up", "--timeout", "30s"])
-        .assert()
-        .success()
-        .stdout(predicate::str::contains("2 release(s) healthy in 2 wave(s); 0 already up to date."))
-        .stderr(predicate::str::contains("[   0.0s] kalypso-mimir: waiting"))
-        .stderr(predicate::str::contains("wave 1: kalypso-otel"))
-        .stderr(predicate::str::contains("kalypso-otel: installing"))
-        .stderr(predicate::str::contains("kalypso-otel: waiting for health: Deployment otel-system/cert-manager: 0/1 replicas available"))
-        .stderr(predicate::str::contains("kalypso-otel: healthy"))
-        .stderr(predicate::str::contains("kalypso-mimir: healthy"));
-    h.kalypso()
-        .args(["up"])
-        .assert()
-        .success()
-        .stdout(predicate::str::contains("2 already up to date"));
 }
 
 #[test]

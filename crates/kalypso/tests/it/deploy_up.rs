@@ -2,19 +2,17 @@
 //! gating on each readiness kind, failure reports, idempotent reruns, a hung helm, and
 //! bounded retries of transient helm failures.
 
-mod support;
-
 use std::time::{Duration, Instant};
 
 use kalypso::deploy::plan::Plan;
 use kalypso::deploy::progress::Stage;
-use kalypso::deploy::up::{up, Action, FailureStage, UpReport};
+use kalypso::deploy::up::{up, FailureStage, UpReport};
 use kalypso::stack::Stack;
 use serde_json::{json, Value};
 
-use support::api::Obj;
-use support::k8s::{self, flip};
-use support::{fast_options, Comp, Harness, Recorder};
+use crate::fakes::api::Obj;
+use crate::fakes::deploy::{fast_options, Comp, Harness, Recorder};
+use crate::fakes::k8s::{self, flip};
 
 const DELAY: Duration = Duration::from_millis(800);
 
@@ -122,115 +120,6 @@ async fn waves_run_in_order_the_next_only_after_the_previous_is_healthy_and_a_wa
         d_start >= b_end.max(c_end) + delay,
         "wave 3 started before wave 2 was healthy"
     );
-}
-
-/// Release a (wave 1) owns `objects`, which turn ready DELAY after its install; release b
-/// (wave 2) must not start before that, and a's progress must name what it waited for.
-async fn assert_gated_on(objects: Vec<Obj>, manifest_of: Vec<Value>, waiting_for: &str) {
-    let h = two_waves();
-    let refs: Vec<&Value> = manifest_of.iter().collect();
-    scenario(
-        &h,
-        json!({"kalypso-a": {"manifest": k8s::manifest(&refs)}, "kalypso-b": {"manifest": ""}}),
-    );
-    h.api.add(objects);
-    let (report, rec) = run(&h, Duration::from_secs(20), &[]).await;
-    assert!(report.failures().is_empty(), "{:#?}", report.failures());
-    let (_, a_end) = h.install_window("kalypso-a");
-    let (b_start, _) = h.install_window("kalypso-b");
-    assert!(
-        b_start >= a_end + DELAY.as_millis() as u64,
-        "wave 2 did not wait for {waiting_for}"
-    );
-    let gating: Vec<String> = rec
-        .stages("kalypso-a")
-        .into_iter()
-        .filter_map(|s| match s {
-            Stage::Gating { pending } => Some(pending),
-            _ => None,
-        })
-        .collect();
-    assert!(
-        gating.iter().any(|g| g.contains(waiting_for)),
-        "no wait for {waiting_for:?} in {gating:?}"
-    );
-}
-
-#[tokio::test(flavor = "multi_thread")]
-async fn a_wave_waits_for_its_crds_to_be_established() {
-    let crd = k8s::crd("certificates.cert-manager.io", "kalypso-a");
-    let m = crd.0.clone();
-    assert_gated_on(
-        vec![flip(crd, "kalypso-a", DELAY)],
-        vec![m],
-        "CustomResourceDefinition certificates.cert-manager.io: not Established",
-    )
-    .await;
-}
-
-#[tokio::test(flavor = "multi_thread")]
-async fn a_wave_waits_for_its_webhook_service_to_have_ready_endpoints() {
-    let hook = k8s::validating_webhook(
-        "cert-manager-webhook",
-        "kalypso-a",
-        "a",
-        "cert-manager-webhook",
-    );
-    let slice = k8s::endpointslice("a", "cert-manager-webhook", "kalypso-a");
-    assert_gated_on(
-        vec![Obj::fixed(hook.clone()), flip(slice, "kalypso-a", DELAY)],
-        vec![hook],
-        "Service a/cert-manager-webhook behind webhook cert-manager-webhook.example.io has no ready endpoints",
-    )
-    .await;
-}
-
-#[tokio::test(flavor = "multi_thread")]
-async fn a_wave_waits_for_deployments_to_roll_out() {
-    let d = k8s::deployment("a", "web", "kalypso-a");
-    let m = d.0.clone();
-    assert_gated_on(
-        vec![flip(d, "kalypso-a", DELAY)],
-        vec![m],
-        "Deployment a/web: 0/1 replicas available",
-    )
-    .await;
-}
-
-#[tokio::test(flavor = "multi_thread")]
-async fn a_wave_waits_for_statefulsets_to_roll_out() {
-    let s = k8s::statefulset("a", "store", "kalypso-a");
-    let m = s.0.clone();
-    assert_gated_on(
-        vec![flip(s, "kalypso-a", DELAY)],
-        vec![m],
-        "StatefulSet a/store: 0/1 replicas ready",
-    )
-    .await;
-}
-
-#[tokio::test(flavor = "multi_thread")]
-async fn a_wave_waits_for_daemonsets_to_roll_out() {
-    let d = k8s::daemonset("a", "profiler", "kalypso-a");
-    let m = d.0.clone();
-    assert_gated_on(
-        vec![flip(d, "kalypso-a", DELAY)],
-        vec![m],
-        "DaemonSet a/profiler: 1/2 pods available",
-    )
-    .await;
-}
-
-#[tokio::test(flavor = "multi_thread")]
-async fn a_wave_waits_for_jobs_to_complete() {
-    let j = k8s::job("a", "buckets", "kalypso-a");
-    let m = j.0.clone();
-    assert_gated_on(
-        vec![flip(j, "kalypso-a", DELAY)],
-        vec![m],
-        "Job a/buckets: not complete (active 1",
-    )
-    .await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -386,61 +275,6 @@ async fn when_one_release_of_a_wave_fails_its_siblings_stop_waiting() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn a_rerun_leaves_releases_at_the_wanted_chart_and_values_alone_and_upgrades_changed_ones() {
-    let h = two_waves();
-    let a = k8s::deployment("a", "web", "kalypso-a");
-    scenario(
-        &h,
-        json!({"kalypso-a": {"manifest": k8s::manifest(&[&a.0])}, "kalypso-b": {"manifest": ""}}),
-    );
-    h.api.add([flip(a, "kalypso-a", Duration::ZERO)]);
-
-    let (first, _) = run(&h, Duration::from_secs(20), &[]).await;
-    assert!(first
-        .outcomes
-        .iter()
-        .all(|o| o.action == Some(Action::Applied)));
-    assert_eq!(h.upgrades().len(), 2);
-
-    let (second, rec) = run(&h, Duration::from_secs(20), &[]).await;
-    assert!(second.failures().is_empty());
-    assert!(
-        second
-            .outcomes
-            .iter()
-            .all(|o| o.action == Some(Action::Unchanged)),
-        "{:?}",
-        second.outcomes
-    );
-    assert_eq!(
-        h.upgrades().len(),
-        2,
-        "an unchanged rerun must not run helm upgrade"
-    );
-    assert!(rec.stages("kalypso-a").contains(&Stage::Unchanged));
-    assert!(
-        rec.stages("kalypso-a").contains(&Stage::Healthy),
-        "an unchanged release is still health-checked"
-    );
-
-    // A changed template (same chart version) is upgraded; the other release is left alone.
-    std::fs::write(
-        h.repo.join("charts/kalypso-b/templates/cm.yaml"),
-        "apiVersion: v1\nkind: ConfigMap\n",
-    )
-    .expect("write");
-    let (third, _) = run(&h, Duration::from_secs(20), &[]).await;
-    assert!(third.failures().is_empty());
-    assert_eq!(h.upgrades(), ["kalypso-a", "kalypso-b", "kalypso-b"]);
-
-    // A release changed by hand (helm's own description) is brought back.
-    h.preinstall("kalypso-a", "a", "deployed", "Upgrade complete");
-    let (fourth, _) = run(&h, Duration::from_secs(20), &[]).await;
-    assert!(fourth.failures().is_empty());
-    assert_eq!(h.upgrades().last().map(String::as_str), Some("kalypso-a"));
-}
-
-#[tokio::test(flavor = "multi_thread")]
 async fn a_release_stuck_in_pending_upgrade_is_reported_with_the_command_that_unsticks_it() {
     let h = two_waves();
     h.preinstall("kalypso-a", "a", "pending-upgrade", "Preparing upgrade");
@@ -532,94 +366,4 @@ async fn transient_retries_are_bounded() {
         .unwrap_or("")
         .contains("opentelemetry-operator-webhook"));
     assert_eq!(h.upgrades().len(), 3);
-}
-
-#[tokio::test(flavor = "multi_thread")]
-async fn helm_gets_the_namespace_values_set_and_digest() {
-    let h = two_waves();
-    let (report, _) = run(&h, Duration::from_secs(20), &["replicas=2".to_string()]).await;
-    assert!(report.failures().is_empty());
-    let call = h
-        .calls()
-        .into_iter()
-        .find(|c| c["cmd"] == "upgrade" && c["event"] == "start")
-        .expect("a call");
-    let args: Vec<String> = serde_json::from_value(call["args"].clone()).expect("args");
-    let joined = args.join(" ");
-    assert!(
-        joined.starts_with("upgrade --install kalypso-a "),
-        "{joined}"
-    );
-    assert!(
-        joined.contains("--namespace a --create-namespace"),
-        "{joined}"
-    );
-    assert!(joined.contains("--set replicas=2"), "{joined}");
-    assert!(
-        joined.contains("--description kalypso-digest sha256:"),
-        "{joined}"
-    );
-    assert!(
-        !joined.contains("--wait"),
-        "kalypso gates on health itself: {joined}"
-    );
-}
-
-/// The helm arguments of each `upgrade` kalypso started for `release`, joined by spaces.
-fn upgrade_args_of(h: &Harness, release: &str) -> Vec<String> {
-    h.calls()
-        .into_iter()
-        .filter(|c| c["cmd"] == "upgrade" && c["event"] == "start" && c["release"] == release)
-        .map(|c| {
-            let args: Vec<String> = serde_json::from_value(c["args"].clone()).expect("args");
-            args.join(" ")
-        })
-        .collect()
-}
-
-#[tokio::test(flavor = "multi_thread")]
-async fn a_chart_with_install_steps_goes_step_by_step_on_first_install_and_resumes_after_an_interruption(
-) {
-    let h = two_waves();
-    let chart_yaml = h.repo.join("charts/kalypso-a/Chart.yaml");
-    let mut text = std::fs::read_to_string(&chart_yaml).expect("Chart.yaml");
-    text.push_str(
-        "annotations:\n  kalypso/install-steps: |\n    - --set operator.enabled=false --set crs.enabled=false\n    - --set crs.enabled=false\n    - \"\"\n",
-    );
-    std::fs::write(&chart_yaml, text).expect("write");
-    scenario(
-        &h,
-        json!({"kalypso-a": {"manifest": ""}, "kalypso-b": {"manifest": ""}}),
-    );
-
-    let (first, _) = run(&h, Duration::from_secs(20), &[]).await;
-    assert!(first.failures().is_empty(), "{:#?}", first.failures());
-    let a = upgrade_args_of(&h, "kalypso-a");
-    assert_eq!(a.len(), 3, "{a:#?}");
-    assert!(a[0].contains("--set operator.enabled=false --set crs.enabled=false"));
-    assert!(a[0].contains("--description kalypso-install-step 1/3"));
-    assert!(a[1].contains("--set crs.enabled=false") && !a[1].contains("operator.enabled"));
-    assert!(a[1].contains("--description kalypso-install-step 2/3"));
-    assert!(!a[2].contains("enabled=false") && a[2].contains("--description kalypso-digest"));
-    assert_eq!(
-        upgrade_args_of(&h, "kalypso-b").len(),
-        1,
-        "a chart without steps installs in one go"
-    );
-
-    // Interrupted after step 1: the rerun does the remaining steps only.
-    h.preinstall("kalypso-a", "a", "deployed", "kalypso-install-step 1/3");
-    let (second, _) = run(&h, Duration::from_secs(20), &[]).await;
-    assert!(second.failures().is_empty(), "{:#?}", second.failures());
-    let a = upgrade_args_of(&h, "kalypso-a");
-    assert_eq!(a.len(), 5, "{a:#?}");
-    assert!(a[3].contains("kalypso-install-step 2/3") && a[4].contains("kalypso-digest"));
-
-    // An installed release is upgraded in one step: the steps would switch parts off.
-    std::fs::write(h.repo.join("charts/kalypso-a/values.yaml"), "replicas: 2\n").expect("write");
-    let (third, _) = run(&h, Duration::from_secs(20), &[]).await;
-    assert!(third.failures().is_empty(), "{:#?}", third.failures());
-    let a = upgrade_args_of(&h, "kalypso-a");
-    assert_eq!(a.len(), 6, "{a:#?}");
-    assert!(!a[5].contains("enabled=false"));
 }

@@ -3,12 +3,10 @@
 //! it); mutations whose broken side is rendered by an upstream chart also need that chart's
 //! archive under `charts/<chart>/charts/` and print a SKIP line without it.
 
-mod check_support;
-
 use std::path::Path;
 
+use crate::support::{archives_or_skip, copy_repo, helm_or_skip, mutate, repo_root};
 use assert_cmd::Command;
-use check_support::{archives_or_skip, copy_repo, helm_or_skip, mutate, repo_root};
 
 const TEMPO: &str = "kalypso-tempo/charts/tempo-distributed-2.26.2.tgz";
 const MINIO: &str = "kalypso-minio/charts/minio-5.4.0.tgz";

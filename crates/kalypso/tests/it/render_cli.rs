@@ -1,12 +1,10 @@
 //! `kalypso render` through the real binary on a tiny stack written by the test: stand-ins for
 //! missing dependencies, profiles, values, output layout and order, and clear errors.
 
-mod check_support;
-
 use std::path::Path;
 
+use crate::support::helm_or_skip;
 use assert_cmd::Command;
-use check_support::helm_or_skip;
 use predicates::prelude::*;
 
 fn write(root: &Path, rel: &str, text: &str) {

@@ -58,21 +58,6 @@ pub fn statefulset(ns: &str, name: &str, release: &str) -> (Value, Value) {
     (pending, ready)
 }
 
-/// A DaemonSet on two nodes: pending = one of two updated pods available.
-pub fn daemonset(ns: &str, name: &str, release: &str) -> (Value, Value) {
-    let base = json!({
-        "apiVersion": "apps/v1", "kind": "DaemonSet", "metadata": meta(name, Some(ns), release),
-        "spec": {"selector": {"matchLabels": {"app": name}}, "template": pod_template(name), "updateStrategy": {"type": "RollingUpdate"}}
-    });
-    let mut pending = base.clone();
-    pending["status"] = json!({"observedGeneration": 1, "currentNumberScheduled": 2, "desiredNumberScheduled": 2, "numberMisscheduled": 0,
-        "numberReady": 1, "numberAvailable": 1, "updatedNumberScheduled": 2, "numberUnavailable": 1});
-    let mut ready = base;
-    ready["status"] = json!({"observedGeneration": 1, "currentNumberScheduled": 2, "desiredNumberScheduled": 2, "numberMisscheduled": 0,
-        "numberReady": 2, "numberAvailable": 2, "updatedNumberScheduled": 2});
-    (pending, ready)
-}
-
 /// A Job: pending = active; ready = Complete.
 pub fn job(ns: &str, name: &str, release: &str) -> (Value, Value) {
     let base = json!({
@@ -114,28 +99,6 @@ pub fn crd(name: &str, release: &str) -> (Value, Value) {
     (pending, ready)
 }
 
-/// A ValidatingWebhookConfiguration calling Service `svc_ns/svc`.
-pub fn validating_webhook(name: &str, release: &str, svc_ns: &str, svc: &str) -> Value {
-    json!({
-        "apiVersion": "admissionregistration.k8s.io/v1", "kind": "ValidatingWebhookConfiguration", "metadata": meta(name, None, release),
-        "webhooks": [{"name": format!("{name}.example.io"), "admissionReviewVersions": ["v1"], "sideEffects": "None", "failurePolicy": "Fail",
-            "clientConfig": {"service": {"namespace": svc_ns, "name": svc, "path": "/validate", "port": 443}, "caBundle": "Y2E="}}]
-    })
-}
-
-/// The EndpointSlice of Service `ns/svc`: pending = endpoint not ready; ready = ready.
-pub fn endpointslice(ns: &str, svc: &str, release: &str) -> (Value, Value) {
-    let mut m = meta(&format!("{svc}-abcde"), Some(ns), release);
-    m["labels"]["kubernetes.io/service-name"] = json!(svc);
-    let base = json!({"apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice", "metadata": m, "addressType": "IPv4",
-        "ports": [{"name": "https", "port": 10250, "protocol": "TCP"}]});
-    let mut pending = base.clone();
-    pending["endpoints"] = json!([{"addresses": ["10.244.0.7"], "conditions": {"ready": false, "serving": false, "terminating": false}}]);
-    let mut ready = base;
-    ready["endpoints"] = json!([{"addresses": ["10.244.0.7"], "conditions": {"ready": true, "serving": true, "terminating": false}}]);
-    (pending, ready)
-}
-
 /// A pod of workload `app` (label `app=<app>`), ready or not, with restarts and an optional
 /// waiting reason for its container.
 pub fn pod(
@@ -163,13 +126,6 @@ pub fn pod(
                 "restartCount": restarts, "state": state,
                 "lastState": if restarts > 0 { json!({"terminated": {"exitCode": 1, "reason": "Error"}}) } else { json!({}) }}]}
     })
-}
-
-/// A completed Job pod (phase Succeeded).
-pub fn completed_pod(ns: &str, name: &str) -> Value {
-    json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name, "namespace": ns, "labels": {"job-name": name}},
-           "spec": {"containers": [{"name": "job", "image": "example/job:1.0.0"}]},
-           "status": {"phase": "Succeeded", "conditions": [{"type": "Ready", "status": "False", "reason": "PodCompleted"}]}})
 }
 
 /// A core/v1 Event about `kind/name`.

@@ -1,21 +1,21 @@
 //! Grafana and MinIO checks against fakes: login, datasource health, cross-signal links;
 //! each backend lists its own buckets and is refused another's, with SigV4-signed requests.
 
-mod verify_fakes;
-
 use std::time::Duration;
 
+use crate::fakes::backends::{
+    kalypso_buckets, kalypso_users, options, row, DataFakes, GrafanaSetup,
+};
 use kalypso::verify::probe::Status;
 use kalypso::verify::sigv4::Credentials;
 use kalypso::verify::Signal;
-use verify_fakes::{kalypso_buckets, kalypso_users, options, row, DataFakes, GrafanaSetup};
 
 fn url(s: String) -> Option<reqwest::Url> {
     Some(reqwest::Url::parse(&s).expect("url"))
 }
 
 async fn grafana_report(setup: GrafanaSetup) -> kalypso::verify::report::VerifyReport {
-    let addr = verify_fakes::grafana(setup).await;
+    let addr = crate::fakes::backends::grafana(setup).await;
     let f = DataFakes::start().await;
     let mut opts = options(&f, &[Signal::Grafana], Duration::from_secs(5));
     opts.endpoints.grafana = url(format!("http://{addr}"));
@@ -99,11 +99,11 @@ fn creds(backend: &str, secret: &str) -> (String, Credentials) {
 }
 
 async fn storage_report(
-    users: Vec<verify_fakes::S3User>,
+    users: Vec<crate::fakes::backends::S3User>,
     buckets: Vec<String>,
     given: Vec<(String, Credentials)>,
 ) -> kalypso::verify::report::VerifyReport {
-    let addr = verify_fakes::minio(users, buckets).await;
+    let addr = crate::fakes::backends::minio(users, buckets).await;
     let f = DataFakes::start().await;
     let mut opts = options(&f, &[Signal::Storage], Duration::from_secs(5));
     opts.endpoints.s3 = url(format!("http://{addr}"));

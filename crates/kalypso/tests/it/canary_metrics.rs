@@ -1,14 +1,12 @@
 //! `kalypso canary` as the Deployment runs it: rounds against the fakes, per-signal metrics on
 //! `/metrics`, `/healthz`, payloads a reader can rebuild, and a clean exit on SIGTERM.
 
-mod verify_fakes;
-
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use crate::fakes::backends::{Behaviour, DataFakes};
 use kalypso::verify::payload::Payload;
-use verify_fakes::{Behaviour, DataFakes};
 
 /// The canary process; killed if a test fails before stopping it.
 struct Canary {
@@ -83,7 +81,7 @@ async fn the_canary_exports_per_signal_metrics_and_stops_on_sigterm() {
     let _ = rustls::crypto::ring::default_provider().install_default();
     let mut f = DataFakes::start().await;
     // Pyroscope accepts profiles but never shows them: its reads count as missing.
-    f.pyroscope = verify_fakes::pyroscope(Behaviour {
+    f.pyroscope = crate::fakes::backends::pyroscope(Behaviour {
         never_readable: true,
         ..Default::default()
     })
@@ -183,7 +181,7 @@ async fn the_canary_exports_per_signal_metrics_and_stops_on_sigterm() {
 async fn write_failures_are_counted_per_signal() {
     let _ = rustls::crypto::ring::default_provider().install_default();
     let mut f = DataFakes::start().await;
-    f.mimir = verify_fakes::mimir(Behaviour {
+    f.mimir = crate::fakes::backends::mimir(Behaviour {
         write_error: Some((500, "ingester unavailable")),
         ..Default::default()
     })

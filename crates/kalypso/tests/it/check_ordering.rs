@@ -1,9 +1,7 @@
 //! Ordering rules: CRDs before their custom resources, startup dependencies in earlier waves,
 //! and Argo CD manifests that really enforce the waves.
 
-mod check_support;
-
-use check_support::{of_rule, show, Fixture};
+use crate::support::{of_rule, show, Fixture};
 use kalypso::check::Severity;
 
 const CRD: &str = r#"
