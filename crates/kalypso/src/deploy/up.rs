@@ -44,7 +44,8 @@ impl RetryPolicy {
 pub struct UpOptions {
     /// Each wave, install and health included, must finish within this.
     pub wave_timeout: Duration,
-    /// How often health is polled.
+    /// The longest wait between two health polls; polls start fast (a tenth of it) and double
+    /// up to this, because most objects turn ready within a second of helm applying them.
     pub poll_interval: Duration,
     /// Transient helm failure retry.
     pub retry: RetryPolicy,
@@ -460,10 +461,13 @@ impl ReleaseRun<'_> {
         // CRDs first, then webhooks, then workloads: the order things unblock each other in.
         let mut pending = objects;
         pending.sort_by_key(|(o, _)| gate_rank(&o.kind));
+        let mut delay = self.opts.poll_interval / 10;
         loop {
             let mut still = Vec::new();
-            for (o, made) in pending {
-                match health::check(self.cluster, &o).await {
+            let checks =
+                join_all(pending.iter().map(|(o, _)| health::check(self.cluster, o))).await;
+            for ((o, made), health) in pending.into_iter().zip(checks) {
+                match health {
                     Ok(Health::Ready) => {}
                     Ok(Health::Pending(why)) => {
                         let why = match &made {
@@ -495,7 +499,9 @@ impl ReleaseRun<'_> {
                     pending: format!("{}: {}{more}", still[0].0 .0, still[0].1),
                 },
             );
-            match self.wait(self.opts.poll_interval).await {
+            let this = delay;
+            delay = (delay * 2).min(self.opts.poll_interval);
+            match self.wait(this).await {
                 Wait::Elapsed => pending = still.into_iter().map(|(o, _)| o).collect(),
                 Wait::Stopped => {
                     return Err(self.failure(
