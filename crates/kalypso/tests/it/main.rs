@@ -5,6 +5,7 @@
 
 mod controlplane;
 mod fakes;
+#[allow(dead_code)] // shared with benches/up.rs, which uses a part
 mod support;
 
 mod canary_metrics;

@@ -1,6 +1,5 @@
 //! Helpers shared by the integration tests: the repository root, repository copies, visible
 //! SKIP lines.
-#![allow(dead_code)]
 
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
