@@ -63,8 +63,11 @@ fn check(repo: &std::path::Path, cold: bool) -> Result<(Duration, String), Strin
     let Sub::Check(args) = cli.command else {
         return Err("not a check command".into());
     };
+    let ctx = kalypso::cli::Context {
+        global: cli.global.clone(),
+    };
     let start = Instant::now();
-    let report = kalypso::commands::check::evaluate(&args).map_err(|e| format!("{e:#}"))?;
+    let report = kalypso::commands::check::evaluate(&ctx, &args).map_err(|e| format!("{e:#}"))?;
     Ok((start.elapsed(), report.summary()))
 }
 

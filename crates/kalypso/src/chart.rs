@@ -55,6 +55,44 @@ impl Dependency {
             .join("charts")
             .join(format!("{}-{}.tgz", self.name, self.version))
     }
+
+    /// A chart of this repository (`repository: file://…`), not an upstream one.
+    pub fn is_local(&self) -> bool {
+        self.repository.starts_with("file://")
+    }
+
+    /// The directory of a local dependency, relative to the chart that needs it.
+    pub fn local_dir(&self, chart_dir: &Path) -> Option<PathBuf> {
+        self.repository
+            .strip_prefix("file://")
+            .map(|p| chart_dir.join(p))
+    }
+
+    /// Whether the dependency's chart is under `chart_dir/charts/` (archive or unpacked
+    /// directory), as helm needs it to render.
+    pub fn present(&self, chart_dir: &Path) -> bool {
+        if self.archive_path(chart_dir).is_file() {
+            return true;
+        }
+        if chart_dir
+            .join("charts")
+            .join(&self.name)
+            .join("Chart.yaml")
+            .is_file()
+        {
+            return true;
+        }
+        // A range constraint: any archive of that chart will do for helm.
+        if self.version.chars().any(|c| "^~<>=*xX ".contains(c)) {
+            if let Ok(entries) = std::fs::read_dir(chart_dir.join("charts")) {
+                return entries.flatten().any(|e| {
+                    let f = e.file_name().to_string_lossy().to_string();
+                    f.starts_with(&format!("{}-", self.name)) && f.ends_with(".tgz")
+                });
+            }
+        }
+        false
+    }
 }
 
 impl ChartMeta {

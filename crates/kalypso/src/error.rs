@@ -1,4 +1,4 @@
-//! Process exit codes and the error type that carries one.
+//! Process exit codes and the two error kinds that map to exit 2.
 
 use std::fmt;
 
@@ -6,8 +6,11 @@ use std::fmt;
 pub const EXIT_OK: i32 = 0;
 /// Exit code: the command ran, and what it checked failed (findings, unhealthy stack, failed probe).
 pub const EXIT_FAILED: i32 = 1;
-/// Exit code: usage or input error (bad flag, missing file, broken YAML, helm missing).
+/// Exit code: usage or environment error (bad flag, missing file, broken YAML, helm missing,
+/// cluster unreachable).
 pub const EXIT_USAGE: i32 = 2;
+/// Exit code after Ctrl-C or SIGTERM (128 + SIGINT, as shells report it).
+pub const EXIT_INTERRUPTED: i32 = 130;
 
 /// An error that the user caused (bad input, missing tool); reported without a backtrace, exit 2.
 #[derive(Debug)]
@@ -24,4 +27,27 @@ impl std::error::Error for UsageError {}
 /// Shorthand for returning a [`UsageError`] wrapped in `anyhow`.
 pub fn usage(msg: impl Into<String>) -> anyhow::Error {
     anyhow::Error::new(UsageError(msg.into()))
+}
+
+/// Whether `e` (or anything it wraps) is a [`UsageError`].
+pub fn is_usage(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| c.downcast_ref::<UsageError>().is_some())
+}
+
+/// Whether `e` is about the environment rather than what was checked: the cluster could not be
+/// reached or used (no kubeconfig, unreachable, credentials refused, RBAC). Exit 2.
+pub fn is_environment(e: &anyhow::Error) -> bool {
+    use crate::cluster::ClusterError;
+    e.chain().any(|c| {
+        matches!(
+            c.downcast_ref::<ClusterError>(),
+            Some(
+                ClusterError::NoKubeconfig { .. }
+                    | ClusterError::BadKubeconfig { .. }
+                    | ClusterError::Unreachable { .. }
+                    | ClusterError::Unauthorized { .. }
+                    | ClusterError::Forbidden { .. }
+            )
+        )
+    })
 }

@@ -68,6 +68,17 @@ impl Helm {
             .with_context(|| format!("running {}", self.binary.display()))
     }
 
+    /// What identifies this binary for caching: its path, size and modification time.
+    pub fn identity(&self) -> String {
+        let meta = std::fs::metadata(&self.binary);
+        format!(
+            "{} {} {:?}",
+            self.binary.display(),
+            meta.as_ref().map(|m| m.len()).unwrap_or(0),
+            meta.and_then(|m| m.modified()).ok()
+        )
+    }
+
     /// `helm version --short`, e.g. `v3.22.0+g…`.
     pub fn version(&self) -> Result<String> {
         let out = self.output(["version", "--short"])?;

@@ -6,7 +6,9 @@ use std::time::Duration;
 
 use anyhow::Result;
 
-use super::verify::{runtime, EndpointArgs};
+use super::verify::EndpointArgs;
+use crate::cli::{runtime, Context};
+use crate::contract::Contract;
 use crate::error::{usage, EXIT_OK};
 use crate::verify::canary::{self, CanaryOptions};
 use crate::verify::endpoints;
@@ -19,8 +21,8 @@ pub struct CanaryArgs {
     #[command(flatten)]
     pub endpoints: EndpointArgs,
     /// Probe only these (comma-separated): metrics, logs, traces, profiles.
-    #[arg(long, value_delimiter = ',', value_parser = parse_data_signal)]
-    pub only: Vec<Signal>,
+    #[arg(long, value_delimiter = ',', value_parser = parse_data_signal, value_name = "SIGNALS")]
+    pub signals: Vec<Signal>,
     /// Time between rounds.
     #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = humantime::parse_duration)]
     pub interval: Duration,
@@ -50,7 +52,7 @@ fn default_instance() -> String {
 }
 
 /// Runs `kalypso canary` until SIGTERM or Ctrl-C; returns the process exit code.
-pub fn run(args: CanaryArgs) -> Result<i32> {
+pub fn run(ctx: &Context, args: CanaryArgs) -> Result<i32> {
     if args.endpoints.timeout.is_zero() || args.interval.is_zero() {
         return Err(usage("--interval and --timeout must be greater than zero"));
     }
@@ -60,17 +62,19 @@ pub fn run(args: CanaryArgs) -> Result<i32> {
             "--instance {instance:?}: must be non-empty without quotes or backslashes"
         )));
     }
-    let signals = if args.only.is_empty() {
+    let signals = if args.signals.is_empty() {
         Signal::DATA.to_vec()
     } else {
-        args.only.clone()
+        args.signals.clone()
     };
+    let contract = Contract::load_or_embedded(ctx.repo_if_any().as_deref())?;
     let verify_opts = VerifyOptions {
         endpoints: args.endpoints.endpoints(None),
         grafana_user: None,
         grafana_password: None,
         s3_credentials: Vec::new(),
-        tenant: args.endpoints.tenant.clone(),
+        tenants: args.endpoints.tenants(&contract),
+        contract,
         only: signals.clone(),
         timeout: args.endpoints.timeout,
     };
@@ -82,11 +86,7 @@ pub fn run(args: CanaryArgs) -> Result<i32> {
         signals,
     };
     runtime()?.block_on(async move {
-        let http = Http::new(
-            request_timeout(opts.timeout),
-            Some(verify_opts.tenant.clone()),
-        )
-        .map_err(|f| anyhow::anyhow!("{f}"))?;
+        let http = Http::new(request_timeout(opts.timeout)).map_err(|f| anyhow::anyhow!("{f}"))?;
         let resolved = endpoints::resolve(&verify_opts).await;
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
         tokio::spawn(async move {

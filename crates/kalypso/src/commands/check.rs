@@ -1,11 +1,13 @@
 //! `kalypso check`: render the stack (or read manifests) and run every rule.
 
-use std::io::{IsTerminal, Read};
+use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use anyhow::Result;
 
+use super::render::{IndexEntry, INDEX_FILE};
 use crate::check::{self, ChartInfo, CheckOptions, Policy, SchemaOptions, Severity};
+use crate::cli::{Context, KubeVersionArgs, SelectArgs, ValuesArgs};
 use crate::error::{usage, EXIT_FAILED, EXIT_OK};
 use crate::helm::Helm;
 use crate::manifest::{Manifest, Source};
@@ -14,107 +16,88 @@ use crate::render::{render_stack, ChartRender, RenderOptions};
 use crate::report::{self, ChartReport, Report};
 use crate::stack::Stack;
 
-/// The Kubernetes version README promises as the minimum (mimir-distributed 6.2 requires 1.32).
-pub const DEFAULT_KUBE_VERSION: &str = "1.32";
-
-/// Report formats.
+/// Report formats of `check`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum OutputFormat {
-    Human,
+pub enum CheckOutput {
+    /// Findings grouped by severity and component, for people.
+    #[value(alias = "human")]
+    Table,
+    /// JSON: findings, charts, summary counts.
     Json,
+    /// SARIF 2.1.0 for code-scanning tools.
     Sarif,
 }
 
 /// Arguments of `kalypso check`.
 #[derive(Debug, clap::Args)]
 pub struct CheckArgs {
-    /// Repository root (holds argocd/ and charts/).
-    #[arg(long, default_value = ".")]
-    pub repo: PathBuf,
+    #[command(flatten)]
+    pub select: SelectArgs,
+    #[command(flatten)]
+    pub values: ValuesArgs,
+    #[command(flatten)]
+    pub kube: KubeVersionArgs,
     /// Check rendered manifests instead of rendering the repository: a file, a directory
-    /// (every .yaml/.yml/.json in it), or `-` for stdin. Repeatable.
-    #[arg(short = 'f', long = "filename", value_name = "FILE|DIR|-")]
-    pub files: Vec<PathBuf>,
-    /// Check only these components (comma-separated; `mimir` means `kalypso-mimir`).
-    #[arg(long, value_delimiter = ',')]
-    pub only: Vec<String>,
-    /// Render with `charts/<chart>/profiles/<NAME>.yaml` applied.
-    #[arg(long, value_name = "NAME")]
-    pub profile: Option<String>,
-    /// Extra values file for every chart (repeatable).
-    #[arg(long = "values", value_name = "FILE")]
-    pub values: Vec<PathBuf>,
-    /// Set a value for every chart (repeatable).
-    #[arg(long, value_name = "KEY=VALUE")]
-    pub set: Vec<String>,
+    /// (every .yaml/.yml/.json in it; a `kalypso render --out` directory keeps each
+    /// release's namespace), or `-` for stdin. Repeatable.
+    #[arg(short = 'm', long = "manifests", value_name = "FILE|DIR|-")]
+    pub manifests: Vec<PathBuf>,
+    /// With --manifests: the namespace of objects that have none, as `kubectl -n` (and
+    /// `helm template -n`) would apply them.
+    #[arg(short = 'n', long, value_name = "NAMESPACE", default_value = "default")]
+    pub namespace: String,
     /// Run `helm dependency build` for missing upstream archives (needs network).
     #[arg(long)]
     pub fetch_deps: bool,
-    /// Kubernetes version to validate (and render) for.
-    #[arg(long, value_name = "X.Y", default_value = DEFAULT_KUBE_VERSION)]
-    pub kube_version: String,
     /// Report format.
-    #[arg(long, value_enum, default_value = "human")]
-    pub output: OutputFormat,
+    #[arg(short = 'o', long, value_enum, default_value = "table")]
+    pub output: CheckOutput,
     /// Exit 1 when a finding is at or above this severity.
     #[arg(long, value_enum, default_value = "error")]
     pub fail_on: Severity,
+    /// Exit 1 when any chart was rendered with stand-ins for absent upstream charts.
+    #[arg(long)]
+    pub require_full: bool,
     /// Kubernetes JSON schemas: a `kubernetes-json-schema` directory of kubernetes-validate,
-    /// or one `vX.Y.Z-local-strict` directory (default: found through python3).
+    /// or one `vX.Y.Z-local-strict` directory [default: $KALYPSO_SCHEMA_DIR, else found
+    /// through python3].
     #[arg(long, value_name = "DIR")]
     pub schema_dir: Option<PathBuf>,
-    /// Policy file (external objects, privilege allow-list); default `<repo>/kalypso-policy.yaml`.
+    /// Policy file (external objects, privilege allow-list) [default: <repo>/kalypso-policy.yaml].
     #[arg(long, value_name = "FILE")]
     pub policy: Option<PathBuf>,
     /// Render every chart twice instead of comparing with the cached render of identical
     /// inputs from an earlier run (`.cache/kalypso/renders`).
     #[arg(long)]
     pub no_cache: bool,
-    /// Colour the human report: auto (on a terminal), always, never.
-    #[arg(long, value_name = "WHEN", default_value = "auto")]
-    pub color: String,
 }
 
 /// Renders (or reads) the input and runs every rule; prints nothing.
-pub fn evaluate(args: &CheckArgs) -> Result<Report> {
-    if !args
-        .kube_version
-        .split('.')
-        .take(2)
-        .all(|p| p.parse::<u32>().is_ok())
-        || args.kube_version.split('.').count() < 2
-    {
-        return Err(usage(format!(
-            "--kube-version {:?}: expected X.Y, e.g. 1.32",
-            args.kube_version
-        )));
-    }
-    let timings = std::env::var_os("KALYPSO_TIMINGS").is_some();
+pub fn evaluate(ctx: &Context, args: &CheckArgs) -> Result<Report> {
     let started = std::time::Instant::now();
     let lap = |what: &str| {
-        if timings {
-            eprintln!(
-                "timing: {what} done at {:.2}s",
-                started.elapsed().as_secs_f64()
-            );
-        }
+        tracing::info!("{what} done at {:.2}s", started.elapsed().as_secs_f64());
     };
-    let (sources, renders, charts, repo) = if args.files.is_empty() {
-        let stack = Stack::load(&args.repo)?.select(&args.only)?;
-        let helm = Helm::locate(&args.repo)?;
+    let repo = if args.manifests.is_empty() {
+        Some(ctx.repo()?)
+    } else {
+        ctx.repo_if_any()
+    };
+    let (sources, renders, charts) = if args.manifests.is_empty() {
+        let root = repo.clone().unwrap_or_default();
+        let stack = Stack::load(&root)?.select(&args.select.only)?;
+        let helm = Helm::locate(&root)?;
         let opts = RenderOptions {
-            profile: args.profile.clone(),
-            values: args.values.clone(),
-            set: args.set.clone(),
+            values: args.values.choice(),
             fetch_deps: args.fetch_deps,
-            kube_version: Some(args.kube_version.clone()),
+            kube_version: Some(args.kube.kube_version.clone()),
             passes: 2,
-            cache: RenderCache::open(&args.repo),
+            cache: RenderCache::open(&root),
             reuse_cache: !args.no_cache,
         };
         let renders = render_stack(&stack, &helm, &opts)?;
         let mut sources = render_sources(&renders);
-        sources.extend(gitops_sources(&args.repo)?);
+        sources.extend(gitops_sources(&root)?);
         let charts = renders
             .iter()
             .map(|r| ChartInfo {
@@ -124,20 +107,20 @@ pub fn evaluate(args: &CheckArgs) -> Result<Report> {
                 status: r.status.clone(),
             })
             .collect();
-        (sources, renders, charts, Some(args.repo.clone()))
+        (sources, renders, charts)
     } else {
-        (file_sources(&args.files)?, Vec::new(), Vec::new(), None)
+        let (sources, charts) = manifest_sources(&args.manifests, &args.namespace)?;
+        (sources, Vec::new(), charts)
     };
     lap("render");
     let manifest = Manifest::from_sources(&sources).map_err(|e| usage(e.to_string()))?;
     let policy = Policy::load(repo.as_deref(), args.policy.as_deref())?;
-    let charts: Vec<ChartInfo> = charts;
     lap("parse");
     let opts = CheckOptions {
         schema: SchemaOptions {
-            kube_version: args.kube_version.clone(),
+            kube_version: args.kube.kube_version.clone(),
             schema_dir: args.schema_dir.clone(),
-            repo: Some(args.repo.clone()),
+            repo: repo.clone(),
         },
         skip_schema: false,
     };
@@ -153,21 +136,25 @@ pub fn evaluate(args: &CheckArgs) -> Result<Report> {
 }
 
 /// Runs `kalypso check`; returns the process exit code.
-pub fn run(args: CheckArgs) -> Result<i32> {
-    let report = evaluate(&args)?;
+pub fn run(ctx: &Context, args: CheckArgs) -> Result<i32> {
+    let report = evaluate(ctx, &args)?;
     let text = match args.output {
-        OutputFormat::Human => {
-            let colour = match args.color.as_str() {
-                "always" => true,
-                "never" => false,
-                _ => std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none(),
-            };
-            report::human::render(&report, colour)
-        }
-        OutputFormat::Json => report::json::render(&report) + "\n",
-        OutputFormat::Sarif => report::sarif::render(&report) + "\n",
+        CheckOutput::Table => report::human::render(&report, ctx.global.color.stdout()),
+        CheckOutput::Json => report::json::render(&report) + "\n",
+        CheckOutput::Sarif => report::sarif::render(&report) + "\n",
     };
     print!("{text}");
+    let partial = report
+        .charts
+        .iter()
+        .filter(|c| !c.stand_ins.is_empty())
+        .count();
+    if args.require_full && partial > 0 {
+        eprintln!(
+            "--require-full: {partial} chart(s) were checked only in part (stand-ins for absent upstream charts); run `helm dependency build` for each, or `kalypso check --fetch-deps`"
+        );
+        return Ok(EXIT_FAILED);
+    }
     Ok(if report.fails(args.fail_on) {
         EXIT_FAILED
     } else {
@@ -226,16 +213,61 @@ fn collect_files(dir: &Path, out: &mut Vec<PathBuf>) {
     }
 }
 
-/// `-f` inputs as sources: files, directories (recursively) or stdin.
-pub fn file_sources(inputs: &[PathBuf]) -> Result<Vec<Source>> {
+/// `--manifests` inputs as sources: a `kalypso render --out` directory (its index gives each
+/// release and namespace), other directories (recursively), files, or stdin. Objects without
+/// a namespace get `namespace`.
+pub fn manifest_sources(
+    inputs: &[PathBuf],
+    namespace: &str,
+) -> Result<(Vec<Source>, Vec<ChartInfo>)> {
     let mut sources = Vec::new();
+    let mut charts = Vec::new();
     for input in inputs {
         if input.as_os_str() == "-" {
             let mut text = String::new();
             std::io::stdin()
                 .read_to_string(&mut text)
                 .map_err(|e| usage(format!("cannot read stdin: {e}")))?;
-            sources.extend(split_rendered("stdin", "<stdin>", &text));
+            sources.push(Source {
+                component: "stdin".into(),
+                origin: "<stdin>".into(),
+                default_namespace: namespace.into(),
+                text,
+            });
+            continue;
+        }
+        let index = input.join(INDEX_FILE);
+        if input.is_dir() && index.is_file() {
+            let text = std::fs::read_to_string(&index)
+                .map_err(|e| usage(format!("cannot read {}: {e}", index.display())))?;
+            let entries: Vec<IndexEntry> = serde_json::from_str(&text).map_err(|e| {
+                usage(format!(
+                    "{}: not a kalypso render index: {e}",
+                    index.display()
+                ))
+            })?;
+            for e in entries {
+                let f = input.join(&e.file);
+                let text = std::fs::read_to_string(&f).map_err(|err| {
+                    usage(format!(
+                        "cannot read {} (listed in {}): {err}",
+                        f.display(),
+                        index.display()
+                    ))
+                })?;
+                sources.push(Source {
+                    component: e.release.clone(),
+                    origin: f.display().to_string(),
+                    default_namespace: e.namespace.clone(),
+                    text,
+                });
+                charts.push(ChartInfo {
+                    name: e.release,
+                    namespace: e.namespace,
+                    wave: Some(e.wave),
+                    status: e.chart,
+                });
+            }
             continue;
         }
         let mut files = Vec::new();
@@ -262,48 +294,13 @@ pub fn file_sources(inputs: &[PathBuf]) -> Result<Vec<Source>> {
                 .file_stem()
                 .map(|s| s.to_string_lossy().to_string())
                 .unwrap_or_default();
-            sources.extend(split_rendered(&name, &f.display().to_string(), &text));
-        }
-    }
-    Ok(sources)
-}
-
-/// Splits a stream at the `# kalypso render: NAME in namespace NS (...)` lines that
-/// `kalypso render` writes, so each chart's objects get its component and namespace; other
-/// text is one source in namespace `default`. Line numbers stay those of the whole stream.
-pub fn split_rendered(component: &str, origin: &str, text: &str) -> Vec<Source> {
-    let mut sources = Vec::new();
-    let mut current = Source {
-        component: component.to_string(),
-        origin: origin.to_string(),
-        default_namespace: "default".into(),
-        text: String::new(),
-    };
-    for (i, line) in text.lines().enumerate() {
-        let parsed = line
-            .strip_prefix(crate::commands::render::RENDER_HEADER)
-            .and_then(|rest| rest.split_once(" in namespace "))
-            .map(|(name, rest)| {
-                let ns = rest.split_whitespace().next().unwrap_or("default");
-                (name.trim().to_string(), ns.to_string())
-            });
-        if let Some((name, ns)) = parsed {
-            let next = Source {
+            sources.push(Source {
                 component: name,
-                origin: origin.to_string(),
-                default_namespace: ns,
-                // Blank lines keep error line numbers those of the whole stream.
-                text: "\n".repeat(i + 1),
-            };
-            let done = std::mem::replace(&mut current, next);
-            if done.text.lines().any(|l| !l.trim().is_empty()) {
-                sources.push(done);
-            }
-            continue;
+                origin: f.display().to_string(),
+                default_namespace: namespace.into(),
+                text,
+            });
         }
-        current.text.push_str(line);
-        current.text.push('\n');
     }
-    sources.push(current);
-    sources
+    Ok((sources, charts))
 }

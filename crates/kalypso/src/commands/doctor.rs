@@ -1,16 +1,13 @@
 //! `kalypso doctor`: preflight checks before an install.
 
-use std::path::PathBuf;
-
 use anyhow::Result;
 
-use super::status::Output;
-use std::io::IsTerminal;
-
+use crate::cli::{runtime, Context, Output};
+use crate::deploy::connect;
 use crate::deploy::doctor::{doctor, table, Severity};
-use crate::deploy::{connect, runtime};
 use crate::error::{EXIT_FAILED, EXIT_OK};
 use crate::helm::Helm;
+use crate::stack::Stack;
 
 /// Arguments of `kalypso doctor`.
 #[derive(Debug, clap::Args)]
@@ -18,21 +15,22 @@ pub struct DoctorArgs {
     /// Also check the GitOps path: Argo CD installed with progressive syncs enabled.
     #[arg(long)]
     pub gitops: bool,
-    /// Repository root, where a helm under .cache/bin is looked for (default: current directory).
-    #[arg(long, value_name = "DIR")]
-    pub repo: Option<PathBuf>,
     /// Output format.
     #[arg(long, short = 'o', value_enum, default_value = "table")]
     pub output: Output,
 }
 
 /// Runs `kalypso doctor`; exit 1 when any finding is an error.
-pub fn run(args: DoctorArgs) -> Result<i32> {
-    let root = args.repo.clone().unwrap_or_else(|| PathBuf::from("."));
-    let helm = Helm::locate(&root).ok();
+pub fn run(ctx: &Context, args: DoctorArgs) -> Result<i32> {
+    let root = ctx.repo_if_any();
+    let helm = Helm::locate(root.as_deref().unwrap_or_else(|| ".".as_ref())).ok();
+    let stack = match &root {
+        Some(r) => Some(Stack::load(r)?),
+        None => None,
+    };
     runtime()?.block_on(async move {
         let cluster = connect().await?;
-        let findings = doctor(&cluster, helm.as_ref(), args.gitops).await?;
+        let findings = doctor(&cluster, helm.as_ref(), stack.as_ref(), args.gitops).await?;
         let errors = findings.iter().filter(|f| f.severity == Severity::Error).count();
         let warnings = findings.iter().filter(|f| f.severity == Severity::Warning).count();
         match args.output {
@@ -42,8 +40,7 @@ pub fn run(args: DoctorArgs) -> Result<i32> {
             ),
             Output::Table => {
                 println!("Cluster {}", cluster.url());
-                let color = std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();
-                println!("{}", table(&findings, color));
+                println!("{}", table(&findings, ctx.global.color.stdout()));
                 println!("{errors} error(s), {warnings} warning(s)");
             }
         }

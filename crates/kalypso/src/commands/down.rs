@@ -1,13 +1,13 @@
 //! `kalypso down`: uninstall the stack in reverse wave order.
 
 use std::io::{BufRead, IsTerminal, Write};
-use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::Result;
 
+use crate::cli::{runtime, Context, SelectArgs};
 use crate::deploy::down::{down, DownOutcome};
-use crate::deploy::{connect, releases, repo_root, runtime};
+use crate::deploy::{connect, releases};
 use crate::error::{usage, EXIT_FAILED, EXIT_OK};
 use crate::helm::Helm;
 use crate::stack::Stack;
@@ -15,12 +15,8 @@ use crate::stack::Stack;
 /// Arguments of `kalypso down`.
 #[derive(Debug, clap::Args)]
 pub struct DownArgs {
-    /// Repository root (default: the nearest directory with argocd/applicationset.yaml).
-    #[arg(long, value_name = "DIR")]
-    pub repo: Option<PathBuf>,
-    /// Only these components, comma-separated.
-    #[arg(long, value_delimiter = ',', value_name = "A,B")]
-    pub only: Vec<String>,
+    #[command(flatten)]
+    pub select: SelectArgs,
     /// Also delete the PersistentVolumeClaims (data!) and the namespaces.
     #[arg(long)]
     pub purge: bool,
@@ -33,9 +29,9 @@ pub struct DownArgs {
 }
 
 /// Runs `kalypso down`; returns the process exit code.
-pub fn run(args: DownArgs) -> Result<i32> {
-    let root = repo_root(args.repo.as_deref())?;
-    let stack = Stack::load(&root)?.select(&args.only)?;
+pub fn run(ctx: &Context, args: DownArgs) -> Result<i32> {
+    let root = ctx.repo()?;
+    let stack = Stack::load(&root)?.select(&args.select.only)?;
     let order: Vec<String> = stack
         .waves()
         .iter()

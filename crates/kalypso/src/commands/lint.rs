@@ -2,29 +2,24 @@
 //! absent is linted in a temporary copy with empty stand-ins (never in the tree), and the
 //! output says so.
 
-use std::path::PathBuf;
-
 use anyhow::Result;
 
-use crate::chart::ChartMeta;
+use crate::cli::{Context, KubeVersionArgs, SelectArgs, ValuesArgs};
 use crate::error::{EXIT_FAILED, EXIT_OK};
 use crate::helm::Helm;
-use crate::render::dependency_present;
+use crate::release::ReleaseSpec;
 use crate::render::standin::copy_with_stand_ins;
-use crate::stack::{Component, Stack};
+use crate::stack::Stack;
 
 /// Arguments of `kalypso lint`.
 #[derive(Debug, clap::Args)]
 pub struct LintArgs {
-    /// Repository root (holds argocd/applicationset.yaml and charts/).
-    #[arg(long, default_value = ".")]
-    pub repo: PathBuf,
-    /// Lint only these components (comma-separated; `mimir` means `kalypso-mimir`).
-    #[arg(long, value_delimiter = ',')]
-    pub only: Vec<String>,
-    /// Kubernetes version to lint for (`helm lint --kube-version`).
-    #[arg(long, value_name = "X.Y", default_value = "1.32.0")]
-    pub kube_version: String,
+    #[command(flatten)]
+    pub select: SelectArgs,
+    #[command(flatten)]
+    pub values: ValuesArgs,
+    #[command(flatten)]
+    pub kube: KubeVersionArgs,
 }
 
 /// The result of linting one chart.
@@ -36,14 +31,15 @@ struct ChartLint {
 }
 
 /// Runs `kalypso lint`; returns the process exit code.
-pub fn run(args: LintArgs) -> Result<i32> {
-    let stack = Stack::load(&args.repo)?.select(&args.only)?;
-    let helm = Helm::locate(&args.repo)?;
+pub fn run(ctx: &Context, args: LintArgs) -> Result<i32> {
+    let root = ctx.repo()?;
+    let stack = Stack::load(&root)?.select(&args.select.only)?;
+    let helm = Helm::locate(&root)?;
+    let specs = ReleaseSpec::all(&stack, &args.values.choice(), Some(&args.kube.kube_version))?;
     let results: Vec<Result<ChartLint>> = std::thread::scope(|s| {
-        let handles: Vec<_> = stack
-            .components
+        let handles: Vec<_> = specs
             .iter()
-            .map(|c| s.spawn(|| lint_chart(&stack, &helm, c, &args.kube_version)))
+            .map(|spec| s.spawn(|| lint_chart(&helm, spec)))
             .collect();
         handles
             .into_iter()
@@ -73,25 +69,21 @@ pub fn run(args: LintArgs) -> Result<i32> {
     }
     println!(
         "helm lint --strict: {} passed, {failed} failed",
-        stack.components.len() - failed
+        specs.len() - failed
     );
     Ok(if failed == 0 { EXIT_OK } else { EXIT_FAILED })
 }
 
-fn lint_chart(stack: &Stack, helm: &Helm, c: &Component, kube_version: &str) -> Result<ChartLint> {
-    let dir = stack.chart_dir(c);
-    let meta = ChartMeta::load(&dir)?;
-    let missing: Vec<_> = meta
-        .dependencies
-        .iter()
-        .filter(|d| !dependency_present(&dir, d))
-        .cloned()
-        .collect();
+fn lint_chart(helm: &Helm, spec: &ReleaseSpec) -> Result<ChartLint> {
+    let dir = &spec.chart_dir;
+    let upstream = spec.missing_upstream();
+    let mut missing = upstream.clone();
+    missing.extend(spec.missing_local());
     // Keeps the temporary copy alive until helm is done with it.
     let copy = if missing.is_empty() {
         None
     } else {
-        Some(copy_with_stand_ins(&dir, &missing)?)
+        Some(copy_with_stand_ins(dir, &missing)?)
     };
     let target = match &copy {
         Some(tmp) => tmp
@@ -99,20 +91,24 @@ fn lint_chart(stack: &Stack, helm: &Helm, c: &Component, kube_version: &str) -> 
             .join(dir.file_name().unwrap_or_else(|| "chart".as_ref())),
         None => dir.clone(),
     };
-    let out = helm.output([
-        "lint".as_ref(),
-        "--strict".as_ref(),
-        "--kube-version".as_ref(),
-        kube_version.as_ref(),
-        "--namespace".as_ref(),
-        c.namespace.as_ref(),
-        target.as_os_str(),
-    ])?;
+    let mut args: Vec<String> = vec![
+        "lint".into(),
+        "--strict".into(),
+        "--namespace".into(),
+        spec.component.namespace.clone(),
+    ];
+    if let Some(kv) = &spec.kube_version {
+        args.push("--kube-version".into());
+        args.push(kv.clone());
+    }
+    args.extend(spec.values_args());
+    args.push(target.to_string_lossy().into_owned());
+    let out = helm.output(&args)?;
     let mut output = String::from_utf8_lossy(&out.stdout).into_owned();
     output.push_str(&String::from_utf8_lossy(&out.stderr));
     Ok(ChartLint {
-        name: c.name.clone(),
-        stand_ins: missing.iter().map(|d| d.name.clone()).collect(),
+        name: spec.component.name.clone(),
+        stand_ins: upstream.iter().map(|d| d.name.clone()).collect(),
         passed: out.status.success(),
         output,
     })

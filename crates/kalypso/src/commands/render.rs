@@ -1,102 +1,104 @@
 //! `kalypso render`: every chart through `helm template`, as its release in its namespace.
+//!
+//! With `--out DIR` each chart goes to `DIR/<release>.yaml` and `DIR/index.json` records, per
+//! release, its namespace, wave and whether it rendered in full; `kalypso check --manifests DIR`
+//! reads that index back, so objects keep their release and namespace.
 
 use std::io::Write;
 use std::path::PathBuf;
 
-use anyhow::{Context, Result};
+use anyhow::{Context as _, Result};
+use serde::{Deserialize, Serialize};
 
+use crate::cli::{Context, KubeVersionArgs, SelectArgs, ValuesArgs};
 use crate::error::{usage, EXIT_OK};
 use crate::helm::Helm;
-use crate::render::{render_stack, ChartRender, RenderOptions};
+use crate::render::{render_stack, ChartStatus, RenderOptions};
 use crate::stack::Stack;
 
 /// Arguments of `kalypso render`.
 #[derive(Debug, clap::Args)]
 pub struct RenderArgs {
-    /// Repository root (holds argocd/applicationset.yaml and charts/).
-    #[arg(long, default_value = ".")]
-    pub repo: PathBuf,
-    /// Render only these components (comma-separated; `mimir` means `kalypso-mimir`).
-    #[arg(long, value_delimiter = ',')]
-    pub only: Vec<String>,
-    /// Apply `charts/<chart>/profiles/<NAME>.yaml` to each chart that has it.
-    #[arg(long, value_name = "NAME")]
-    pub profile: Option<String>,
-    /// Extra values file for every chart (repeatable; applied after the profile).
-    #[arg(short = 'f', long = "values", value_name = "FILE")]
-    pub values: Vec<PathBuf>,
-    /// Set a value on the command line for every chart (repeatable; applied last).
-    #[arg(long, value_name = "KEY=VALUE")]
-    pub set: Vec<String>,
+    #[command(flatten)]
+    pub select: SelectArgs,
+    #[command(flatten)]
+    pub values: ValuesArgs,
+    #[command(flatten)]
+    pub kube: KubeVersionArgs,
     /// Run `helm dependency build` for charts whose upstream archives are missing (needs
     /// network); without it, missing dependencies are rendered as empty stand-ins.
     #[arg(long)]
     pub fetch_deps: bool,
-    /// Kubernetes version to render for (`helm template --kube-version`).
-    #[arg(long, value_name = "X.Y")]
-    pub kube_version: Option<String>,
-    /// Write one `<release>.yaml` per chart into DIR instead of one stream on stdout.
+    /// Write one `<release>.yaml` per chart and an `index.json` into DIR instead of one
+    /// stream on stdout.
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
 }
 
-/// The comment line that starts each chart's output. `kalypso check -f` reads it back to
-/// know the component and the namespace of the objects that follow.
-pub fn header(r: &ChartRender) -> String {
-    format!(
-        "{RENDER_HEADER}{} in namespace {} ({})\n",
-        r.component.name,
-        r.component.namespace,
-        r.status.describe()
-    )
+/// The file `render --out` writes next to the manifests.
+pub const INDEX_FILE: &str = "index.json";
+
+/// One release of a rendered directory, as `index.json` lists it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct IndexEntry {
+    /// Release (component) name.
+    pub release: String,
+    /// Its namespace: objects without `metadata.namespace` belong there.
+    pub namespace: String,
+    /// Its wave.
+    pub wave: u32,
+    /// The manifest file, relative to the index.
+    pub file: String,
+    /// Whether it rendered with every upstream chart.
+    pub chart: ChartStatus,
 }
 
-/// Prefix of [`header`].
-pub const RENDER_HEADER: &str = "# kalypso render: ";
-
 /// Runs `kalypso render`; returns the process exit code.
-pub fn run(args: RenderArgs) -> Result<i32> {
-    let stack = Stack::load(&args.repo)?.select(&args.only)?;
-    let helm = Helm::locate(&args.repo)?;
+pub fn run(ctx: &Context, args: RenderArgs) -> Result<i32> {
+    let root = ctx.repo()?;
+    let stack = Stack::load(&root)?.select(&args.select.only)?;
+    let helm = Helm::locate(&root)?;
     let opts = RenderOptions {
-        profile: args.profile,
-        values: args.values,
-        set: args.set,
+        values: args.values.choice(),
         fetch_deps: args.fetch_deps,
-        kube_version: args.kube_version,
+        kube_version: Some(args.kube.kube_version.clone()),
         passes: 1,
         cache: None,
         reuse_cache: false,
     };
     let renders = render_stack(&stack, &helm, &opts)?;
-    for r in &renders {
-        eprintln!("{}: {}", r.component.name, r.status.describe());
+    if ctx.progress() {
+        for r in &renders {
+            eprintln!("{}: {}", r.component.name, r.status.describe());
+        }
     }
     match &args.out {
         Some(dir) => {
             std::fs::create_dir_all(dir)
                 .map_err(|e| usage(format!("cannot create --out {}: {e}", dir.display())))?;
+            let mut index = Vec::new();
             for r in &renders {
-                let file = dir.join(format!("{}.yaml", r.component.name));
-                let text = format!(
-                    "{}{}",
-                    header(r),
-                    r.outputs.first().map(String::as_str).unwrap_or("")
-                );
-                std::fs::write(&file, text)
-                    .with_context(|| format!("writing {}", file.display()))?;
+                let file = format!("{}.yaml", r.component.name);
+                let path = dir.join(&file);
+                std::fs::write(&path, r.outputs.first().map(String::as_str).unwrap_or(""))
+                    .with_context(|| format!("writing {}", path.display()))?;
+                index.push(IndexEntry {
+                    release: r.component.name.clone(),
+                    namespace: r.component.namespace.clone(),
+                    wave: r.component.wave,
+                    file,
+                    chart: r.status.clone(),
+                });
             }
+            let path = dir.join(INDEX_FILE);
+            std::fs::write(&path, serde_json::to_string_pretty(&index)? + "\n")
+                .with_context(|| format!("writing {}", path.display()))?;
         }
         None => {
             let mut stdout = std::io::stdout().lock();
             for r in &renders {
-                let header = header(r);
                 let body = r.outputs.first().map(String::as_str).unwrap_or("");
-                if stdout
-                    .write_all(header.as_bytes())
-                    .and_then(|_| stdout.write_all(body.as_bytes()))
-                    .is_err()
-                {
+                if stdout.write_all(body.as_bytes()).is_err() {
                     break; // stdout closed (e.g. piped into head)
                 }
             }

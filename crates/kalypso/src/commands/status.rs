@@ -1,43 +1,28 @@
 //! `kalypso status`: the health of every release.
 
-use std::io::IsTerminal;
-use std::path::PathBuf;
-
 use anyhow::Result;
 
+use crate::cli::{runtime, Context, Output, SelectArgs};
 use crate::deploy::status::{status, table};
-use crate::deploy::{connect, releases, repo_root, runtime};
+use crate::deploy::{connect, releases};
 use crate::error::{EXIT_FAILED, EXIT_OK};
 use crate::helm::Helm;
 use crate::stack::Stack;
 
-/// Output format of `status` and `doctor`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum Output {
-    /// A human table.
-    Table,
-    /// JSON on stdout.
-    Json,
-}
-
 /// Arguments of `kalypso status`.
 #[derive(Debug, clap::Args)]
 pub struct StatusArgs {
-    /// Repository root (default: the nearest directory with argocd/applicationset.yaml).
-    #[arg(long, value_name = "DIR")]
-    pub repo: Option<PathBuf>,
-    /// Only these components, comma-separated.
-    #[arg(long, value_delimiter = ',', value_name = "A,B")]
-    pub only: Vec<String>,
+    #[command(flatten)]
+    pub select: SelectArgs,
     /// Output format.
     #[arg(long, short = 'o', value_enum, default_value = "table")]
     pub output: Output,
 }
 
 /// Runs `kalypso status`; exit 1 when anything is unhealthy.
-pub fn run(args: StatusArgs) -> Result<i32> {
-    let root = repo_root(args.repo.as_deref())?;
-    let stack = Stack::load(&root)?.select(&args.only)?;
+pub fn run(ctx: &Context, args: StatusArgs) -> Result<i32> {
+    let root = ctx.repo()?;
+    let stack = Stack::load(&root)?.select(&args.select.only)?;
     let helm = Helm::locate(&root)?;
     runtime()?.block_on(async move {
         releases::ensure_supported(&helm).await?;
@@ -52,7 +37,7 @@ pub fn run(args: StatusArgs) -> Result<i32> {
                 )?
             ),
             Output::Table => {
-                println!("{}", table(&rows, std::io::stdout().is_terminal()));
+                println!("{}", table(&rows, ctx.global.color.stdout()));
                 let bad = rows.iter().filter(|r| !r.healthy).count();
                 if bad == 0 {
                     println!("all {} component(s) healthy", rows.len());

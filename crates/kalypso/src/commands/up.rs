@@ -1,45 +1,31 @@
 //! `kalypso up`: install or upgrade the stack wave by wave, gating each wave on health.
 
-use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::Result;
 
+use crate::cli::{runtime, Context, SelectArgs, ValuesArgs};
 use crate::deploy::plan::Plan;
 use crate::deploy::up::{up, Action, UpOptions};
-use crate::deploy::{connect, progress, releases, repo_root, runtime};
-use crate::error::{EXIT_FAILED, EXIT_OK};
+use crate::deploy::{connect, progress, releases};
+use crate::error::{EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK};
 use crate::helm::Helm;
 use crate::stack::Stack;
 
 /// Arguments of `kalypso up`.
 #[derive(Debug, clap::Args)]
 pub struct UpArgs {
-    /// Repository root (default: the nearest directory with argocd/applicationset.yaml).
-    #[arg(long, value_name = "DIR")]
-    pub repo: Option<PathBuf>,
-    /// Values overlay: charts/<chart>/profiles/<NAME>.yaml, where a chart has one.
-    #[arg(long, value_name = "NAME")]
-    pub profile: Option<String>,
-    /// Only these components (`mimir` or `kalypso-mimir`), comma-separated.
-    #[arg(long, value_delimiter = ',', value_name = "A,B")]
-    pub only: Vec<String>,
+    #[command(flatten)]
+    pub select: SelectArgs,
+    #[command(flatten)]
+    pub values: ValuesArgs,
     /// Time each wave may take, install and health gates included (e.g. 10m, 90s).
     #[arg(long, default_value = "10m", value_parser = humantime::parse_duration)]
     pub timeout: Duration,
     /// Print the plan (waves, namespaces, chart and upstream versions, values files); needs no cluster.
     #[arg(long)]
     pub dry_run: bool,
-    /// Extra values file for every selected chart (after the profile overlay); repeatable.
-    #[arg(short = 'f', long = "values", value_name = "FILE")]
-    pub values: Vec<PathBuf>,
-    /// Extra value for every selected chart, as helm --set takes it; repeatable.
-    #[arg(long = "set", value_name = "KEY=VALUE")]
-    pub set: Vec<String>,
 }
-
-/// Exit code after Ctrl-C or SIGTERM (128 + SIGINT, as shells report it).
-pub const EXIT_INTERRUPTED: i32 = 130;
 
 /// Resolves on Ctrl-C or SIGTERM, naming the signal.
 async fn interrupted() -> &'static str {
@@ -58,10 +44,10 @@ async fn interrupted() -> &'static str {
 }
 
 /// Runs `kalypso up`; returns the process exit code.
-pub fn run(args: UpArgs) -> Result<i32> {
-    let root = repo_root(args.repo.as_deref())?;
-    let stack = Stack::load(&root)?.select(&args.only)?;
-    let plan = Plan::build(&stack, args.profile.as_deref(), &args.values, &args.set)?;
+pub fn run(ctx: &Context, args: UpArgs) -> Result<i32> {
+    let root = ctx.repo()?;
+    let stack = Stack::load(&root)?.select(&args.select.only)?;
+    let plan = Plan::build(&stack, &args.values.choice())?;
     if args.dry_run {
         print!("{}", plan.render_text(&root));
         return Ok(EXIT_OK);
@@ -72,7 +58,7 @@ pub fn run(args: UpArgs) -> Result<i32> {
         releases::ensure_supported(&helm).await?;
         let cluster = connect().await?;
         let opts = UpOptions { wave_timeout: args.timeout, ..UpOptions::default() };
-        let display = progress::for_stderr();
+        let display = progress::for_stderr(ctx.progress());
         let report = tokio::select! {
             report = up(&cluster, &helm, &plan, &opts, display.as_ref()) => report,
             signal = interrupted() => {

@@ -1,13 +1,14 @@
 //! `kalypso verify`: write a trace, a metric sample, a log line and a profile through the stack,
 //! read each back, check Grafana and MinIO, print one row per check; exit 0 only if all passed.
 
-use std::io::IsTerminal;
 use std::time::Duration;
 
 use anyhow::Result;
 use reqwest::Url;
 
-use crate::verify::endpoints::Endpoints;
+use crate::cli::{runtime, Context, Output};
+use crate::contract::{Contract, Tenants};
+use crate::verify::endpoints::{roles, Endpoints};
 use crate::verify::logs::LogFormat;
 use crate::verify::sigv4::Credentials;
 use crate::verify::storage::parse_credentials;
@@ -55,15 +56,27 @@ pub struct EndpointArgs {
         hide_env_values = true
     )]
     pub grafana_password: Option<String>,
-    /// Tenant sent as X-Scope-OrgID to Mimir and Loki ("" sends none).
-    #[arg(long, default_value = "kalypso")]
-    pub tenant: String,
+    /// Tenant sent as X-Scope-OrgID to Mimir and Loki ("" sends none) [default: the
+    /// contract's tenants].
+    #[arg(long)]
+    pub tenant: Option<String>,
     /// Read deadline per signal: how long written data may take to become readable.
     #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = humantime::parse_duration)]
     pub timeout: Duration,
 }
 
 impl EndpointArgs {
+    /// The tenants to send: `--tenant` for both signals, else the contract's.
+    pub fn tenants(&self, contract: &Contract) -> Tenants {
+        match &self.tenant {
+            Some(t) => Tenants {
+                metrics: t.clone(),
+                logs: t.clone(),
+            },
+            None => contract.tenants.clone(),
+        }
+    }
+
     /// The explicit endpoints.
     pub fn endpoints(&self, s3: Option<Url>) -> Endpoints {
         Endpoints {
@@ -81,15 +94,6 @@ impl EndpointArgs {
     }
 }
 
-/// Output format of the report.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum OutputFormat {
-    /// A table, one row per check.
-    Table,
-    /// JSON: run_id, passed, checks[].
-    Json,
-}
-
 /// Arguments of `kalypso verify`.
 #[derive(Debug, clap::Args)]
 pub struct VerifyArgs {
@@ -103,11 +107,63 @@ pub struct VerifyArgs {
     #[arg(long, value_name = "BACKEND=ACCESS:SECRET", value_parser = parse_s3_credentials)]
     pub s3_credentials: Vec<(String, Credentials)>,
     /// Check only these (comma-separated): metrics, logs, traces, profiles, grafana, storage.
-    #[arg(long, value_delimiter = ',', value_parser = parse_signal)]
-    pub only: Vec<Signal>,
+    #[arg(long, value_delimiter = ',', value_parser = parse_signal, value_name = "SIGNALS")]
+    pub signals: Vec<Signal>,
     /// Report format.
-    #[arg(long, value_enum, default_value = "table")]
-    pub output: OutputFormat,
+    #[arg(short = 'o', long, value_enum, default_value = "table")]
+    pub output: Output,
+}
+
+/// Sets the help and defaults that come from the stack contract: where each missing URL is
+/// port-forwarded to, the tenant, the Grafana Secret.
+pub fn with_contract_defaults(cmd: clap::Command, contract: &Contract) -> clap::Command {
+    let shown = |role: (&str, &str), port: Option<&str>| {
+        contract
+            .address(role.0, role.1, port)
+            .map(|a| a.shown())
+            .unwrap_or_else(|_| "the contract Service".into())
+    };
+    let forward = [
+        ("metrics_write_url", shown(roles::MIMIR, None)),
+        ("metrics_query_url", shown(roles::MIMIR, None)),
+        ("logs_write_url", shown(roles::LOKI, None)),
+        ("logs_query_url", shown(roles::LOKI, None)),
+        (
+            "traces_write_url",
+            shown(roles::TEMPO_DISTRIBUTOR, Some(roles::OTLP_HTTP)),
+        ),
+        ("traces_query_url", shown(roles::TEMPO_QUERY, None)),
+        ("profiles_write_url", shown(roles::PYROSCOPE, None)),
+        ("profiles_query_url", shown(roles::PYROSCOPE, None)),
+        ("grafana_url", shown(roles::GRAFANA, None)),
+        ("s3_url", shown(roles::MINIO, None)),
+    ];
+    let tenant = if contract.tenants.metrics == contract.tenants.logs {
+        contract.tenants.metrics.clone()
+    } else {
+        format!(
+            "{} for metrics, {} for logs",
+            contract.tenants.metrics, contract.tenants.logs
+        )
+    };
+    let patch = |mut sc: clap::Command| {
+        for (id, svc) in &forward {
+            let has = sc.get_arguments().any(|a| a.get_id() == *id);
+            if has {
+                sc = sc.mut_arg(*id, |a| {
+                    let help = a.get_help().map(|h| h.to_string()).unwrap_or_default();
+                    a.help(format!("{help} [default: port-forward to {svc}]"))
+                });
+            }
+        }
+        sc.mut_arg("tenant", |a| {
+            a.help(format!(
+                "Tenant sent as X-Scope-OrgID to Mimir and Loki (\"\" sends none) [default: {tenant}, from the contract]"
+            ))
+        })
+    };
+    cmd.mut_subcommand("verify", patch)
+        .mut_subcommand("canary", patch)
 }
 
 /// Parses an http(s) URL.
@@ -135,34 +191,28 @@ fn parse_s3_credentials(s: &str) -> Result<(String, Credentials), String> {
     parse_credentials(s)
 }
 
-/// A multi-threaded runtime for the async commands.
-pub fn runtime() -> Result<tokio::runtime::Runtime> {
-    tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| anyhow::anyhow!("cannot start the async runtime: {e}"))
-}
-
 /// Runs `kalypso verify`; returns the process exit code.
-pub fn run(args: VerifyArgs) -> Result<i32> {
-    let only = if args.only.is_empty() {
+pub fn run(ctx: &Context, args: VerifyArgs) -> Result<i32> {
+    let only = if args.signals.is_empty() {
         Signal::ALL.to_vec()
     } else {
-        args.only.clone()
+        args.signals.clone()
     };
+    let contract = Contract::load_or_embedded(ctx.repo_if_any().as_deref())?;
     let opts = VerifyOptions {
         endpoints: args.endpoints.endpoints(args.s3_url.clone()),
         grafana_user: args.endpoints.grafana_user.clone(),
         grafana_password: args.endpoints.grafana_password.clone(),
         s3_credentials: args.s3_credentials.clone(),
-        tenant: args.endpoints.tenant.clone(),
+        tenants: args.endpoints.tenants(&contract),
+        contract,
         only,
         timeout: args.endpoints.timeout,
     };
     let report = runtime()?.block_on(verify::run(&opts));
     match args.output {
-        OutputFormat::Json => println!("{}", report.to_json()),
-        OutputFormat::Table => print!("{}", report.to_table(std::io::stdout().is_terminal())),
+        Output::Json => println!("{}", report.to_json()),
+        Output::Table => print!("{}", report.to_table(ctx.global.color.stdout())),
     }
     Ok(report.exit_code())
 }

@@ -20,8 +20,10 @@ use kube::api::{Api, ListParams};
 use serde::Serialize;
 
 use super::releases;
+use crate::chart::ChartMeta;
 use crate::cluster::{Cluster, ClusterError};
 use crate::helm::Helm;
+use crate::stack::Stack;
 
 /// The Kubernetes version README promises (mimir-distributed 6.2 requires it).
 pub const MIN_KUBERNETES: (u64, u64) = (1, 32);
@@ -133,6 +135,7 @@ impl fmt::Display for Finding {
 pub async fn doctor(
     cluster: &Cluster,
     helm: Option<&Helm>,
+    stack: Option<&Stack>,
     gitops: bool,
 ) -> Result<Vec<Finding>, ClusterError> {
     let mut out = Vec::new();
@@ -140,7 +143,7 @@ pub async fn doctor(
     out.push(kubernetes_version(cluster).await?);
     out.extend(nodes(cluster).await?);
     out.push(storage_class(cluster).await?);
-    out.extend(conflicts(cluster).await?);
+    out.extend(conflicts(cluster, stack).await?);
     if gitops {
         out.extend(argocd(cluster).await?);
     }
@@ -318,8 +321,8 @@ async fn storage_class(cluster: &Cluster) -> Result<Finding, ClusterError> {
 struct Product {
     check: &'static str,
     title: &'static str,
-    release: &'static str,
-    namespace: &'static str,
+    /// The upstream chart that brings it (the component whose chart depends on it installs it).
+    dependency: &'static str,
     crds: &'static [&'static str],
     /// Label selectors that find its controller Deployment.
     selectors: &'static [&'static str],
@@ -330,31 +333,40 @@ const PRODUCTS: &[Product] = &[
     Product {
         check: "conflict/cert-manager",
         title: "cert-manager",
-        release: "kalypso-otel",
-        namespace: "otel-system",
+        dependency: "cert-manager",
         crds: &["certificates.cert-manager.io", "issuers.cert-manager.io"],
         selectors: &["app.kubernetes.io/name=cert-manager"],
-        fix: "uninstall the existing cert-manager (its CRDs too, if no Certificates need them), or reuse it: set `cert-manager.enabled=false` for kalypso-otel",
+        fix: "uninstall the existing cert-manager (its CRDs too, if no Certificates need them), or reuse it: set `cert-manager.enabled=false` for {release}",
     },
     Product {
         check: "conflict/opentelemetry-operator",
         title: "the OpenTelemetry Operator",
-        release: "kalypso-otel",
-        namespace: "otel-system",
+        dependency: "opentelemetry-operator",
         crds: &["opentelemetrycollectors.opentelemetry.io", "instrumentations.opentelemetry.io"],
         selectors: &["app.kubernetes.io/name=opentelemetry-operator"],
-        fix: "uninstall the existing OpenTelemetry Operator, or reuse it: set `opentelemetry-operator.enabled=false` for kalypso-otel (it must support OpenTelemetryCollector v1beta1)",
+        fix: "uninstall the existing OpenTelemetry Operator, or reuse it: set `opentelemetry-operator.enabled=false` for {release} (it must support OpenTelemetryCollector v1beta1)",
     },
     Product {
         check: "conflict/istio",
         title: "Istio",
-        release: "kalypso-istio",
-        namespace: "istio-system",
+        dependency: "istiod",
         crds: &["virtualservices.networking.istio.io", "peerauthentications.security.istio.io"],
         selectors: &["app=istiod"],
-        fix: "uninstall the existing Istio (`istioctl uninstall --purge` or its helm releases), or reuse it: disable kalypso-istio's `base`, `istiod` and `gateway` parts",
+        fix: "uninstall the existing Istio (`istioctl uninstall --purge` or its helm releases), or reuse it: disable {release}'s `base`, `istiod` and `gateway` parts",
     },
 ];
+
+/// The release and namespace of the component whose chart depends on `dependency`.
+fn installed_by(stack: Option<&Stack>, dependency: &str) -> Option<(String, String)> {
+    let stack = stack?;
+    stack.components.iter().find_map(|c| {
+        let meta = ChartMeta::load(&stack.chart_dir(c)).ok()?;
+        meta.dependencies
+            .iter()
+            .any(|d| d.name == dependency)
+            .then(|| (c.name.clone(), c.namespace.clone()))
+    })
+}
 
 const RELEASE_NAME: &str = "meta.helm.sh/release-name";
 const RELEASE_NAMESPACE: &str = "meta.helm.sh/release-namespace";
@@ -376,18 +388,22 @@ fn describe_owner(o: &Option<(String, String)>) -> String {
     }
 }
 
-async fn conflicts(cluster: &Cluster) -> Result<Vec<Finding>, ClusterError> {
+async fn conflicts(cluster: &Cluster, stack: Option<&Stack>) -> Result<Vec<Finding>, ClusterError> {
     let crds = Api::<CustomResourceDefinition>::all(cluster.client());
     let deploys = Api::<Deployment>::all(cluster.client());
     let mut out = Vec::new();
     for p in PRODUCTS {
+        let Some((release, namespace)) = installed_by(stack, p.dependency) else {
+            continue;
+        };
+        let (release, namespace) = (release.as_str(), namespace.as_str());
         let mut found = Vec::new();
         for name in p.crds {
             match crds.get(name).await {
                 Ok(crd) => {
                     let o = owner(crd.metadata.annotations.as_ref());
                     if o.as_ref().map(|(n, ns)| (n.as_str(), ns.as_str()))
-                        != Some((p.release, p.namespace))
+                        != Some((release, namespace))
                     {
                         found.push(format!("CRD {name} is owned by {}", describe_owner(&o)));
                     }
@@ -407,7 +423,7 @@ async fn conflicts(cluster: &Cluster) -> Result<Vec<Finding>, ClusterError> {
                 .map_err(|e| cluster.explain("listing Deployments in all namespaces", e))?;
             for d in list.items {
                 let o = owner(d.metadata.annotations.as_ref());
-                if o.as_ref().map(|(n, _)| n.as_str()) != Some(p.release) {
+                if o.as_ref().map(|(n, _)| n.as_str()) != Some(release) {
                     found.push(format!(
                         "Deployment {}/{} is owned by {}",
                         d.metadata.namespace.unwrap_or_default(),
@@ -420,19 +436,17 @@ async fn conflicts(cluster: &Cluster) -> Result<Vec<Finding>, ClusterError> {
         if found.is_empty() {
             out.push(Finding::ok(
                 p.check,
-                format!("{} is not installed outside {}", p.title, p.release),
+                format!("{} is not installed outside {release}", p.title),
             ));
         } else {
             out.push(Finding::error(
                 p.check,
                 format!(
-                    "{} is already installed outside {} ({}): installing {} would fail on ownership or run two controllers",
+                    "{} is already installed outside {release} ({}): installing {release} would fail on ownership or run two controllers",
                     p.title,
-                    p.release,
                     found.join("; "),
-                    p.release
                 ),
-                p.fix,
+                p.fix.replace("{release}", release),
             ));
         }
     }

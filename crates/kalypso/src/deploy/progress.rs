@@ -71,13 +71,24 @@ pub trait Progress: Send + Sync {
 }
 
 /// The display for this process: spinners when stderr is a terminal, plain lines otherwise.
-pub fn for_stderr() -> Box<dyn Progress> {
+pub fn for_stderr(show: bool) -> Box<dyn Progress> {
     use std::io::IsTerminal;
-    if std::io::stderr().is_terminal() {
+    if !show {
+        Box::new(NoProgress)
+    } else if std::io::stderr().is_terminal() {
         Box::new(BarProgress::new())
     } else {
         Box::new(LineProgress::default())
     }
+}
+
+/// Shows nothing (`--quiet`).
+pub struct NoProgress;
+
+impl Progress for NoProgress {
+    fn wave(&self, _number: u32, _releases: &[String]) {}
+    fn update(&self, _release: &str, _stage: &Stage, _elapsed: Duration) {}
+    fn finish(&self) {}
 }
 
 /// One line per event on stderr, repeated health waits collapsed.

@@ -18,6 +18,7 @@ use crate::cluster::health::{self, Health};
 use crate::cluster::objects::{operator_made, parse_manifest, MadeObject, ObjectRef};
 use crate::cluster::Cluster;
 use crate::helm::Helm;
+use crate::render::standin::copy_with_stand_ins;
 
 /// Bounded retry of transient helm failures: `attempts` in all, waiting `base`, `2*base`, …
 /// (at most `max`) in between.
@@ -339,6 +340,27 @@ impl ReleaseRun<'_> {
             .chart
             .install_steps()
             .map_err(|e| self.failure(r, FailureStage::Helm, format!("{e:#}")))?;
+        // Local (file://) dependencies are copied in, as `render` does; the chart directory
+        // itself is never written to.
+        let local = r.spec.missing_local();
+        let copy = if local.is_empty() {
+            None
+        } else {
+            Some(
+                copy_with_stand_ins(&r.spec.chart_dir, &local)
+                    .map_err(|e| self.failure(r, FailureStage::Helm, format!("{e:#}")))?,
+            )
+        };
+        let chart = match &copy {
+            Some(tmp) => tmp.path().join(
+                r.spec
+                    .chart_dir
+                    .file_name()
+                    .unwrap_or_else(|| "chart".as_ref()),
+            ),
+            None => r.spec.chart_dir.clone(),
+        };
+        let chart = chart.as_path();
         if let Some((last, first)) = steps.split_last() {
             // A first install (or one interrupted between steps) goes through the chart's
             // steps, each gated on health, so CRDs and webhooks serve before their users.
@@ -354,14 +376,14 @@ impl ReleaseRun<'_> {
                 }
                 for (i, extra) in first.iter().enumerate().skip(done) {
                     let step = format!("{STEP_PREFIX}{}/{}", i + 1, steps.len());
-                    self.upgrade(r, &step, extra).await?;
+                    self.upgrade(r, chart, &step, extra).await?;
                     self.gate(r).await?;
                 }
             }
-            self.upgrade(r, &description, last).await?;
+            self.upgrade(r, chart, &description, last).await?;
             return Ok(Action::Applied);
         }
-        self.upgrade(r, &description, &[]).await?;
+        self.upgrade(r, chart, &description, &[]).await?;
         Ok(Action::Applied)
     }
 
@@ -369,6 +391,7 @@ impl ReleaseRun<'_> {
     async fn upgrade(
         &self,
         r: &PlannedRelease,
+        chart: &std::path::Path,
         description: &str,
         step: &[String],
     ) -> Result<(), ReleaseFailure> {
@@ -379,7 +402,7 @@ impl ReleaseRun<'_> {
             let remaining = self.deadline.saturating_duration_since(Instant::now());
             let run = releases::run(
                 self.helm,
-                r.upgrade_args(description, remaining, step),
+                r.upgrade_args(chart, description, remaining, step),
                 Some(self.deadline),
                 self.opts.term_grace,
             )

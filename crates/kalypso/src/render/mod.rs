@@ -1,9 +1,9 @@
 //! Rendering the stack with `helm template`, every chart as its release in its namespace,
 //! charts in parallel.
 //!
-//! Values, in the order helm merges them: the chart's `values.yaml`, then the profile overlay
-//! `charts/<chart>/profiles/<NAME>.yaml` when `--profile NAME` is given and the chart has one,
-//! then each `-f` file, then each `--set`.
+//! Values, in the order helm merges them (see [`crate::release`]): the chart's `values.yaml`,
+//! the stack contract, the profile overlay `charts/<chart>/profiles/<NAME>.yaml` when
+//! `--profile NAME` is given and the chart has one, each `--values` file, each `--set`.
 //!
 //! Upstream dependencies: the archive `charts/<chart>/charts/<dep>-<version>.tgz` (or an
 //! unpacked `charts/<dep>/`) when present; else `helm dependency build` when `fetch_deps` is
@@ -20,21 +20,18 @@ use anyhow::{Context, Result};
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::chart::{ChartMeta, Dependency};
+use crate::chart::Dependency;
 use crate::error::usage;
 use crate::helm::Helm;
 use crate::manifest::yaml;
+use crate::release::{ReleaseSpec, ValuesChoice};
 use crate::stack::{Component, Stack};
 
 /// How to render.
 #[derive(Debug, Clone, Default)]
 pub struct RenderOptions {
-    /// Profile overlay name (`charts/<chart>/profiles/<NAME>.yaml`).
-    pub profile: Option<String>,
-    /// Extra values files, applied to every chart after the profile.
-    pub values: Vec<PathBuf>,
-    /// `--set key=value` overrides, applied last.
-    pub set: Vec<String>,
+    /// The user's profile, values files and `--set` strings.
+    pub values: ValuesChoice,
     /// Run `helm dependency build` for charts whose archives are missing (needs network).
     pub fetch_deps: bool,
     /// Kubernetes version to render for (`helm template --kube-version`), e.g. `1.32`.
@@ -49,7 +46,7 @@ pub struct RenderOptions {
 }
 
 /// Whether a chart rendered with all of its upstream dependencies.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase", tag = "status")]
 pub enum ChartStatus {
     /// Every enabled dependency was rendered for real.
@@ -107,26 +104,10 @@ struct Job {
 /// Renders every component of `stack` (`opts.passes` times each, at least once), in parallel.
 /// Results are in component list order.
 pub fn render_stack(stack: &Stack, helm: &Helm, opts: &RenderOptions) -> Result<Vec<ChartRender>> {
-    if let Some(profile) = &opts.profile {
-        let any = stack
-            .components
-            .iter()
-            .any(|c| profile_file(&stack.chart_dir(c), profile).is_file());
-        if !any {
-            return Err(usage(format!(
-                "--profile {profile}: no chart has profiles/{profile}.yaml"
-            )));
-        }
-    }
-    for f in &opts.values {
-        if !f.is_file() {
-            return Err(usage(format!("values file {} does not exist", f.display())));
-        }
-    }
-    let jobs: Vec<Job> = stack
-        .components
-        .iter()
-        .map(|c| prepare(stack, c, helm, opts))
+    let specs = ReleaseSpec::all(stack, &opts.values, opts.kube_version.as_deref())?;
+    let jobs: Vec<Job> = specs
+        .into_iter()
+        .map(|spec| prepare(spec, helm, opts))
         .collect::<Result<_>>()?;
     let passes = opts.passes.max(1);
     let mut jobs = jobs;
@@ -211,49 +192,9 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
-/// `charts/<chart>/profiles/<NAME>.yaml`.
-pub fn profile_file(chart_dir: &Path, profile: &str) -> PathBuf {
-    chart_dir.join("profiles").join(format!("{profile}.yaml"))
-}
-
-/// Whether a dependency's chart is available locally (archive or unpacked directory).
-pub fn dependency_present(chart_dir: &Path, dep: &Dependency) -> bool {
-    if dep.archive_path(chart_dir).is_file() {
-        return true;
-    }
-    let unpacked = chart_dir.join("charts").join(&dep.name).join("Chart.yaml");
-    if unpacked.is_file() {
-        return true;
-    }
-    // A range constraint: any archive of that chart will do for helm.
-    if dep.version.chars().any(|c| "^~<>=*xX ".contains(c)) {
-        if let Ok(entries) = std::fs::read_dir(chart_dir.join("charts")) {
-            return entries.flatten().any(|e| {
-                let f = e.file_name().to_string_lossy().to_string();
-                f.starts_with(&format!("{}-", dep.name)) && f.ends_with(".tgz")
-            });
-        }
-    }
-    false
-}
-
-fn prepare(stack: &Stack, c: &Component, helm: &Helm, opts: &RenderOptions) -> Result<Job> {
-    let dir = stack.chart_dir(c);
-    if !dir.join("Chart.yaml").is_file() {
-        return Err(usage(format!(
-            "component {}: chart {} not found (no Chart.yaml); fix its path in argocd/applicationset.yaml",
-            c.name,
-            dir.display()
-        )));
-    }
-    let meta = ChartMeta::load(&dir)?;
-    let mut missing: Vec<Dependency> = meta
-        .dependencies
-        .iter()
-        .filter(|d| !dependency_present(&dir, d))
-        .cloned()
-        .collect();
-    if !missing.is_empty() && opts.fetch_deps {
+fn prepare(spec: ReleaseSpec, helm: &Helm, opts: &RenderOptions) -> Result<Job> {
+    let dir = spec.chart_dir.clone();
+    if !spec.missing_upstream().is_empty() && opts.fetch_deps {
         let out = helm.output(["dependency".as_ref(), "build".as_ref(), dir.as_os_str()])?;
         if !out.status.success() {
             return Err(usage(format!(
@@ -262,16 +203,10 @@ fn prepare(stack: &Stack, c: &Component, helm: &Helm, opts: &RenderOptions) -> R
                 excerpt(&String::from_utf8_lossy(&out.stderr))
             )));
         }
-        missing.retain(|d| !dependency_present(&dir, d));
     }
-    let mut values_files = Vec::new();
-    if let Some(p) = &opts.profile {
-        let f = profile_file(&dir, p);
-        if f.is_file() {
-            values_files.push(f);
-        }
-    }
-    values_files.extend(opts.values.iter().cloned());
+    let missing_upstream = spec.missing_upstream();
+    let mut missing = missing_upstream.clone();
+    missing.extend(spec.missing_local());
     let (chart_path, tmp) = if missing.is_empty() {
         (dir.clone(), None)
     } else {
@@ -282,11 +217,11 @@ fn prepare(stack: &Stack, c: &Component, helm: &Helm, opts: &RenderOptions) -> R
     // A dependency switched off by its condition renders nothing either way.
     let enabled = |d: &Dependency| -> bool {
         match &d.condition {
-            Some(cond) => condition_value(&dir, &values_files, cond) != Some(false),
+            Some(cond) => condition_value(&dir, &spec.values_files, cond) != Some(false),
             None => true,
         }
     };
-    let stand_ins: Vec<String> = missing
+    let stand_ins: Vec<String> = missing_upstream
         .iter()
         .filter(|d| enabled(d))
         .map(|d| d.values_key().to_string())
@@ -296,6 +231,7 @@ fn prepare(stack: &Stack, c: &Component, helm: &Helm, opts: &RenderOptions) -> R
     } else {
         ChartStatus::Partial { stand_ins }
     };
+    let c = &spec.component;
     let mut args = vec![
         "template".to_string(),
         c.name.clone(),
@@ -306,22 +242,20 @@ fn prepare(stack: &Stack, c: &Component, helm: &Helm, opts: &RenderOptions) -> R
         // Argo CD ignores test hooks and `helm upgrade` does not run them: render what deploys.
         "--skip-tests".into(),
     ];
-    if let Some(kv) = &opts.kube_version {
+    if let Some(kv) = &spec.kube_version {
         args.push("--kube-version".into());
         args.push(kv.clone());
     }
-    for f in &values_files {
-        let abs = std::fs::canonicalize(f).unwrap_or_else(|_| f.clone());
-        args.push("--values".into());
-        args.push(abs.to_string_lossy().to_string());
-    }
-    for s in &opts.set {
-        args.push("--set".into());
-        args.push(s.clone());
-    }
-    let key = opts.cache.as_ref().map(|_| {
-        cache::RenderCache::key(&dir, &args, &values_files, &helm.binary, status.stand_ins())
-    });
+    args.extend(spec.values_args());
+    let key = match &opts.cache {
+        Some(_) => {
+            let mut extra = vec![helm.identity()];
+            extra.extend(status.stand_ins().iter().cloned());
+            let extra: Vec<&str> = extra.iter().map(String::as_str).collect();
+            Some(spec.fingerprint(&extra)?)
+        }
+        None => None,
+    };
     Ok(Job {
         component: c.clone(),
         status,

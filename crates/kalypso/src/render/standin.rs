@@ -1,6 +1,6 @@
-//! Offline rendering: a temporary copy of a chart in which every missing upstream dependency is
-//! an empty stand-in chart (a `Chart.yaml` with name and version only), so the chart's own glue
-//! templates still render.
+//! A temporary copy of a chart with every missing dependency filled in: a local (`file://`)
+//! dependency is copied from the repository, an upstream one becomes an empty stand-in chart
+//! (a `Chart.yaml` with name and version only) so the chart's own templates still render.
 
 use std::path::Path;
 
@@ -9,7 +9,8 @@ use tempfile::TempDir;
 
 use crate::chart::Dependency;
 
-/// Copies `chart_dir` into a new temporary directory and adds a stand-in for each of `missing`.
+/// Copies `chart_dir` into a new temporary directory and adds each of `missing`: a copy of a
+/// local one, a stand-in for an upstream one.
 /// Returns the directory; the chart is at `<tmp>/<chart dir name>`.
 pub fn copy_with_stand_ins(chart_dir: &Path, missing: &[Dependency]) -> Result<TempDir> {
     let tmp = tempfile::Builder::new()
@@ -33,6 +34,16 @@ pub fn copy_with_stand_ins(chart_dir: &Path, missing: &[Dependency]) -> Result<T
             }
         }
         let dir = charts.join(&dep.name);
+        if let Some(local) = dep.local_dir(chart_dir) {
+            copy_dir(&local, &dir).with_context(|| {
+                format!(
+                    "copying the local dependency {} from {}",
+                    dep.name,
+                    local.display()
+                )
+            })?;
+            continue;
+        }
         std::fs::create_dir_all(&dir)?;
         std::fs::write(
             dir.join("Chart.yaml"),

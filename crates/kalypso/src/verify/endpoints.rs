@@ -20,11 +20,12 @@ use super::metrics::MetricsPipeline;
 use super::probe::Failure;
 use super::profiles::{write_url_for, ProfilesPipeline};
 use super::sigv4::Credentials;
-use super::storage::{StorageTarget, BACKEND_BUCKETS};
+use super::storage::StorageTarget;
 use super::traces::TracesPipeline;
 use super::{Pipeline, Route, Signal, VerifyOptions};
 use crate::cluster::portforward::{PortForward, PortForwardError};
 use crate::cluster::Cluster;
+use crate::contract::{Contract, ServiceAddress};
 
 /// Explicit endpoints from the command line; `None` means "port-forward to the contract Service".
 #[derive(Debug, Clone, Default)]
@@ -51,74 +52,30 @@ pub struct Endpoints {
     pub s3: Option<Url>,
 }
 
-/// A contract Service: namespace, name, port.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub struct ServiceRef {
-    /// Namespace.
-    pub namespace: &'static str,
-    /// Service name.
-    pub name: &'static str,
-    /// Service port.
-    pub port: u16,
+/// The components and Service roles of the contract that verify talks to.
+pub mod roles {
+    pub const MIMIR: (&str, &str) = ("kalypso-mimir", "gateway");
+    pub const LOKI: (&str, &str) = ("kalypso-loki", "gateway");
+    pub const TEMPO_DISTRIBUTOR: (&str, &str) = ("kalypso-tempo", "distributor");
+    pub const TEMPO_QUERY: (&str, &str) = ("kalypso-tempo", "queryFrontend");
+    pub const PYROSCOPE: (&str, &str) = ("kalypso-pyroscope", "server");
+    pub const GRAFANA: (&str, &str) = ("kalypso-grafana", "ui");
+    pub const MINIO: (&str, &str) = ("kalypso-minio", "s3");
+    pub const COLLECTOR: (&str, &str) = ("kalypso-otel", "collector");
+    /// The named port of a multi-port Service that OTLP/HTTP uses.
+    pub const OTLP_HTTP: &str = "otlpHttp";
 }
 
-impl ServiceRef {
-    /// `svc/<name>.<namespace>:<port>`, as shown in the report.
-    pub fn shown(&self) -> String {
-        format!("svc/{}.{}:{}", self.name, self.namespace, self.port)
-    }
+/// The contract Service of `role`, or a setup failure naming what is missing.
+fn service(
+    contract: &Contract,
+    (component, role): (&str, &str),
+    port: Option<&str>,
+) -> Result<ServiceAddress, Failure> {
+    contract
+        .address(component, role, port)
+        .map_err(|e| Failure::setup(e.to_string()))
 }
-
-/// Mimir gateway (push `/api/v1/push`, query `/prometheus`).
-pub const MIMIR: ServiceRef = ServiceRef {
-    namespace: "mimir",
-    name: "mimir-distributed-gateway",
-    port: 80,
-};
-/// Loki gateway.
-pub const LOKI: ServiceRef = ServiceRef {
-    namespace: "loki",
-    name: "loki-gateway",
-    port: 80,
-};
-/// Tempo distributor, OTLP/HTTP.
-pub const TEMPO_DISTRIBUTOR: ServiceRef = ServiceRef {
-    namespace: "tempo",
-    name: "tempo-distributed-distributor",
-    port: 4318,
-};
-/// Tempo query-frontend, contract port 3100.
-pub const TEMPO_QUERY: ServiceRef = ServiceRef {
-    namespace: "tempo",
-    name: "tempo-distributed-query-frontend",
-    port: 3100,
-};
-/// Pyroscope.
-pub const PYROSCOPE: ServiceRef = ServiceRef {
-    namespace: "pyroscope",
-    name: "pyroscope",
-    port: 4040,
-};
-/// Grafana.
-pub const GRAFANA: ServiceRef = ServiceRef {
-    namespace: "grafana",
-    name: "kalypso-grafana",
-    port: 80,
-};
-/// MinIO S3 API.
-pub const MINIO: ServiceRef = ServiceRef {
-    namespace: "minio",
-    name: "minio",
-    port: 9000,
-};
-/// The gateway collector, OTLP/HTTP.
-pub const COLLECTOR: ServiceRef = ServiceRef {
-    namespace: "otel-system",
-    name: "kalypso-collector",
-    port: 4318,
-};
-/// The Secret holding Grafana's admin credentials (keys `admin-user`, `admin-password`).
-pub const GRAFANA_SECRET: (&str, &str) = ("grafana", "kalypso-grafana");
 
 /// An endpoint: the URL to talk to and what to call it in the report.
 #[derive(Debug, Clone)]
@@ -163,6 +120,8 @@ struct Forwarder {
     forwards: Mutex<Vec<PortForward>>,
 }
 
+type ServiceRef = ServiceAddress;
+
 impl Forwarder {
     fn new() -> Forwarder {
         Forwarder {
@@ -181,14 +140,14 @@ impl Forwarder {
     }
 
     /// A local base URL reaching `svc`, or why not (`Err((message, not_there))`).
-    async fn base(&self, svc: ServiceRef) -> Result<Url, String> {
-        if let Some(done) = self.open.lock().await.get(&svc) {
+    async fn base(&self, svc: &ServiceRef) -> Result<Url, String> {
+        if let Some(done) = self.open.lock().await.get(svc) {
             return done.clone();
         }
         let result = match self.cluster().await {
             Err(e) => Err(e),
             Ok(cluster) => {
-                match PortForward::to_service(&cluster, svc.namespace, svc.name, svc.port).await {
+                match PortForward::to_service(&cluster, &svc.namespace, &svc.name, svc.port).await {
                     Ok(pf) => {
                         let url = Url::parse(&pf.http_base()).map_err(|e| e.to_string());
                         self.forwards.lock().await.push(pf);
@@ -198,19 +157,19 @@ impl Forwarder {
                 }
             }
         };
-        self.open.lock().await.insert(svc, result.clone());
+        self.open.lock().await.insert(svc.clone(), result.clone());
         result
     }
 
     /// Whether the Service exists with a ready pod (used for the optional collector).
-    async fn available(&self, svc: ServiceRef) -> bool {
+    async fn available(&self, svc: &ServiceRef) -> bool {
         let Ok(cluster) = self.cluster().await else {
             return false;
         };
         match crate::cluster::portforward::resolve_service(
             &cluster,
-            svc.namespace,
-            svc.name,
+            &svc.namespace,
+            &svc.name,
             svc.port,
         )
         .await
@@ -227,7 +186,7 @@ impl Forwarder {
     async fn endpoint(
         &self,
         explicit: &Option<Url>,
-        svc: ServiceRef,
+        svc: Result<ServiceRef, Failure>,
         path: &str,
         flag: &str,
     ) -> Result<Endpoint, Failure> {
@@ -237,7 +196,8 @@ impl Forwarder {
                 shown: display_url(url),
             });
         }
-        match self.base(svc).await {
+        let svc = svc?;
+        match self.base(&svc).await {
             Ok(base) => {
                 let url = if path.is_empty() {
                     base
@@ -266,14 +226,18 @@ pub async fn resolve(opts: &VerifyOptions) -> Resolved {
     let mut resolved = Resolved::default();
     let needs_collector = (wants(Signal::Traces) && e.traces_write.is_none())
         || (wants(Signal::Logs) && e.logs_write.is_none());
-    let collector = needs_collector && fw.available(COLLECTOR).await;
+    let c = &opts.contract;
+    let collector = match service(c, roles::COLLECTOR, Some(roles::OTLP_HTTP)) {
+        Ok(svc) => needs_collector && fw.available(&svc).await,
+        Err(_) => false,
+    };
 
     if wants(Signal::Metrics) {
         let r = async {
             let w = fw
                 .endpoint(
                     &e.metrics_write,
-                    MIMIR,
+                    service(c, roles::MIMIR, None),
                     "/api/v1/push",
                     "--metrics-write-url",
                 )
@@ -281,7 +245,7 @@ pub async fn resolve(opts: &VerifyOptions) -> Resolved {
             let q = fw
                 .endpoint(
                     &e.metrics_query,
-                    MIMIR,
+                    service(c, roles::MIMIR, None),
                     "/prometheus",
                     "--metrics-query-url",
                 )
@@ -289,6 +253,7 @@ pub async fn resolve(opts: &VerifyOptions) -> Resolved {
             let pipeline = Pipeline::Metrics(MetricsPipeline {
                 write_url: w.url,
                 query_url: q.url,
+                tenant: opts.tenants.metrics.clone(),
             });
             Ok(Route {
                 pipeline,
@@ -301,16 +266,32 @@ pub async fn resolve(opts: &VerifyOptions) -> Resolved {
     if wants(Signal::Logs) {
         let r = async {
             let w = if collector {
-                fw.endpoint(&e.logs_write, COLLECTOR, "/v1/logs", "--logs-write-url")
-                    .await?
+                fw.endpoint(
+                    &e.logs_write,
+                    service(c, roles::COLLECTOR, Some(roles::OTLP_HTTP)),
+                    "/v1/logs",
+                    "--logs-write-url",
+                )
+                .await?
             } else {
-                fw.endpoint(&e.logs_write, LOKI, "/loki/api/v1/push", "--logs-write-url")
-                    .await?
+                fw.endpoint(
+                    &e.logs_write,
+                    service(c, roles::LOKI, None),
+                    "/loki/api/v1/push",
+                    "--logs-write-url",
+                )
+                .await?
             };
             let q = fw
-                .endpoint(&e.logs_query, LOKI, "", "--logs-query-url")
+                .endpoint(
+                    &e.logs_query,
+                    service(c, roles::LOKI, None),
+                    "",
+                    "--logs-query-url",
+                )
                 .await?;
-            let pipeline = LogsPipeline::new(w.url, q.url).map_err(Failure::setup)?;
+            let pipeline =
+                LogsPipeline::new(w.url, q.url, &opts.tenants.logs).map_err(Failure::setup)?;
             Ok(Route {
                 pipeline: Pipeline::Logs(pipeline),
                 write_shown: w.shown,
@@ -324,7 +305,7 @@ pub async fn resolve(opts: &VerifyOptions) -> Resolved {
             let w = if collector {
                 fw.endpoint(
                     &e.traces_write,
-                    COLLECTOR,
+                    service(c, roles::COLLECTOR, Some(roles::OTLP_HTTP)),
                     "/v1/traces",
                     "--traces-write-url",
                 )
@@ -332,14 +313,19 @@ pub async fn resolve(opts: &VerifyOptions) -> Resolved {
             } else {
                 fw.endpoint(
                     &e.traces_write,
-                    TEMPO_DISTRIBUTOR,
+                    service(c, roles::TEMPO_DISTRIBUTOR, Some(roles::OTLP_HTTP)),
                     "/v1/traces",
                     "--traces-write-url",
                 )
                 .await?
             };
             let q = fw
-                .endpoint(&e.traces_query, TEMPO_QUERY, "", "--traces-query-url")
+                .endpoint(
+                    &e.traces_query,
+                    service(c, roles::TEMPO_QUERY, None),
+                    "",
+                    "--traces-query-url",
+                )
                 .await?;
             let pipeline = Pipeline::Traces(TracesPipeline {
                 write_url: w.url,
@@ -356,10 +342,20 @@ pub async fn resolve(opts: &VerifyOptions) -> Resolved {
     if wants(Signal::Profiles) {
         let r = async {
             let w = fw
-                .endpoint(&e.profiles_write, PYROSCOPE, "", "--profiles-write-url")
+                .endpoint(
+                    &e.profiles_write,
+                    service(c, roles::PYROSCOPE, None),
+                    "",
+                    "--profiles-write-url",
+                )
                 .await?;
             let q = fw
-                .endpoint(&e.profiles_query, PYROSCOPE, "", "--profiles-query-url")
+                .endpoint(
+                    &e.profiles_query,
+                    service(c, roles::PYROSCOPE, None),
+                    "",
+                    "--profiles-query-url",
+                )
                 .await?;
             let write_url = write_url_for(&w.url);
             let shown = format!(
@@ -392,23 +388,32 @@ pub async fn resolve(opts: &VerifyOptions) -> Resolved {
 
 async fn grafana_target(fw: &Forwarder, opts: &VerifyOptions) -> Result<GrafanaTarget, Failure> {
     let ep = fw
-        .endpoint(&opts.endpoints.grafana, GRAFANA, "", "--grafana-url")
+        .endpoint(
+            &opts.endpoints.grafana,
+            service(&opts.contract, roles::GRAFANA, None),
+            "",
+            "--grafana-url",
+        )
         .await?;
     let (user, password) = match (&opts.grafana_user, &opts.grafana_password) {
         (user, Some(pw)) => (user.clone().unwrap_or_else(|| "admin".into()), pw.clone()),
         (user, None) => {
-            let secret = read_secret(fw, GRAFANA_SECRET.0, GRAFANA_SECRET.1).await.map_err(|e| {
+            let grafana = opts
+                .contract
+                .component(roles::GRAFANA.0)
+                .map_err(|e| Failure::setup(e.to_string()))?;
+            let (ns, name) = (
+                grafana.namespace.as_str(),
+                grafana.admin_secret.as_deref().unwrap_or_default(),
+            );
+            let secret = read_secret(fw, ns, name).await.map_err(|e| {
                 Failure::setup(format!(
                     "no Grafana password: pass --grafana-password (or KALYPSO_GRAFANA_PASSWORD), or let kalypso \
-                     read Secret {}/{}: {e}",
-                    GRAFANA_SECRET.0, GRAFANA_SECRET.1
+                     read Secret {ns}/{name}: {e}"
                 ))
             })?;
             let pw = secret.get("admin-password").cloned().ok_or_else(|| {
-                Failure::setup(format!(
-                    "Secret {}/{} has no key admin-password",
-                    GRAFANA_SECRET.0, GRAFANA_SECRET.1
-                ))
+                Failure::setup(format!("Secret {ns}/{name} has no key admin-password"))
             })?;
             let user = user
                 .clone()
@@ -417,27 +422,39 @@ async fn grafana_target(fw: &Forwarder, opts: &VerifyOptions) -> Result<GrafanaT
             (user, pw)
         }
     };
+    let uids = opts
+        .contract
+        .component(roles::GRAFANA.0)
+        .map(|g| g.datasources.clone())
+        .unwrap_or_default();
     Ok(GrafanaTarget {
         url: ep.url,
         user,
         password,
         shown: ep.shown,
+        uids,
     })
 }
 
 async fn storage_target(fw: &Forwarder, opts: &VerifyOptions) -> Result<StorageTarget, Failure> {
     let ep = fw
-        .endpoint(&opts.endpoints.s3, MINIO, "", "--s3-url")
+        .endpoint(
+            &opts.endpoints.s3,
+            service(&opts.contract, roles::MINIO, None),
+            "",
+            "--s3-url",
+        )
         .await?;
     let mut credentials: Vec<(String, Credentials)> = opts.s3_credentials.clone();
     let explicit_only = opts.endpoints.s3.is_some() && !credentials.is_empty();
+    let backends = StorageTarget::backends(&opts.contract);
     if !explicit_only {
-        for (backend, _) in BACKEND_BUCKETS {
-            if credentials.iter().any(|(b, _)| b == backend) {
+        for b in &backends {
+            if credentials.iter().any(|(name, _)| *name == b.name) {
                 continue;
             }
-            let name = format!("{backend}-s3-credentials");
-            if let Ok(data) = read_secret(fw, backend, &name).await {
+            let backend = &b.name;
+            if let Ok(data) = read_secret(fw, &b.namespace, &b.secret).await {
                 if let (Some(a), Some(s)) = (
                     data.get("S3_ACCESS_KEY_ID"),
                     data.get("S3_SECRET_ACCESS_KEY"),
@@ -453,10 +470,23 @@ async fn storage_target(fw: &Forwarder, opts: &VerifyOptions) -> Result<StorageT
             }
         }
     }
+    if let Some((unknown, _)) = credentials
+        .iter()
+        .find(|(name, _)| !backends.iter().any(|b| b.name == *name))
+    {
+        let known: Vec<&str> = backends.iter().map(|b| b.name.as_str()).collect();
+        return Err(Failure::setup(format!(
+            "--s3-credentials names backend {unknown:?}, which has no storage in the contract (backends: {})",
+            known.join(", ")
+        )));
+    }
     let backends = if explicit_only {
-        credentials.iter().map(|(b, _)| b.clone()).collect()
+        backends
+            .into_iter()
+            .filter(|b| credentials.iter().any(|(name, _)| *name == b.name))
+            .collect()
     } else {
-        BACKEND_BUCKETS.iter().map(|(b, _)| b.to_string()).collect()
+        backends
     };
     Ok(StorageTarget {
         url: ep.url,

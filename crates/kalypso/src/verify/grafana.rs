@@ -13,12 +13,13 @@ use super::http::{display_url, join, Http};
 use super::probe::{CheckResult, Failure};
 use super::Signal;
 
-/// The datasources kalypso-grafana provisions: (uid, type).
+/// The datasources kalypso-grafana provisions: (signal, datasource type). Their UIDs are the
+/// contract's (`kalypso-grafana.datasources`).
 pub const DATASOURCES: &[(&str, &str)] = &[
-    ("mimir", "prometheus"),
-    ("loki", "loki"),
-    ("tempo", "tempo"),
-    ("pyroscope", "grafana-pyroscope-datasource"),
+    ("metrics", "prometheus"),
+    ("logs", "loki"),
+    ("traces", "tempo"),
+    ("profiles", "grafana-pyroscope-datasource"),
 ];
 
 /// Where in a datasource's jsonData a link's target uid sits.
@@ -29,7 +30,8 @@ enum Where {
     List(&'static str),
 }
 
-/// A cross-signal link: its name, the datasource holding it, where, and the uid it must name.
+/// A cross-signal link: its name, the signal whose datasource holds it, where, and the signal
+/// whose datasource it must name.
 struct Link {
     name: &'static str,
     datasource: &'static str,
@@ -60,39 +62,39 @@ impl Where {
 const LINKS: &[Link] = &[
     Link {
         name: "traces→logs",
-        datasource: "tempo",
+        datasource: "traces",
         at: Where::Field(&["tracesToLogsV2", "datasourceUid"]),
-        target: "loki",
+        target: "logs",
     },
     Link {
         name: "traces→metrics",
-        datasource: "tempo",
+        datasource: "traces",
         at: Where::Field(&["tracesToMetrics", "datasourceUid"]),
-        target: "mimir",
+        target: "metrics",
     },
     Link {
         name: "traces→profiles",
-        datasource: "tempo",
+        datasource: "traces",
         at: Where::Field(&["tracesToProfiles", "datasourceUid"]),
-        target: "pyroscope",
+        target: "profiles",
     },
     Link {
         name: "service map",
-        datasource: "tempo",
+        datasource: "traces",
         at: Where::Field(&["serviceMap", "datasourceUid"]),
-        target: "mimir",
+        target: "metrics",
     },
     Link {
         name: "logs→traces",
-        datasource: "loki",
+        datasource: "logs",
         at: Where::List("derivedFields"),
-        target: "tempo",
+        target: "traces",
     },
     Link {
         name: "exemplars→traces",
-        datasource: "mimir",
+        datasource: "metrics",
         at: Where::List("exemplarTraceIdDestinations"),
-        target: "tempo",
+        target: "traces",
     },
 ];
 
@@ -107,9 +109,17 @@ pub struct GrafanaTarget {
     pub password: String,
     /// What to show as the target.
     pub shown: String,
+    /// Datasource UID by signal (the contract's `kalypso-grafana.datasources`).
+    pub uids: std::collections::BTreeMap<String, String>,
 }
 
 impl GrafanaTarget {
+    /// The UID of the datasource for `signal` (the signal's name when the contract has none,
+    /// which the datasource check then reports as missing).
+    pub fn uid<'a>(&'a self, signal: &'a str) -> &'a str {
+        self.uids.get(signal).map(String::as_str).unwrap_or(signal)
+    }
+
     async fn get(&self, http: &Http, path: &str, auth: bool) -> Result<Value, Failure> {
         let url = join(&self.url, path);
         let mut rb = http
@@ -200,7 +210,8 @@ pub async fn run(http: &Http, target: &GrafanaTarget) -> Vec<CheckResult> {
         .collect();
     let missing: Vec<String> = DATASOURCES
         .iter()
-        .filter(|(uid, ty)| !present.iter().any(|(u, t)| u == uid && t == ty))
+        .map(|(signal, ty)| (target.uid(signal), ty))
+        .filter(|(uid, ty)| !present.iter().any(|(u, t)| u == uid && t == *ty))
         .map(|(uid, ty)| format!("{uid} ({ty})"))
         .collect();
     let found = if missing.is_empty() {
@@ -234,20 +245,21 @@ pub async fn run(http: &Http, target: &GrafanaTarget) -> Vec<CheckResult> {
         let r = match target
             .get(
                 http,
-                &format!("api/datasources/uid/{}", link.datasource),
+                &format!("api/datasources/uid/{}", target.uid(link.datasource)),
                 true,
             )
             .await
         {
             Ok(ds) => {
                 let uids = link.at.uids(&ds["jsonData"]);
-                if uids.iter().any(|u| u == link.target) {
+                if uids.iter().any(|u| u == target.uid(link.target)) {
                     Ok(())
                 } else {
                     Err(Failure::mismatch(
                         format!(
                             "{} jsonData linking to datasource {}",
-                            link.datasource, link.target
+                            target.uid(link.datasource),
+                            target.uid(link.target)
                         ),
                         if uids.is_empty() {
                             "no such link".to_string()
@@ -263,10 +275,14 @@ pub async fn run(http: &Http, target: &GrafanaTarget) -> Vec<CheckResult> {
     }
 
     let t = Instant::now();
-    let node_graph = match target.get(http, "api/datasources/uid/tempo", true).await {
+    let traces = target.uid("traces");
+    let node_graph = match target
+        .get(http, &format!("api/datasources/uid/{traces}"), true)
+        .await
+    {
         Ok(ds) if ds["jsonData"]["nodeGraph"]["enabled"] == Value::Bool(true) => Ok(()),
         Ok(ds) => Err(Failure::mismatch(
-            "tempo jsonData.nodeGraph.enabled true",
+            format!("{traces} jsonData.nodeGraph.enabled true"),
             ds["jsonData"]["nodeGraph"].to_string(),
         )),
         Err(f) => Err(f),

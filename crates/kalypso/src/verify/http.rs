@@ -33,19 +33,18 @@ impl Answer {
     }
 }
 
-/// An HTTP client with a per-request timeout and, when set, the tenant header.
+/// An HTTP client with a per-request timeout.
 #[derive(Debug, Clone)]
 pub struct Http {
     client: Client,
     request_timeout: Duration,
-    tenant: Option<String>,
 }
 
 static CRYPTO: Once = Once::new();
 
 impl Http {
     /// Builds a client; `request_timeout` bounds every single request.
-    pub fn new(request_timeout: Duration, tenant: Option<String>) -> Result<Http, Failure> {
+    pub fn new(request_timeout: Duration) -> Result<Http, Failure> {
         // reqwest is built without a default TLS provider: install ring once per process.
         CRYPTO.call_once(|| {
             let _ = rustls::crypto::ring::default_provider().install_default();
@@ -59,18 +58,12 @@ impl Http {
         Ok(Http {
             client,
             request_timeout,
-            tenant: tenant.filter(|t| !t.is_empty()),
         })
     }
 
     /// The underlying client.
     pub fn client(&self) -> &Client {
         &self.client
-    }
-
-    /// The tenant sent in `X-Scope-OrgID`, if any.
-    pub fn tenant(&self) -> Option<&str> {
-        self.tenant.as_deref()
     }
 
     /// A POST of an encoded OTLP protobuf message, as every OTLP/HTTP receiver takes it.
@@ -81,11 +74,12 @@ impl Http {
             .body(body)
     }
 
-    /// Adds `X-Scope-OrgID` when a tenant is set.
-    pub fn with_tenant(&self, rb: RequestBuilder) -> RequestBuilder {
-        match &self.tenant {
-            Some(t) => rb.header(TENANT_HEADER, t),
-            None => rb,
+    /// Adds `X-Scope-OrgID` when `tenant` is set and not empty.
+    pub fn with_tenant(&self, rb: RequestBuilder, tenant: &str) -> RequestBuilder {
+        if tenant.is_empty() {
+            rb
+        } else {
+            rb.header(TENANT_HEADER, tenant)
         }
     }
 

@@ -53,6 +53,8 @@ pub struct LogsPipeline {
     pub query_url: Url,
     /// Format of the write, from the URL.
     pub format: LogFormat,
+    /// `X-Scope-OrgID` of writes and reads ("" sends none).
+    pub tenant: String,
 }
 
 /// The Loki push API body: one stream, one line.
@@ -115,12 +117,13 @@ pub fn logql(p: &Payload, format: LogFormat) -> String {
 
 impl LogsPipeline {
     /// Builds the pipeline, picking the format from the write URL.
-    pub fn new(write_url: Url, query_url: Url) -> Result<LogsPipeline, String> {
+    pub fn new(write_url: Url, query_url: Url, tenant: &str) -> Result<LogsPipeline, String> {
         let format = LogFormat::for_url(&write_url)?;
         Ok(LogsPipeline {
             write_url,
             query_url,
             format,
+            tenant: tenant.to_string(),
         })
     }
 
@@ -134,7 +137,7 @@ impl LogsPipeline {
                 .body(push_body(p).to_string()),
             LogFormat::Otlp => http.otlp_post(&self.write_url, otlp_request(p).encode_to_vec()),
         };
-        http.send(&self.write_url, http.with_tenant(rb))
+        http.send(&self.write_url, http.with_tenant(rb, &self.tenant))
             .await
             .map(|_| ())
     }
@@ -153,7 +156,10 @@ impl LogsPipeline {
             .append_pair("limit", "100")
             .append_pair("direction", "backward");
         let answer = http
-            .send(&url, http.with_tenant(http.client().get(url.clone())))
+            .send(
+                &url,
+                http.with_tenant(http.client().get(url.clone()), &self.tenant),
+            )
             .await?;
         check_streams(&answer.json(&url)?, p, self.format, &url)
     }

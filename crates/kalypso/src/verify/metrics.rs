@@ -63,6 +63,8 @@ pub struct MetricsPipeline {
     pub write_url: Url,
     /// Prometheus API base (Mimir's ends in `/prometheus`).
     pub query_url: Url,
+    /// `X-Scope-OrgID` of writes and reads ("" sends none).
+    pub tenant: String,
 }
 
 /// The labels of the probe series, sorted by name as remote write requires.
@@ -119,7 +121,7 @@ impl MetricsPipeline {
             .header("Content-Type", "application/x-protobuf")
             .header("X-Prometheus-Remote-Write-Version", "0.1.0")
             .body(body);
-        http.send(&self.write_url, http.with_tenant(rb))
+        http.send(&self.write_url, http.with_tenant(rb, &self.tenant))
             .await
             .map(|_| ())
     }
@@ -132,7 +134,10 @@ impl MetricsPipeline {
             .append_pair("query", &selector(p))
             .append_pair("time", &format!("{at:.3}"));
         let answer = http
-            .send(&url, http.with_tenant(http.client().get(url.clone())))
+            .send(
+                &url,
+                http.with_tenant(http.client().get(url.clone()), &self.tenant),
+            )
             .await?;
         let json = answer.json(&url)?;
         check_vector(&json, p, &url)

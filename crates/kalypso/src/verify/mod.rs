@@ -33,6 +33,7 @@ use self::payload::Payload;
 use self::probe::{poll_until, CheckResult, Failure};
 use self::report::VerifyReport;
 use self::sigv4::Credentials;
+use crate::contract::{Contract, Tenants};
 
 /// What verify can check.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
@@ -214,8 +215,10 @@ pub struct VerifyOptions {
     pub grafana_password: Option<String>,
     /// S3 credentials per backend (default: from each backend's Secret).
     pub s3_credentials: Vec<(String, Credentials)>,
-    /// Tenant for Mimir and Loki (`X-Scope-OrgID`); empty sends no header.
-    pub tenant: String,
+    /// The stack contract: which Services to port-forward to, tenants, buckets, Secrets.
+    pub contract: Contract,
+    /// Tenants for Mimir and Loki (`X-Scope-OrgID`); empty sends no header.
+    pub tenants: Tenants,
     /// Signals to check.
     pub only: Vec<Signal>,
     /// Read deadline per signal.
@@ -233,7 +236,7 @@ pub fn request_timeout(timeout: Duration) -> Duration {
 /// every problem becomes a failed row.
 pub async fn run(opts: &VerifyOptions) -> VerifyReport {
     let payload = Payload::verify();
-    let http = match Http::new(request_timeout(opts.timeout), Some(opts.tenant.clone())) {
+    let http = match Http::new(request_timeout(opts.timeout)) {
         Ok(h) => h,
         Err(f) => {
             let rows = opts

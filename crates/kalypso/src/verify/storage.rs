@@ -10,20 +10,23 @@ use super::http::{display_url, Http};
 use super::probe::{excerpt, CheckResult, Failure};
 use super::sigv4::{self, Credentials, SignRequest};
 use super::Signal;
-
-/// The buckets each backend owns (kalypso-minio creates them; each backend's policy allows only these).
-pub const BACKEND_BUCKETS: &[(&str, &[&str])] = &[
-    (
-        "mimir",
-        &["mimir-blocks", "mimir-ruler", "mimir-alertmanager"],
-    ),
-    ("tempo", &["tempo-traces"]),
-    ("loki", &["loki-chunks", "loki-ruler"]),
-    ("pyroscope", &["pyroscope-data"]),
-];
+use crate::contract::Contract;
 
 /// The S3 region MinIO answers for by default.
 pub const REGION: &str = "us-east-1";
+
+/// A backend with object storage, from the contract.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Backend {
+    /// Its short name, as `--s3-credentials` and the report use it (`mimir` for kalypso-mimir).
+    pub name: String,
+    /// Its namespace (where its credentials Secret is).
+    pub namespace: String,
+    /// Its credentials Secret.
+    pub secret: String,
+    /// Its buckets.
+    pub buckets: Vec<String>,
+}
 
 /// Where the storage checks run, and with whose keys.
 #[derive(Debug, Clone)]
@@ -32,10 +35,30 @@ pub struct StorageTarget {
     pub url: Url,
     /// Credentials per backend name.
     pub credentials: Vec<(String, Credentials)>,
-    /// Backends to check (all four unless only some were given credentials explicitly).
-    pub backends: Vec<String>,
+    /// Backends to check (every one of the contract unless only some were given credentials).
+    pub backends: Vec<Backend>,
     /// What to show as the target.
     pub shown: String,
+}
+
+impl StorageTarget {
+    /// Every backend with object storage in the contract, in name order.
+    pub fn backends(contract: &Contract) -> Vec<Backend> {
+        contract
+            .storage()
+            .map(|(component, namespace, s)| Backend {
+                name: short_name(component).to_string(),
+                namespace: namespace.to_string(),
+                secret: s.secret.clone(),
+                buckets: s.buckets.values().cloned().collect(),
+            })
+            .collect()
+    }
+}
+
+/// `mimir` for `kalypso-mimir`: how `--only` and `--s3-credentials` name a component.
+pub fn short_name(component: &str) -> &str {
+    component.strip_prefix("kalypso-").unwrap_or(component)
 }
 
 /// How one ListObjectsV2 went.
@@ -49,23 +72,23 @@ pub enum Listing {
     NoSuchBucket,
 }
 
-/// The bucket another backend owns that `backend` must not list.
-pub fn foreign_bucket(backend: &str) -> Option<&'static str> {
-    let i = BACKEND_BUCKETS.iter().position(|(b, _)| *b == backend)?;
-    BACKEND_BUCKETS[(i + 1) % BACKEND_BUCKETS.len()]
-        .1
-        .first()
-        .copied()
+/// A bucket another backend owns, which `backend` must not list.
+pub fn foreign_bucket<'a>(backends: &'a [Backend], backend: &str) -> Option<&'a str> {
+    let i = backends.iter().position(|b| b.name == backend)?;
+    backends
+        .iter()
+        .cycle()
+        .skip(i + 1)
+        .take(backends.len() - 1)
+        .find_map(|b| b.buckets.first().map(String::as_str))
 }
 
 /// Runs every storage check; one row per (backend, bucket).
 pub async fn run(http: &Http, target: &StorageTarget) -> Vec<CheckResult> {
     let mut rows = Vec::new();
-    for (backend, buckets) in BACKEND_BUCKETS
-        .iter()
-        .filter(|(b, _)| target.backends.iter().any(|x| x == b))
-    {
-        let Some((_, creds)) = target.credentials.iter().find(|(b, _)| b == backend) else {
+    for b in &target.backends {
+        let backend = &b.name;
+        let Some((_, creds)) = target.credentials.iter().find(|(name, _)| name == backend) else {
             let f = Failure::setup(format!("no S3 credentials for backend {backend}"));
             rows.push(CheckResult::fail(
                 Signal::Storage,
@@ -75,7 +98,7 @@ pub async fn run(http: &Http, target: &StorageTarget) -> Vec<CheckResult> {
             ));
             continue;
         };
-        for bucket in *buckets {
+        for bucket in &b.buckets {
             let started = Instant::now();
             let check = format!("storage/{backend} lists {bucket}");
             let row = match list(http, target, creds, bucket).await {
@@ -97,7 +120,7 @@ pub async fn run(http: &Http, target: &StorageTarget) -> Vec<CheckResult> {
             };
             rows.push(row);
         }
-        if let Some(other) = foreign_bucket(backend) {
+        if let Some(other) = foreign_bucket(&target.backends, backend) {
             let started = Instant::now();
             let check = format!("storage/{backend} denied {other}");
             let row = match list(http, target, creds, other).await {
@@ -182,7 +205,8 @@ pub async fn list(
     }
 }
 
-/// Parses `backend=access:secret`.
+/// Parses `backend=access:secret` (the backend as named in the report: `mimir`, `loki`, …;
+/// whether it exists is checked against the contract when the run starts).
 pub fn parse_credentials(s: &str) -> Result<(String, Credentials), String> {
     let (backend, keys) = s
         .split_once('=')
@@ -190,18 +214,13 @@ pub fn parse_credentials(s: &str) -> Result<(String, Credentials), String> {
     let (access, secret) = keys
         .split_once(':')
         .ok_or_else(|| format!("{s:?}: expected backend=access:secret"))?;
-    if !BACKEND_BUCKETS.iter().any(|(b, _)| *b == backend) {
-        let known: Vec<&str> = BACKEND_BUCKETS.iter().map(|(b, _)| *b).collect();
+    if backend.is_empty() || access.is_empty() || secret.is_empty() {
         return Err(format!(
-            "{s:?}: unknown backend {backend:?} (known: {})",
-            known.join(", ")
+            "{s:?}: backend, access key and secret must not be empty"
         ));
     }
-    if access.is_empty() || secret.is_empty() {
-        return Err(format!("{s:?}: access key and secret must not be empty"));
-    }
     Ok((
-        backend.to_string(),
+        short_name(backend).to_string(),
         Credentials {
             access_key: access.into(),
             secret_key: secret.into(),
@@ -213,11 +232,39 @@ pub fn parse_credentials(s: &str) -> Result<(String, Credentials), String> {
 mod tests {
     use super::*;
 
+    fn backend(name: &str, bucket: &str) -> Backend {
+        Backend {
+            name: name.into(),
+            namespace: name.into(),
+            secret: format!("{name}-s3"),
+            buckets: vec![bucket.into()],
+        }
+    }
+
     #[test]
     fn each_backend_is_checked_against_the_next_ones_bucket() {
-        assert_eq!(foreign_bucket("mimir"), Some("tempo-traces"));
-        assert_eq!(foreign_bucket("pyroscope"), Some("mimir-blocks"));
-        assert_eq!(foreign_bucket("nope"), None);
+        let all = [
+            backend("a", "a-1"),
+            backend("b", "b-1"),
+            backend("c", "c-1"),
+        ];
+        assert_eq!(foreign_bucket(&all, "a"), Some("b-1"));
+        assert_eq!(foreign_bucket(&all, "c"), Some("a-1"));
+        assert_eq!(foreign_bucket(&all, "nope"), None);
+        assert_eq!(foreign_bucket(&all[..1], "a"), None, "no other backend");
+    }
+
+    #[test]
+    fn the_contracts_backends_are_the_ones_with_storage() {
+        let c = Contract::load_or_embedded(None).unwrap();
+        let names: Vec<String> = StorageTarget::backends(&c)
+            .into_iter()
+            .map(|b| b.name)
+            .collect();
+        assert!(
+            names.len() >= 4 && names.iter().all(|n| !n.starts_with("kalypso-")),
+            "{names:?}"
+        );
     }
 
     #[test]
@@ -226,7 +273,7 @@ mod tests {
         assert_eq!(b, "loki");
         assert_eq!(c.secret_key, "loki-dev-secret-change-me");
         assert!(parse_credentials("loki").is_err());
-        assert!(parse_credentials("cortex=a:b").is_err());
+        assert_eq!(parse_credentials("kalypso-loki=a:b").unwrap().0, "loki");
         assert!(parse_credentials("loki=a:").is_err());
     }
 }

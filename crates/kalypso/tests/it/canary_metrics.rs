@@ -187,7 +187,7 @@ async fn write_failures_are_counted_per_signal() {
     })
     .await;
     let mut flags = f.flags();
-    flags.extend(["--only".to_string(), "metrics,logs".to_string()]);
+    flags.extend(["--signals".to_string(), "metrics,logs".to_string()]);
     let canary = start(flags, "failing-canary");
     let text = scrape_until(&canary.addr, |t| {
         value(t, "kalypso_canary_write_failures_total{signal=\"metrics\"}") >= 2.0

@@ -36,7 +36,7 @@ fn clean_manifests_exit_zero_with_a_summary_line() {
     let dir = tempfile::tempdir().unwrap();
     let f = write(dir.path(), "clean.yaml", CLEAN);
     kalypso()
-        .args(["check", "--schema-dir", "/nonexistent", "-f"])
+        .args(["check", "--schema-dir", "/nonexistent", "--manifests"])
         .arg(&f)
         .assert()
         .code(0)
@@ -55,7 +55,7 @@ fn a_broken_wire_exits_one_and_names_object_field_and_address() {
         &CLEAN.replace("web.shop.svc", "api.shop.svc"),
     );
     kalypso()
-        .args(["check", "--schema-dir", "/nonexistent", "-f"])
+        .args(["check", "--schema-dir", "/nonexistent", "--manifests"])
         .arg(&f)
         .assert()
         .code(1)
@@ -73,7 +73,7 @@ fn fail_on_warning_turns_warnings_into_exit_one() {
     let pod = "apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec:\n  containers:\n    - {name: c, image: 'nginx:1.27', resources: {requests: {cpu: 1m, memory: 1Mi}, limits: {memory: 2Mi}}}\n";
     let f = write(dir.path(), "pod.yaml", pod);
     kalypso()
-        .args(["check", "--schema-dir", "/nonexistent", "-f"])
+        .args(["check", "--schema-dir", "/nonexistent", "--manifests"])
         .arg(&f)
         .assert()
         .code(0);
@@ -84,7 +84,7 @@ fn fail_on_warning_turns_warnings_into_exit_one() {
             "/nonexistent",
             "--fail-on",
             "warning",
-            "-f",
+            "--manifests",
         ])
         .arg(&f)
         .assert()
@@ -107,7 +107,7 @@ fn json_output_has_findings_with_rule_severity_object_field_message_and_charts()
             "/nonexistent",
             "--output",
             "json",
-            "-f",
+            "--manifests",
         ])
         .arg(&f)
         .output()
@@ -144,7 +144,7 @@ fn sarif_output_is_sarif_2_1_0_with_rules_and_results() {
             "/nonexistent",
             "--output",
             "sarif",
-            "-f",
+            "--manifests",
         ])
         .arg(&f)
         .output()
@@ -176,7 +176,7 @@ fn sarif_output_is_sarif_2_1_0_with_rules_and_results() {
 #[test]
 fn stdin_and_directories_are_accepted() {
     let mut child = kalypso()
-        .args(["check", "--schema-dir", "/nonexistent", "-f", "-"])
+        .args(["check", "--schema-dir", "/nonexistent", "--manifests", "-"])
         .write_stdin(CLEAN)
         .assert();
     child = child.code(0);
@@ -190,7 +190,7 @@ fn stdin_and_directories_are_accepted() {
         "apiVersion: v1\nkind: Namespace\nmetadata: {name: shop}\n",
     );
     kalypso()
-        .args(["check", "--schema-dir", "/nonexistent", "-f"])
+        .args(["check", "--schema-dir", "/nonexistent", "--manifests"])
         .arg(dir.path())
         .assert()
         .code(0);
@@ -200,7 +200,11 @@ fn stdin_and_directories_are_accepted() {
 fn broken_yaml_is_exit_two_naming_file_and_line_without_a_backtrace() {
     let dir = tempfile::tempdir().unwrap();
     let f = write(dir.path(), "bad.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: a}\n---\napiVersion: v1\nkind: ConfigMap\nmetadata: {name: [b\n");
-    let out = kalypso().args(["check", "-f"]).arg(&f).output().unwrap();
+    let out = kalypso()
+        .args(["check", "--manifests"])
+        .arg(&f)
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("bad.yaml:"), "{err}");
@@ -217,7 +221,7 @@ fn broken_yaml_is_exit_two_naming_file_and_line_without_a_backtrace() {
 #[test]
 fn a_missing_input_file_and_a_bad_flag_are_exit_two() {
     kalypso()
-        .args(["check", "-f", "/nonexistent/x.yaml"])
+        .args(["check", "--manifests", "/nonexistent/x.yaml"])
         .assert()
         .code(2)
         .stderr(predicate::str::contains("/nonexistent/x.yaml"));
@@ -226,7 +230,7 @@ fn a_missing_input_file_and_a_bad_flag_are_exit_two() {
         .assert()
         .code(2);
     kalypso()
-        .args(["check", "--kube-version", "latest", "-f", "-"])
+        .args(["check", "--kube-version", "latest", "--manifests", "-"])
         .write_stdin("")
         .assert()
         .code(2)
@@ -246,19 +250,35 @@ fn a_repository_without_a_component_list_is_exit_two() {
 }
 
 #[test]
-fn kalypso_render_headers_give_objects_their_component_and_namespace() {
-    let stream = "# kalypso render: kalypso-web in namespace shop (full)\n---\napiVersion: v1\nkind: Service\nmetadata: {name: web}\nspec: {ports: [{port: 80}]}\n# kalypso render: kalypso-client in namespace front (full)\n---\napiVersion: v1\nkind: ConfigMap\nmetadata: {name: client}\ndata:\n  upstream: http://web.shop.svc.cluster.local/\n  broken: http://nope.shop.svc.cluster.local/\n";
+fn a_render_directory_gives_objects_their_release_and_namespace() {
+    // What `kalypso render --out DIR` writes: one file per release and an index.json.
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        "kalypso-web.yaml",
+        "apiVersion: v1\nkind: Service\nmetadata: {name: web}\nspec: {ports: [{port: 80}]}\n",
+    );
+    write(
+        dir.path(),
+        "kalypso-client.yaml",
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: client}\ndata:\n  upstream: http://web.shop.svc.cluster.local/\n  broken: http://nope.shop.svc.cluster.local/\n",
+    );
+    write(
+        dir.path(),
+        "index.json",
+        r#"[{"release": "kalypso-web", "namespace": "shop", "wave": 1, "file": "kalypso-web.yaml", "chart": {"status": "full"}},
+            {"release": "kalypso-client", "namespace": "front", "wave": 2, "file": "kalypso-client.yaml", "chart": {"status": "full"}}]"#,
+    );
     let out = kalypso()
         .args([
             "check",
             "--schema-dir",
             "/nonexistent",
-            "--output",
+            "-o",
             "json",
-            "-f",
-            "-",
+            "--manifests",
         ])
-        .write_stdin(stream)
+        .arg(dir.path())
         .output()
         .unwrap();
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
@@ -272,4 +292,36 @@ fn kalypso_render_headers_give_objects_their_component_and_namespace() {
     assert_eq!(dns[0]["component"], "kalypso-client");
     assert_eq!(dns[0]["object"]["namespace"], "front");
     assert_eq!(dns[0]["field"], "data.broken");
+}
+
+#[test]
+fn objects_without_a_namespace_take_the_one_given_with_n_as_kubectl_would() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = write(
+        dir.path(),
+        "app.yaml",
+        "apiVersion: v1\nkind: Service\nmetadata: {name: web}\nspec: {ports: [{port: 80}]}\n---\napiVersion: v1\nkind: ConfigMap\nmetadata: {name: client}\ndata:\n  upstream: http://web.shop.svc.cluster.local/\n",
+    );
+    // Without -n both land in `default` and the address dangles; with -n shop it resolves.
+    let dns = |extra: &[&str]| -> Vec<serde_json::Value> {
+        let out = kalypso()
+            .args(["check", "--schema-dir", "/nonexistent", "-o", "json"])
+            .args(extra)
+            .arg("--manifests")
+            .arg(&f)
+            .output()
+            .unwrap();
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+        v["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|f| f["rule"] == "wiring/dns")
+            .cloned()
+            .collect()
+    };
+    let without = dns(&[]);
+    assert_eq!(without.len(), 1, "{without:?}");
+    assert_eq!(without[0]["object"]["namespace"], "default");
+    assert_eq!(dns(&["-n", "shop"]), Vec::<serde_json::Value>::new());
 }

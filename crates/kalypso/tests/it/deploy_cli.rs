@@ -178,7 +178,7 @@ fn an_unreachable_cluster_is_one_clear_error() {
         .env("KUBECONFIG", &cfg)
         .args(["doctor"])
         .assert()
-        .code(1)
+        .code(2)
         .stderr(predicate::str::contains(
             "cannot reach the Kubernetes API at http://127.0.0.1:9/",
         ))
@@ -193,7 +193,7 @@ fn missing_rbac_names_what_was_refused() {
     h.kalypso()
         .args(["status"])
         .assert()
-        .code(1)
+        .code(2)
         .stderr(predicate::str::contains(
             "missing RBAC permission: listing pods in otel-system was refused (403 Forbidden",
         ));

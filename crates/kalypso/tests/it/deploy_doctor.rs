@@ -8,12 +8,38 @@ use crate::fakes::api::Obj;
 use crate::fakes::deploy::{Comp, Harness};
 use crate::fakes::k8s;
 
+/// kalypso-otel brings cert-manager and the operator, kalypso-istio brings istiod: doctor
+/// finds out which component installs what from their charts' dependencies.
 fn harness() -> Harness {
-    Harness::new(&[Comp {
-        name: "kalypso-otel",
-        namespace: "otel-system",
-        wave: 1,
-    }])
+    let h = Harness::new(&[
+        Comp {
+            name: "kalypso-otel",
+            namespace: "otel-system",
+            wave: 1,
+        },
+        Comp {
+            name: "kalypso-istio",
+            namespace: "istio-system",
+            wave: 2,
+        },
+    ]);
+    for (chart, deps) in [
+        (
+            "kalypso-otel",
+            &["cert-manager", "opentelemetry-operator"][..],
+        ),
+        ("kalypso-istio", &["base", "istiod"][..]),
+    ] {
+        let mut yaml = format!("apiVersion: v2\nname: {chart}\nversion: 0.1.0\ndependencies:\n");
+        for d in deps {
+            yaml.push_str(&format!(
+                "  - {{name: {d}, version: 1.0.0, repository: https://charts.invalid}}\n"
+            ));
+        }
+        std::fs::write(h.repo.join("charts").join(chart).join("Chart.yaml"), yaml)
+            .expect("Chart.yaml");
+    }
+    h
 }
 
 fn findings(h: &Harness, args: &[&str], code: i32) -> Vec<Value> {

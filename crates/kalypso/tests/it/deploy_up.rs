@@ -18,7 +18,11 @@ const DELAY: Duration = Duration::from_millis(800);
 
 async fn run(h: &Harness, wave_timeout: Duration, set: &[String]) -> (UpReport, Recorder) {
     let stack = Stack::load(&h.repo).expect("stack");
-    let plan = Plan::build(&stack, None, &[], set).expect("plan");
+    let values = kalypso::release::ValuesChoice {
+        set: set.to_vec(),
+        ..Default::default()
+    };
+    let plan = Plan::build(&stack, &values).expect("plan");
     let rec = Recorder::default();
     let report = up(
         &h.cluster(),

@@ -10,7 +10,7 @@ fn kalypso() -> Command {
 #[test]
 fn an_unknown_signal_in_only_is_a_usage_error() {
     kalypso()
-        .args(["verify", "--only", "metrics,spans"])
+        .args(["verify", "--signals", "metrics,spans"])
         .assert()
         .code(2)
         .stderr(contains("unknown signal \"spans\""));
@@ -51,7 +51,7 @@ fn a_malformed_url_or_duration_or_credential_is_a_usage_error() {
 #[test]
 fn the_canary_refuses_grafana_and_storage_probes() {
     kalypso()
-        .args(["canary", "--only", "grafana"])
+        .args(["canary", "--signals", "grafana"])
         .assert()
         .code(2)
         .stderr(contains("checked by `kalypso verify`"));
@@ -64,7 +64,7 @@ fn without_urls_or_a_cluster_every_check_fails_with_a_reason_and_exit_1() {
         .env("KUBECONFIG", home.path().join("missing-kubeconfig"))
         .env("HOME", home.path())
         .env_remove("KUBERNETES_SERVICE_HOST")
-        .args(["verify", "--only", "metrics,storage", "--timeout", "2s"])
+        .args(["verify", "--signals", "metrics,storage", "--timeout", "2s"])
         .assert()
         .code(1)
         .stdout(contains("no --metrics-write-url given and cannot port-forward to svc/mimir-distributed-gateway.mimir:80"))

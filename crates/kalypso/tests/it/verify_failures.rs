@@ -43,7 +43,8 @@ async fn an_unreachable_endpoint_is_named_and_the_others_still_pass() {
 async fn a_missing_tenant_is_reported_as_mimirs_401_no_org_id() {
     let f = DataFakes::start().await;
     let mut opts = options(&f, &[Signal::Metrics, Signal::Logs], Duration::from_secs(5));
-    opts.tenant = String::new();
+    opts.tenants.metrics = String::new();
+    opts.tenants.logs = String::new();
     let report = kalypso::verify::run(&opts).await;
     let w = row(&report, "metrics/write");
     assert_eq!(

@@ -128,7 +128,7 @@ async fn each_backend_lists_its_own_buckets_and_is_refused_anothers() {
         Status::Pass
     );
     assert_eq!(
-        row(&report, "storage/loki denied pyroscope-data").status,
+        row(&report, "storage/loki denied mimir-alertmanager").status,
         Status::Pass
     );
 }

@@ -75,7 +75,7 @@ async fn the_binary_prints_a_table_and_exits_0_when_everything_passed() {
     let f = DataFakes::start().await;
     let mut args = vec![
         "verify".to_string(),
-        "--only".into(),
+        "--signals".into(),
         "metrics,logs,traces,profiles".into(),
         "--timeout".into(),
         "10s".into(),
@@ -113,7 +113,7 @@ async fn one_broken_signal_fails_the_run_and_the_json_names_it() {
     .await;
     let mut args = vec![
         "verify".to_string(),
-        "--only".into(),
+        "--signals".into(),
         "metrics,logs,traces,profiles".into(),
         "--output".into(),
         "json".into(),

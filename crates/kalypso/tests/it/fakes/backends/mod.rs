@@ -253,7 +253,11 @@ pub fn options(
         grafana_user: None,
         grafana_password: None,
         s3_credentials: Vec::new(),
-        tenant: "kalypso".into(),
+        contract: kalypso::contract::Contract::load_or_embedded(None).expect("contract"),
+        tenants: kalypso::contract::Tenants {
+            metrics: "kalypso".into(),
+            logs: "kalypso".into(),
+        },
         only: only.to_vec(),
         timeout,
     }
