@@ -5,6 +5,8 @@
 # Sourced by .ci/run after tools.sh.
 KUBE_VERSION=v1.34.2
 KWOK_VERSION=v0.8.0
+# The repository root (tools.sh sets it; sourced alone, the current directory).
+root=${root:-$(pwd)}
 
 cp_dir="$root/.cache/controlplane"
 cp_stamp="$cp_dir/.stamp"
