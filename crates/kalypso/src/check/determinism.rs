@@ -44,6 +44,7 @@ fn compare(r: &ChartRender, a: &str, b: &str) -> Vec<Finding> {
             Severity::Error,
             &r.component.name,
             ObjectRef {
+                api_version: String::new(),
                 kind: "Chart".into(),
                 namespace: None,
                 name: r.component.name.clone(),

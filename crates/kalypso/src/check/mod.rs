@@ -180,6 +180,7 @@ fn join_schema(handle: SchemaHandle<'_>) -> Vec<Finding> {
             Severity::Error,
             "",
             crate::manifest::ObjectRef {
+                api_version: String::new(),
                 kind: "Schema".into(),
                 namespace: None,
                 name: "validation".into(),

@@ -258,6 +258,7 @@ pub fn check(manifest: &Manifest, opts: &SchemaOptions) -> Vec<Finding> {
             Severity::Info,
             "",
             ObjectRef {
+                api_version: String::new(),
                 kind: "Schema".into(),
                 namespace: None,
                 name: format!("kubernetes-{}", opts.kube_version),

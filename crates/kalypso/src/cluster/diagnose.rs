@@ -10,7 +10,7 @@ use k8s_openapi::api::core::v1::{Event, Pod};
 use kube::api::{Api, ListParams, LogParams};
 use serde::Serialize;
 
-use super::objects::ObjectRef;
+use crate::manifest::ObjectRef;
 use super::Cluster;
 
 /// How many Events and log lines a diagnosis keeps.

@@ -22,7 +22,7 @@ use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomRe
 use kube::api::{Api, ListParams};
 use serde::Serialize;
 
-use super::objects::ObjectRef;
+use crate::manifest::ObjectRef;
 use super::{Cluster, ClusterError};
 
 /// The health of one object.

@@ -1,101 +1,15 @@
-//! The objects a release owns, read from `helm get manifest` (kind, namespace, name).
+//! The objects a release owns, read from `helm get manifest`, and the objects operators make
+//! from its custom resources.
 //!
 //! `helm get manifest` is the release's own record of what it applied, so it is more reliable
 //! than a label query: upstream charts label their objects inconsistently, and objects in
 //! other namespaces (webhook configurations, CRDs, leader-election Roles) carry no namespace
-//! of the release.
+//! of the release. It is parsed with the same reader and scope table as `check`'s input.
 
-use std::fmt;
-
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
 use crate::manifest::workload::{collector_workload, OTEL_COLLECTOR_KIND};
-
-/// One object of a release: enough to fetch it from the API server.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-pub struct ObjectRef {
-    /// `apps/v1`, `v1`, `apiextensions.k8s.io/v1`, …
-    pub api_version: String,
-    /// `Deployment`, `CustomResourceDefinition`, …
-    pub kind: String,
-    /// `None` for cluster-scoped kinds.
-    pub namespace: Option<String>,
-    /// `metadata.name`.
-    pub name: String,
-}
-
-impl ObjectRef {
-    /// A namespaced object.
-    pub fn namespaced(api_version: &str, kind: &str, namespace: &str, name: &str) -> ObjectRef {
-        ObjectRef {
-            api_version: api_version.into(),
-            kind: kind.into(),
-            namespace: Some(namespace.into()),
-            name: name.into(),
-        }
-    }
-
-    /// A cluster-scoped object.
-    pub fn cluster(api_version: &str, kind: &str, name: &str) -> ObjectRef {
-        ObjectRef {
-            api_version: api_version.into(),
-            kind: kind.into(),
-            namespace: None,
-            name: name.into(),
-        }
-    }
-}
-
-impl fmt::Display for ObjectRef {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match &self.namespace {
-            Some(ns) => write!(f, "{} {}/{}", self.kind, ns, self.name),
-            None => write!(f, "{} {}", self.kind, self.name),
-        }
-    }
-}
-
-/// Kinds that live outside any namespace (the ones umbrella charts of this kind render).
-const CLUSTER_SCOPED: &[&str] = &[
-    "APIService",
-    "ClusterIssuer",
-    "ClusterRole",
-    "ClusterRoleBinding",
-    "CSIDriver",
-    "CustomResourceDefinition",
-    "IngressClass",
-    "MutatingAdmissionPolicy",
-    "MutatingAdmissionPolicyBinding",
-    "MutatingWebhookConfiguration",
-    "Namespace",
-    "Node",
-    "PersistentVolume",
-    "PriorityClass",
-    "RuntimeClass",
-    "StorageClass",
-    "ValidatingAdmissionPolicy",
-    "ValidatingAdmissionPolicyBinding",
-    "ValidatingWebhookConfiguration",
-    "VolumeAttachment",
-];
-
-/// True for kinds that have no namespace.
-pub fn is_cluster_scoped(kind: &str) -> bool {
-    CLUSTER_SCOPED.contains(&kind)
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct Head {
-    #[serde(default)]
-    api_version: Option<String>,
-    #[serde(default)]
-    kind: Option<String>,
-    #[serde(default)]
-    metadata: Option<HeadMeta>,
-    #[serde(default)]
-    spec: serde_json::Value,
-}
+use crate::manifest::{Manifest, ObjectRef, Source};
 
 /// An object an operator creates from a custom resource of the release (not in the manifest,
 /// not owned by helm, but part of what the release runs).
@@ -109,66 +23,42 @@ pub struct MadeObject {
     pub operator: &'static str,
 }
 
-#[derive(Deserialize)]
-struct HeadMeta {
-    #[serde(default)]
-    name: Option<String>,
-    #[serde(default)]
-    namespace: Option<String>,
+fn parse(text: &str, default_namespace: &str) -> Result<Manifest, String> {
+    Manifest::from_sources(&[Source {
+        component: "release".into(),
+        origin: "helm get manifest".into(),
+        default_namespace: default_namespace.into(),
+        text: text.into(),
+    }])
+    .map_err(|e| e.to_string())
 }
 
-/// Parses a multi-document manifest (as `helm get manifest` prints it) into object references.
-/// Namespaced objects without `metadata.namespace` get `default_namespace` (the release's).
-/// Documents without kind or name are skipped.
+/// The objects of a manifest (as `helm get manifest` prints it). Namespaced objects without
+/// `metadata.namespace` get `default_namespace` (the release's).
 pub fn parse_manifest(text: &str, default_namespace: &str) -> Result<Vec<ObjectRef>, String> {
-    Ok(parse(text, default_namespace)?.0)
+    Ok(parse(text, default_namespace)?
+        .objects
+        .iter()
+        .map(|o| o.reference())
+        .collect())
 }
 
 /// The objects operators make from the custom resources in a release's manifest: the
-/// collector workloads of `OpenTelemetryCollector`s (see
-/// [`crate::manifest::workload::collector_workload`]).
+/// collector workloads of `OpenTelemetryCollector`s (see [`collector_workload`]).
 pub fn operator_made(text: &str, default_namespace: &str) -> Result<Vec<MadeObject>, String> {
-    Ok(parse(text, default_namespace)?.1)
-}
-
-fn parse(text: &str, default_namespace: &str) -> Result<(Vec<ObjectRef>, Vec<MadeObject>), String> {
-    let docs: Vec<Head> = serde_saphyr::from_multiple(text).map_err(|e| e.to_string())?;
-    let mut out = Vec::new();
-    let mut made = Vec::new();
-    for d in docs {
-        let (Some(kind), Some(name)) = (d.kind, d.metadata.as_ref().and_then(|m| m.name.clone()))
-        else {
-            continue;
-        };
-        let namespace = if is_cluster_scoped(&kind) {
-            None
-        } else {
-            Some(
-                d.metadata
-                    .and_then(|m| m.namespace)
-                    .unwrap_or_else(|| default_namespace.to_string()),
-            )
-        };
-        let obj = ObjectRef {
-            api_version: d.api_version.unwrap_or_default(),
-            kind,
-            namespace,
-            name,
-        };
-        if obj.kind == OTEL_COLLECTOR_KIND {
-            if let (Some(ns), Some((api, kind, name))) =
-                (&obj.namespace, collector_workload(&obj.name, &d.spec))
-            {
-                made.push(MadeObject {
-                    object: ObjectRef::namespaced(api, kind, ns, &name),
-                    from: obj.clone(),
-                    operator: "the OpenTelemetry Operator",
-                });
-            }
-        }
-        out.push(obj);
-    }
-    Ok((out, made))
+    let manifest = parse(text, default_namespace)?;
+    Ok(manifest
+        .of_kind(OTEL_COLLECTOR_KIND)
+        .filter_map(|col| {
+            let ns = col.namespace.as_deref()?;
+            let (api, kind, name) = collector_workload(&col.name, &col.body["spec"])?;
+            Some(MadeObject {
+                object: ObjectRef::namespaced(api, kind, ns, &name),
+                from: col.reference(),
+                operator: "the OpenTelemetry Operator",
+            })
+        })
+        .collect())
 }
 
 #[cfg(test)]
@@ -181,6 +71,7 @@ mod tests {
         let objs = parse_manifest(text, "otel-system").unwrap();
         assert_eq!(objs.len(), 3);
         assert_eq!(objs[0].to_string(), "Deployment otel-system/web");
+        assert_eq!(objs[0].api_version, "apps/v1");
         assert_eq!(objs[1].namespace, None);
         assert_eq!(objs[2].to_string(), "Role kube-system/le");
     }

@@ -15,14 +15,40 @@ use serde_json::Value;
 pub use parse::{DocumentError, RawDocument};
 pub use scope::Scopes;
 
-/// Names one object: what findings point at.
+/// Names one object: what findings point at, and what `up` and `status` read from the
+/// cluster (there the API version picks the endpoint).
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 pub struct ObjectRef {
+    /// `apps/v1`, `v1`, … (empty where it does not matter, e.g. a finding about a file).
+    #[serde(skip)]
+    pub api_version: String,
     pub kind: String,
     /// `None` for cluster-scoped objects.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub namespace: Option<String>,
     pub name: String,
+}
+
+impl ObjectRef {
+    /// A namespaced object.
+    pub fn namespaced(api_version: &str, kind: &str, namespace: &str, name: &str) -> ObjectRef {
+        ObjectRef {
+            api_version: api_version.into(),
+            kind: kind.into(),
+            namespace: Some(namespace.into()),
+            name: name.into(),
+        }
+    }
+
+    /// A cluster-scoped object.
+    pub fn cluster(api_version: &str, kind: &str, name: &str) -> ObjectRef {
+        ObjectRef {
+            api_version: api_version.into(),
+            kind: kind.into(),
+            namespace: None,
+            name: name.into(),
+        }
+    }
 }
 
 impl std::fmt::Display for ObjectRef {
@@ -65,6 +91,7 @@ impl Object {
     /// The object's reference (kind/namespace/name).
     pub fn reference(&self) -> ObjectRef {
         ObjectRef {
+            api_version: self.api_version.clone(),
             kind: self.kind.clone(),
             namespace: self.namespace.clone(),
             name: self.name.clone(),
