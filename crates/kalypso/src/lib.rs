@@ -14,6 +14,7 @@ pub mod deploy;
 pub mod error;
 pub mod helm;
 pub mod manifest;
+pub mod outcome;
 pub mod release;
 pub mod render;
 pub mod report;

@@ -1,46 +1,10 @@
 //! What a rule reports: a [`Finding`] with a rule id, a [`Severity`], the object and field.
 
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
 use crate::manifest::{Object, ObjectRef};
 
-/// How bad a finding is. Ordered: `Info < Warning < Error`.
-#[derive(
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    PartialOrd,
-    Ord,
-    Hash,
-    Serialize,
-    Deserialize,
-    clap::ValueEnum,
-)]
-#[serde(rename_all = "lowercase")]
-pub enum Severity {
-    Info,
-    Warning,
-    Error,
-}
-
-impl Severity {
-    /// `error`, `warning` or `info`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Severity::Info => "info",
-            Severity::Warning => "warning",
-            Severity::Error => "error",
-        }
-    }
-}
-
-impl std::fmt::Display for Severity {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
+pub use crate::outcome::Severity;
 
 /// One problem a rule found.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

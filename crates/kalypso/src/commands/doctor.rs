@@ -5,7 +5,7 @@ use anyhow::Result;
 use crate::cli::{runtime, Context, Output};
 use crate::deploy::connect;
 use crate::deploy::doctor::{doctor, table, Severity};
-use crate::error::{EXIT_FAILED, EXIT_OK};
+use crate::outcome::exit_code;
 use crate::helm::Helm;
 use crate::stack::Stack;
 
@@ -44,6 +44,6 @@ pub fn run(ctx: &Context, args: DoctorArgs) -> Result<i32> {
                 println!("{errors} error(s), {warnings} warning(s)");
             }
         }
-        Ok(if errors > 0 { EXIT_FAILED } else { EXIT_OK })
+        Ok(exit_code(findings.iter().map(|f| f.severity), Severity::Error))
     })
 }

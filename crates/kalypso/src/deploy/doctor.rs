@@ -32,17 +32,7 @@ pub const MIN_KERNEL: (u64, u64) = (5, 10);
 /// Architectures the profiler image is built for.
 pub const PROFILER_ARCHES: &[&str] = &["amd64", "arm64"];
 
-/// How bad a finding is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Severity {
-    /// Checked and fine.
-    Ok,
-    /// Works, with a limitation.
-    Warning,
-    /// The install will fail or the stack will not work.
-    Error,
-}
+pub use crate::outcome::Severity;
 
 /// One preflight result.
 #[derive(Debug, Clone, Serialize)]
@@ -100,6 +90,7 @@ pub fn table(findings: &[Finding], color: bool) -> String {
     for f in findings {
         let (mark, c) = match f.severity {
             Severity::Ok => ("ok", Color::Green),
+            Severity::Info => ("info", Color::Blue),
             Severity::Warning => ("WARN", Color::Yellow),
             Severity::Error => ("ERROR", Color::Red),
         };
@@ -120,6 +111,7 @@ impl fmt::Display for Finding {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let mark = match self.severity {
             Severity::Ok => "ok   ",
+            Severity::Info => "info ",
             Severity::Warning => "WARN ",
             Severity::Error => "ERROR",
         };

@@ -20,6 +20,7 @@ fn colour_code(s: Severity) -> &'static str {
         Severity::Error => "1;31",
         Severity::Warning => "1;33",
         Severity::Info => "1;34",
+        Severity::Ok => "1;32",
     }
 }
 

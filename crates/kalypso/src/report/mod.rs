@@ -61,6 +61,6 @@ impl Report {
 
     /// Whether anything is at or above `fail_on`.
     pub fn fails(&self, fail_on: Severity) -> bool {
-        self.findings.iter().any(|f| f.severity >= fail_on)
+        crate::outcome::exit_code(self.findings.iter().map(|f| f.severity), fail_on) != 0
     }
 }

@@ -10,7 +10,7 @@ fn level(s: Severity) -> &'static str {
     match s {
         Severity::Error => "error",
         Severity::Warning => "warning",
-        Severity::Info => "note",
+        Severity::Info | Severity::Ok => "note",
     }
 }
 

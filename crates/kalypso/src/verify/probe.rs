@@ -146,8 +146,20 @@ pub enum Status {
     Pass,
     /// It did not; see the reason.
     Fail,
-    /// Not attempted because an earlier step failed (counts as not passed).
+    /// Not attempted because an earlier step failed (that step's row fails the run).
     Skip,
+}
+
+impl Status {
+    /// As a [`Severity`](crate::outcome::Severity): a pass is ok, a skip (not attempted
+    /// because an earlier step failed, which is reported itself) is info, a failure an error.
+    pub fn severity(self) -> crate::outcome::Severity {
+        match self {
+            Status::Pass => crate::outcome::Severity::Ok,
+            Status::Skip => crate::outcome::Severity::Info,
+            Status::Fail => crate::outcome::Severity::Error,
+        }
+    }
 }
 
 /// One row of the verify report.

@@ -6,6 +6,7 @@ use serde::Serialize;
 
 use super::probe::{CheckResult, Status};
 use crate::error::{EXIT_FAILED, EXIT_OK};
+use crate::outcome::{exit_code, Severity};
 
 /// What `kalypso verify` found.
 #[derive(Debug, Clone, Serialize)]
@@ -21,7 +22,8 @@ pub struct VerifyReport {
 impl VerifyReport {
     /// A report over these rows.
     pub fn new(run_id: String, checks: Vec<CheckResult>) -> VerifyReport {
-        let passed = !checks.is_empty() && checks.iter().all(CheckResult::passed);
+        let passed = !checks.is_empty()
+            && exit_code(checks.iter().map(|c| c.status.severity()), Severity::Error) == EXIT_OK;
         VerifyReport {
             run_id,
             passed,
