@@ -3,6 +3,10 @@
 //! Data flows one way: `stack` (the component list) → `render` (helm) → `manifest`
 //! (parsed objects) → `check` (rules) → `report`; `deploy` and `verify` sit on top of
 //! `cluster` (kube client, port-forward).
+//!
+//! The public surface is what the binary, the integration tests and the benchmarks use; the
+//! rest is `pub(crate)` (checked by the `unreachable_pub` lint).
+#![warn(unreachable_pub)]
 
 pub mod chart;
 pub mod check;

@@ -315,7 +315,7 @@ fn located(field: &str, inner: &str, embedded_doc: bool) -> String {
 }
 
 /// Parses multi-line text as a YAML/JSON config document (a mapping or list).
-pub fn embedded(text: &str) -> Option<Value> {
+pub(crate) fn embedded(text: &str) -> Option<Value> {
     let t = text.trim_start();
     if !text.contains('\n') && !t.starts_with('{') {
         return None;
@@ -331,7 +331,7 @@ pub fn embedded(text: &str) -> Option<Value> {
 }
 
 /// Decodes a Secret's base64 value into text, when it is UTF-8.
-pub fn decode_base64(s: &str) -> Option<String> {
+pub(crate) fn decode_base64(s: &str) -> Option<String> {
     let bytes = base64::engine::general_purpose::STANDARD
         .decode(s.trim())
         .ok()?;

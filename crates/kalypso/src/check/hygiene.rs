@@ -9,14 +9,14 @@ use crate::manifest::walk::{index, join};
 use crate::manifest::{workload, Object};
 
 /// Rule ids.
-pub const IMAGE_RULE: &str = "hygiene/image";
-pub const REQUESTS_RULE: &str = "hygiene/requests";
-pub const LIMITS_RULE: &str = "hygiene/limits";
-pub const PROBES_RULE: &str = "hygiene/probes";
-pub const PRIVILEGED_RULE: &str = "hygiene/privileged";
+pub(crate) const IMAGE_RULE: &str = "hygiene/image";
+pub(crate) const REQUESTS_RULE: &str = "hygiene/requests";
+pub(crate) const LIMITS_RULE: &str = "hygiene/limits";
+pub(crate) const PROBES_RULE: &str = "hygiene/probes";
+pub(crate) const PRIVILEGED_RULE: &str = "hygiene/privileged";
 
 /// What is wrong with an image reference, if anything.
-pub fn image_problem(image: &str) -> Option<String> {
+pub(crate) fn image_problem(image: &str) -> Option<String> {
     if image.contains('@') {
         return None; // pinned by digest
     }
@@ -38,7 +38,7 @@ fn has(v: &Value) -> bool {
 }
 
 /// Checks every container of every workload.
-pub fn check(ctx: &Context) -> Vec<Finding> {
+pub(crate) fn check(ctx: &Context) -> Vec<Finding> {
     let mut out = Vec::new();
     for obj in &ctx.manifest.objects {
         let Some(pod) = workload::pod_spec(obj) else {

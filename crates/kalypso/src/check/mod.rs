@@ -19,18 +19,18 @@
 //! rendered is reported as `info` ("not verified"), never as an error, and the report lists
 //! which charts were checked in full.
 
-pub mod context;
+pub(crate) mod context;
 pub mod determinism;
-pub mod dns;
-pub mod finding;
-pub mod hygiene;
-pub mod ordering;
-pub mod policy;
-pub mod refs;
+pub(crate) mod dns;
+pub(crate) mod finding;
+pub(crate) mod hygiene;
+pub(crate) mod ordering;
+pub(crate) mod policy;
+pub(crate) mod refs;
 pub mod schema;
-pub mod services;
-pub mod storage;
-pub mod tenant;
+pub(crate) mod services;
+pub(crate) mod storage;
+pub(crate) mod tenant;
 
 pub use context::{ChartInfo, Context};
 pub use finding::{Finding, Severity};

@@ -12,9 +12,9 @@ use crate::manifest::walk::{index, join, scalar_text};
 use crate::manifest::Object;
 
 /// Rule id for CRD ordering.
-pub const CRD_RULE: &str = "ordering/crd";
+pub(crate) const CRD_RULE: &str = "ordering/crd";
 /// Rule id for wave ordering and its enforcement.
-pub const WAVES_RULE: &str = "ordering/waves";
+pub(crate) const WAVES_RULE: &str = "ordering/waves";
 
 const SYNC_WAVE: &str = "argocd.argoproj.io/sync-wave";
 
@@ -30,7 +30,7 @@ fn wave_of<'a>(ctx: &'a Context, obj: &Object) -> Option<(&'a ChartInfo, u32)> {
 }
 
 /// Custom resources against the CRDs the stack renders.
-pub fn check_crds(ctx: &Context) -> Vec<Finding> {
+pub(crate) fn check_crds(ctx: &Context) -> Vec<Finding> {
     let mut crds: BTreeMap<(String, String), &Object> = BTreeMap::new();
     for crd in ctx.manifest.of_kind("CustomResourceDefinition") {
         let spec = &crd.body["spec"];
@@ -114,7 +114,7 @@ pub fn check_crds(ctx: &Context) -> Vec<Finding> {
 }
 
 /// Startup dependencies (DNS references between components) against the waves.
-pub fn check_dependencies(ctx: &Context) -> Vec<Finding> {
+pub(crate) fn check_dependencies(ctx: &Context) -> Vec<Finding> {
     let mut out = Vec::new();
     let mut seen = BTreeSet::new();
     for u in &ctx.dns {
@@ -179,7 +179,7 @@ fn glob(pattern: &str, value: &str) -> bool {
 }
 
 /// The ApplicationSet's RollingSync steps and the AppProject's permissions.
-pub fn check_gitops(ctx: &Context) -> Vec<Finding> {
+pub(crate) fn check_gitops(ctx: &Context) -> Vec<Finding> {
     let mut out = Vec::new();
     for appset in ctx.manifest.of_kind("ApplicationSet") {
         out.extend(check_applicationset(ctx, appset));

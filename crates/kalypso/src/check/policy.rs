@@ -32,7 +32,7 @@ use crate::error::usage;
 use crate::manifest::yaml;
 
 /// Kalypso's built-in policy, as data.
-pub const DEFAULT_POLICY: &str = r#"
+pub(crate) const DEFAULT_POLICY: &str = r#"
 external:
   - kind: ConfigMap
     namespace: "*"

@@ -10,13 +10,13 @@ use crate::manifest::walk::{index, join};
 use crate::manifest::{workload, Object};
 
 /// Rule id for Secrets.
-pub const SECRET_RULE: &str = "wiring/secret";
+pub(crate) const SECRET_RULE: &str = "wiring/secret";
 /// Rule id for ConfigMaps.
-pub const CONFIGMAP_RULE: &str = "wiring/configmap";
+pub(crate) const CONFIGMAP_RULE: &str = "wiring/configmap";
 
 /// One reference from a workload to a Secret or ConfigMap.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ObjectUse {
+pub(crate) struct ObjectUse {
     /// `Secret` or `ConfigMap`.
     pub kind: &'static str,
     pub name: String,
@@ -43,7 +43,7 @@ fn item_keys(v: &Value) -> Vec<String> {
 }
 
 /// Every Secret/ConfigMap use of a workload.
-pub fn uses(obj: &Object) -> Vec<ObjectUse> {
+pub(crate) fn uses(obj: &Object) -> Vec<ObjectUse> {
     let mut out = Vec::new();
     let Some(pod) = workload::pod_spec(obj) else {
         return out;
@@ -164,7 +164,7 @@ fn certificate_writes(ctx: &Context, namespace: &str, name: &str) -> bool {
 }
 
 /// Checks every workload's Secret and ConfigMap uses.
-pub fn check(ctx: &Context) -> Vec<Finding> {
+pub(crate) fn check(ctx: &Context) -> Vec<Finding> {
     let mut out = Vec::new();
     for obj in &ctx.manifest.objects {
         let Some(ns) = obj.namespace.as_deref() else {

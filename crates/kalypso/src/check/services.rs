@@ -31,7 +31,7 @@ pub struct ServiceView {
 }
 
 /// Every Service, keyed by (namespace, name).
-pub fn services(manifest: &Manifest) -> BTreeMap<(String, String), ServiceView> {
+pub(crate) fn services(manifest: &Manifest) -> BTreeMap<(String, String), ServiceView> {
     let mut out = BTreeMap::new();
     for svc in manifest.of_kind("Service") {
         let ns = svc.namespace.clone().unwrap_or_default();
@@ -99,7 +99,7 @@ fn endpoint_port(v: &Value) -> Option<u64> {
 
 /// The ports the operator exposes for a collector spec: one per receiver that listens
 /// (otlp gRPC/HTTP, jaeger, zipkin, or any `endpoint: host:port`), plus `spec.ports`.
-pub fn collector_ports(spec: &Value) -> Vec<ServicePort> {
+pub(crate) fn collector_ports(spec: &Value) -> Vec<ServicePort> {
     let mut ports = Vec::new();
     let mut add = |name: String, port: u64| {
         if !ports.iter().any(|p: &ServicePort| p.port == port) {

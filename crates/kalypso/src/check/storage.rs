@@ -17,9 +17,9 @@ use crate::manifest::walk::{self, join};
 use crate::manifest::Object;
 
 /// Rule id for buckets.
-pub const BUCKET_RULE: &str = "wiring/bucket";
+pub(crate) const BUCKET_RULE: &str = "wiring/bucket";
 /// Rule id for S3 credentials.
-pub const CREDENTIALS_RULE: &str = "wiring/credentials";
+pub(crate) const CREDENTIALS_RULE: &str = "wiring/credentials";
 
 /// Keys backends name their buckets with (Mimir/Pyroscope `bucket_name`, Tempo `bucket`,
 /// Loki `bucketnames`, comma-separated).
@@ -33,7 +33,7 @@ const BUCKET_KEYS: &[&str] = &[
 
 /// Where an object-store user's secret key comes from.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum SecretSource {
+pub(crate) enum SecretSource {
     /// A key of a Secret in the object store's namespace.
     SecretKey { secret: String, key: String },
     /// Written inline in the script.
@@ -42,7 +42,7 @@ pub enum SecretSource {
 
 /// What the object store creates.
 #[derive(Debug, Default, Clone)]
-pub struct ObjectStore {
+pub(crate) struct ObjectStore {
     /// Namespace of the object store.
     pub namespace: String,
     pub buckets: BTreeSet<String>,
@@ -51,7 +51,7 @@ pub struct ObjectStore {
 }
 
 /// Parses the bucket and user scripts of every ConfigMap that has them.
-pub fn object_stores(ctx: &Context) -> Vec<ObjectStore> {
+pub(crate) fn object_stores(ctx: &Context) -> Vec<ObjectStore> {
     let mut stores: BTreeMap<String, ObjectStore> = BTreeMap::new();
     for cm in ctx.manifest.of_kind("ConfigMap") {
         let Some(data) = cm.body["data"].as_object() else {
@@ -112,7 +112,7 @@ fn unquote(s: &str) -> String {
 }
 
 /// The value of a Secret key (from `stringData` or base64 `data`).
-pub fn secret_value(secret: &Object, key: &str) -> Option<String> {
+pub(crate) fn secret_value(secret: &Object, key: &str) -> Option<String> {
     if let Some(v) = secret.body["stringData"][key].as_str() {
         return Some(v.to_string());
     }
@@ -120,7 +120,7 @@ pub fn secret_value(secret: &Object, key: &str) -> Option<String> {
 }
 
 /// Checks bucket names against the object store.
-pub fn check_buckets(ctx: &Context) -> Vec<Finding> {
+pub(crate) fn check_buckets(ctx: &Context) -> Vec<Finding> {
     let stores = object_stores(ctx);
     let created: BTreeSet<&String> = stores.iter().flat_map(|s| &s.buckets).collect();
     let store_namespaces: BTreeSet<&str> = stores.iter().map(|s| s.namespace.as_str()).collect();
@@ -221,7 +221,7 @@ fn s3_credentials(obj: &Object) -> Option<S3Credentials<'_>> {
 }
 
 /// Checks backends' S3 credentials against the object store's users.
-pub fn check_credentials(ctx: &Context) -> Vec<Finding> {
+pub(crate) fn check_credentials(ctx: &Context) -> Vec<Finding> {
     let stores = object_stores(ctx);
     let mut out = Vec::new();
     for obj in ctx.manifest.of_kind("Secret") {

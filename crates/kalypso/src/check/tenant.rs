@@ -14,21 +14,21 @@ use super::finding::{Finding, Severity};
 use crate::manifest::walk::{self, get_ci};
 
 /// Rule id.
-pub const RULE: &str = "wiring/tenant";
+pub(crate) const RULE: &str = "wiring/tenant";
 
 /// The tenant header.
-pub const TENANT_HEADER: &str = "X-Scope-OrgID";
+pub(crate) const TENANT_HEADER: &str = "X-Scope-OrgID";
 
 /// Whether a use writes or reads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Role {
+pub(crate) enum Role {
     Writer,
     Reader,
 }
 
 /// One writer or reader of a backend.
 #[derive(Debug, Clone)]
-pub struct TenantUse {
+pub(crate) struct TenantUse {
     pub object: usize,
     pub field: String,
     pub role: Role,
@@ -65,7 +65,7 @@ fn datasource_tenant(map: &Map<String, Value>) -> Option<String> {
 }
 
 /// Every writer and reader the input configures.
-pub fn uses(ctx: &Context) -> Vec<TenantUse> {
+pub(crate) fn uses(ctx: &Context) -> Vec<TenantUse> {
     let mut out = Vec::new();
     for cfg in &ctx.configs {
         let obj = &ctx.manifest.objects[cfg.object];
@@ -126,7 +126,7 @@ pub fn uses(ctx: &Context) -> Vec<TenantUse> {
 }
 
 /// Checks that writers and readers of each backend agree on the tenant.
-pub fn check(ctx: &Context) -> Vec<Finding> {
+pub(crate) fn check(ctx: &Context) -> Vec<Finding> {
     let mut by_backend: BTreeMap<String, Vec<TenantUse>> = BTreeMap::new();
     for u in uses(ctx) {
         by_backend.entry(u.namespace.clone()).or_default().push(u);

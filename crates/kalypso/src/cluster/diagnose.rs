@@ -10,13 +10,13 @@ use k8s_openapi::api::core::v1::{Event, Pod};
 use kube::api::{Api, ListParams, LogParams};
 use serde::Serialize;
 
-use crate::manifest::ObjectRef;
 use super::Cluster;
+use crate::manifest::ObjectRef;
 
 /// How many Events and log lines a diagnosis keeps.
-pub const EVENT_LIMIT: usize = 10;
+pub(crate) const EVENT_LIMIT: usize = 10;
 /// Lines of container log shown.
-pub const LOG_TAIL_LINES: i64 = 30;
+pub(crate) const LOG_TAIL_LINES: i64 = 30;
 
 /// One Event, as a line.
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
@@ -110,7 +110,7 @@ impl fmt::Display for Diagnosis {
 
 /// Gathers Events, the failing pod and its log tail for `obj`. Best effort: anything that
 /// cannot be read is left out rather than hiding the original failure.
-pub async fn diagnose(cluster: &Cluster, obj: &ObjectRef, reason: &str) -> Diagnosis {
+pub(crate) async fn diagnose(cluster: &Cluster, obj: &ObjectRef, reason: &str) -> Diagnosis {
     let mut d = Diagnosis {
         object: obj.clone(),
         reason: reason.to_string(),
@@ -244,7 +244,7 @@ async fn pod_selector(cluster: &Cluster, obj: &ObjectRef, ns: &str) -> Option<St
 
 /// The pod (and container) most worth showing for an unhealthy workload.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PodProblem {
+pub(crate) struct PodProblem {
     /// The pod.
     pub pod: String,
     /// Its failing container; none when the pod cannot start at all (unschedulable).
@@ -260,7 +260,7 @@ pub struct PodProblem {
 /// Picks what to show, worst first: a pod the scheduler cannot place (with the scheduler's
 /// reason), a container waiting with a reason (CrashLoopBackOff, ImagePullBackOff, …), one
 /// that terminated with an error, one that is not ready.
-pub fn failing_pod(pods: &[Pod]) -> Option<PodProblem> {
+pub(crate) fn failing_pod(pods: &[Pod]) -> Option<PodProblem> {
     let mut best: Option<(u8, PodProblem)> = None;
     let mut consider = |rank: u8, p: PodProblem| {
         if best.as_ref().is_none_or(|(r, _)| rank > *r) {

@@ -22,13 +22,13 @@ use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomRe
 use kube::api::{Api, ListParams};
 use serde::Serialize;
 
-use crate::manifest::ObjectRef;
 use super::{Cluster, ClusterError};
+use crate::manifest::ObjectRef;
 
 /// The health of one object.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "state", content = "reason", rename_all = "lowercase")]
-pub enum Health {
+pub(crate) enum Health {
     /// Ready for what comes next.
     Ready,
     /// Not ready yet; the reason says what is missing.
@@ -39,7 +39,7 @@ pub enum Health {
 
 impl Health {
     /// True for [`Health::Ready`].
-    pub fn is_ready(&self) -> bool {
+    pub(crate) fn is_ready(&self) -> bool {
         matches!(self, Health::Ready)
     }
 }
@@ -52,7 +52,7 @@ const CA_INJECT_ANNOTATIONS: &[&str] = &[
 ];
 
 /// True for the kinds [`check`] has a readiness rule for.
-pub fn is_gated(kind: &str) -> bool {
+pub(crate) fn is_gated(kind: &str) -> bool {
     matches!(
         kind,
         "CustomResourceDefinition"
@@ -67,7 +67,7 @@ pub fn is_gated(kind: &str) -> bool {
 
 /// Reads `obj` from the cluster and decides its health. An object that does not exist
 /// (yet) is pending.
-pub async fn check(cluster: &Cluster, obj: &ObjectRef) -> Result<Health, ClusterError> {
+pub(crate) async fn check(cluster: &Cluster, obj: &ObjectRef) -> Result<Health, ClusterError> {
     let client = cluster.client();
     let ns = obj.namespace.as_deref().unwrap_or("default");
     let what = format!("reading {obj}");
@@ -183,7 +183,7 @@ async fn webhook_health(
 
 /// Number of ready endpoints across slices (`conditions.ready` unset counts as ready, as the
 /// EndpointSlice API defines it).
-pub fn ready_endpoints(slices: &[EndpointSlice]) -> usize {
+pub(crate) fn ready_endpoints(slices: &[EndpointSlice]) -> usize {
     slices
         .iter()
         .flat_map(|s| s.endpoints.iter())
@@ -192,7 +192,7 @@ pub fn ready_endpoints(slices: &[EndpointSlice]) -> usize {
 }
 
 /// `Established=True`; `NamesAccepted=False` is a failure.
-pub fn crd_health(crd: &CustomResourceDefinition) -> Health {
+pub(crate) fn crd_health(crd: &CustomResourceDefinition) -> Health {
     let conds = crd.status.as_ref().and_then(|s| s.conditions.as_ref());
     let find = |t: &str| conds.and_then(|c| c.iter().find(|c| c.type_ == t));
     if let Some(c) = find("NamesAccepted") {
@@ -216,7 +216,7 @@ fn generation_observed(generation: Option<i64>, observed: Option<i64>) -> Option
 }
 
 /// Rolled out the way `kubectl rollout status deployment` decides it.
-pub fn deployment_health(d: &Deployment) -> Health {
+pub(crate) fn deployment_health(d: &Deployment) -> Health {
     let st = d.status.clone().unwrap_or_default();
     if let Some(p) = generation_observed(d.metadata.generation, st.observed_generation) {
         return p;
@@ -250,7 +250,7 @@ pub fn deployment_health(d: &Deployment) -> Health {
 }
 
 /// Rolled out the way `kubectl rollout status statefulset` decides it.
-pub fn statefulset_health(s: &StatefulSet) -> Health {
+pub(crate) fn statefulset_health(s: &StatefulSet) -> Health {
     let st = s.status.clone().unwrap_or_default();
     if let Some(p) = generation_observed(s.metadata.generation, st.observed_generation) {
         return p;
@@ -283,7 +283,7 @@ pub fn statefulset_health(s: &StatefulSet) -> Health {
 }
 
 /// Rolled out the way `kubectl rollout status daemonset` decides it.
-pub fn daemonset_health(d: &DaemonSet) -> Health {
+pub(crate) fn daemonset_health(d: &DaemonSet) -> Health {
     let st = d.status.clone().unwrap_or_default();
     if let Some(p) = generation_observed(d.metadata.generation, st.observed_generation) {
         return p;
@@ -305,7 +305,7 @@ pub fn daemonset_health(d: &DaemonSet) -> Health {
 }
 
 /// `Complete=True` is ready; `Failed=True` is a failure.
-pub fn job_health(j: &Job) -> Health {
+pub(crate) fn job_health(j: &Job) -> Health {
     let st = j.status.clone().unwrap_or_default();
     let conds = st.conditions.unwrap_or_default();
     for c in &conds {

@@ -3,9 +3,9 @@
 //!
 //! Every cluster read goes through kube-rs; nothing here shells out to kubectl.
 
-pub mod diagnose;
-pub mod health;
-pub mod objects;
+pub(crate) mod diagnose;
+pub(crate) mod health;
+pub(crate) mod objects;
 pub mod portforward;
 
 use k8s_openapi::apimachinery::pkg::version::Info;

@@ -35,7 +35,10 @@ fn parse(text: &str, default_namespace: &str) -> Result<Manifest, String> {
 
 /// The objects of a manifest (as `helm get manifest` prints it). Namespaced objects without
 /// `metadata.namespace` get `default_namespace` (the release's).
-pub fn parse_manifest(text: &str, default_namespace: &str) -> Result<Vec<ObjectRef>, String> {
+pub(crate) fn parse_manifest(
+    text: &str,
+    default_namespace: &str,
+) -> Result<Vec<ObjectRef>, String> {
     Ok(parse(text, default_namespace)?
         .objects
         .iter()
@@ -45,7 +48,10 @@ pub fn parse_manifest(text: &str, default_namespace: &str) -> Result<Vec<ObjectR
 
 /// The objects operators make from the custom resources in a release's manifest: the
 /// collector workloads of `OpenTelemetryCollector`s (see [`collector_workload`]).
-pub fn operator_made(text: &str, default_namespace: &str) -> Result<Vec<MadeObject>, String> {
+pub(crate) fn operator_made(
+    text: &str,
+    default_namespace: &str,
+) -> Result<Vec<MadeObject>, String> {
     let manifest = parse(text, default_namespace)?;
     Ok(manifest
         .of_kind(OTEL_COLLECTOR_KIND)

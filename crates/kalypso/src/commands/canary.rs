@@ -52,7 +52,7 @@ fn default_instance() -> String {
 }
 
 /// Runs `kalypso canary` until SIGTERM or Ctrl-C; returns the process exit code.
-pub fn run(ctx: &Context, args: CanaryArgs) -> Result<i32> {
+pub(crate) fn run(ctx: &Context, args: CanaryArgs) -> Result<i32> {
     if args.endpoints.timeout.is_zero() || args.interval.is_zero() {
         return Err(usage("--interval and --timeout must be greater than zero"));
     }

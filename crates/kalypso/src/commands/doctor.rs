@@ -5,8 +5,8 @@ use anyhow::Result;
 use crate::cli::{runtime, Context, Output};
 use crate::deploy::connect;
 use crate::deploy::doctor::{doctor, table, Severity};
-use crate::outcome::exit_code;
 use crate::helm::Helm;
+use crate::outcome::exit_code;
 use crate::stack::Stack;
 
 /// Arguments of `kalypso doctor`.
@@ -21,7 +21,7 @@ pub struct DoctorArgs {
 }
 
 /// Runs `kalypso doctor`; exit 1 when any finding is an error.
-pub fn run(ctx: &Context, args: DoctorArgs) -> Result<i32> {
+pub(crate) fn run(ctx: &Context, args: DoctorArgs) -> Result<i32> {
     let root = ctx.repo_if_any();
     let helm = Helm::locate(root.as_deref().unwrap_or_else(|| ".".as_ref())).ok();
     let stack = match &root {

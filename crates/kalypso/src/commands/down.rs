@@ -29,7 +29,7 @@ pub struct DownArgs {
 }
 
 /// Runs `kalypso down`; returns the process exit code.
-pub fn run(ctx: &Context, args: DownArgs) -> Result<i32> {
+pub(crate) fn run(ctx: &Context, args: DownArgs) -> Result<i32> {
     let root = ctx.repo()?;
     let stack = Stack::load(&root)?.select(&args.select.only)?;
     let order: Vec<String> = stack

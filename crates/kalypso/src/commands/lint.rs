@@ -31,7 +31,7 @@ struct ChartLint {
 }
 
 /// Runs `kalypso lint`; returns the process exit code.
-pub fn run(ctx: &Context, args: LintArgs) -> Result<i32> {
+pub(crate) fn run(ctx: &Context, args: LintArgs) -> Result<i32> {
     let root = ctx.repo()?;
     let stack = Stack::load(&root)?.select(&args.select.only)?;
     let helm = Helm::locate(&root)?;

@@ -1,11 +1,11 @@
 //! One module per subcommand: its clap arguments and its `run`.
 
-pub mod canary;
+pub(crate) mod canary;
 pub mod check;
-pub mod doctor;
-pub mod down;
-pub mod lint;
-pub mod render;
-pub mod status;
-pub mod up;
-pub mod verify;
+pub(crate) mod doctor;
+pub(crate) mod down;
+pub(crate) mod lint;
+pub(crate) mod render;
+pub(crate) mod status;
+pub(crate) mod up;
+pub(crate) mod verify;

@@ -36,11 +36,11 @@ pub struct RenderArgs {
 }
 
 /// The file `render --out` writes next to the manifests.
-pub const INDEX_FILE: &str = "index.json";
+pub(crate) const INDEX_FILE: &str = "index.json";
 
 /// One release of a rendered directory, as `index.json` lists it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct IndexEntry {
+pub(crate) struct IndexEntry {
     /// Release (component) name.
     pub release: String,
     /// Its namespace: objects without `metadata.namespace` belong there.
@@ -54,7 +54,7 @@ pub struct IndexEntry {
 }
 
 /// Runs `kalypso render`; returns the process exit code.
-pub fn run(ctx: &Context, args: RenderArgs) -> Result<i32> {
+pub(crate) fn run(ctx: &Context, args: RenderArgs) -> Result<i32> {
     let root = ctx.repo()?;
     let stack = Stack::load(&root)?.select(&args.select.only)?;
     let helm = Helm::locate(&root)?;

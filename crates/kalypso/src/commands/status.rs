@@ -20,7 +20,7 @@ pub struct StatusArgs {
 }
 
 /// Runs `kalypso status`; exit 1 when anything is unhealthy.
-pub fn run(ctx: &Context, args: StatusArgs) -> Result<i32> {
+pub(crate) fn run(ctx: &Context, args: StatusArgs) -> Result<i32> {
     let root = ctx.repo()?;
     let stack = Stack::load(&root)?.select(&args.select.only)?;
     let helm = Helm::locate(&root)?;

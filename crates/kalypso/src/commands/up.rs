@@ -44,7 +44,7 @@ async fn interrupted() -> &'static str {
 }
 
 /// Runs `kalypso up`; returns the process exit code.
-pub fn run(ctx: &Context, args: UpArgs) -> Result<i32> {
+pub(crate) fn run(ctx: &Context, args: UpArgs) -> Result<i32> {
     let root = ctx.repo()?;
     let stack = Stack::load(&root)?.select(&args.select.only)?;
     let plan = Plan::build(&stack, &args.values.choice())?;

@@ -116,7 +116,7 @@ pub struct VerifyArgs {
 
 /// Sets the help and defaults that come from the stack contract: where each missing URL is
 /// port-forwarded to, the tenant, the Grafana Secret.
-pub fn with_contract_defaults(cmd: clap::Command, contract: &Contract) -> clap::Command {
+pub(crate) fn with_contract_defaults(cmd: clap::Command, contract: &Contract) -> clap::Command {
     let shown = |role: (&str, &str), port: Option<&str>| {
         contract
             .address(role.0, role.1, port)
@@ -167,7 +167,7 @@ pub fn with_contract_defaults(cmd: clap::Command, contract: &Contract) -> clap::
 }
 
 /// Parses an http(s) URL.
-pub fn parse_url(s: &str) -> Result<Url, String> {
+pub(crate) fn parse_url(s: &str) -> Result<Url, String> {
     let url = Url::parse(s).map_err(|e| format!("{s:?} is not a URL: {e}"))?;
     match url.scheme() {
         "http" | "https" if url.host_str().is_some() => Ok(url),
@@ -192,7 +192,7 @@ fn parse_s3_credentials(s: &str) -> Result<(String, Credentials), String> {
 }
 
 /// Runs `kalypso verify`; returns the process exit code.
-pub fn run(ctx: &Context, args: VerifyArgs) -> Result<i32> {
+pub(crate) fn run(ctx: &Context, args: VerifyArgs) -> Result<i32> {
     let only = if args.signals.is_empty() {
         Signal::ALL.to_vec()
     } else {

@@ -26,17 +26,17 @@ use crate::helm::Helm;
 use crate::stack::Stack;
 
 /// The Kubernetes version README promises (mimir-distributed 6.2 requires it).
-pub const MIN_KUBERNETES: (u64, u64) = (1, 32);
+pub(crate) const MIN_KUBERNETES: (u64, u64) = (1, 32);
 /// The OpenTelemetry eBPF profiler's kernel minimum.
-pub const MIN_KERNEL: (u64, u64) = (5, 10);
+pub(crate) const MIN_KERNEL: (u64, u64) = (5, 10);
 /// Architectures the profiler image is built for.
-pub const PROFILER_ARCHES: &[&str] = &["amd64", "arm64"];
+pub(crate) const PROFILER_ARCHES: &[&str] = &["amd64", "arm64"];
 
-pub use crate::outcome::Severity;
+pub(crate) use crate::outcome::Severity;
 
 /// One preflight result.
 #[derive(Debug, Clone, Serialize)]
-pub struct Finding {
+pub(crate) struct Finding {
     /// Check id: `kubernetes-version`, `node-kernel`, `node-arch`, `storage-class`,
     /// `conflict/cert-manager`, `conflict/istio`, `conflict/opentelemetry-operator`, `helm`,
     /// `gitops/argocd`, `gitops/progressive-syncs`.
@@ -78,7 +78,7 @@ impl Finding {
 }
 
 /// The findings as a table: severity, check, and what was found (with the fix below it).
-pub fn table(findings: &[Finding], color: bool) -> String {
+pub(crate) fn table(findings: &[Finding], color: bool) -> String {
     use comfy_table::{presets::UTF8_FULL_CONDENSED, Cell, Color, ContentArrangement, Table};
     let mut t = Table::new();
     t.load_preset(UTF8_FULL_CONDENSED)
@@ -124,7 +124,7 @@ impl fmt::Display for Finding {
 }
 
 /// Runs every check. Cluster trouble while reading (403, unreachable) is returned as an error.
-pub async fn doctor(
+pub(crate) async fn doctor(
     cluster: &Cluster,
     helm: Option<&Helm>,
     stack: Option<&Stack>,
@@ -161,7 +161,7 @@ async fn helm_finding(helm: Option<&Helm>) -> Finding {
 }
 
 /// Parses the leading `major.minor` of a version like `v1.33.1+k3s1` or `5.15.0-105-generic`.
-pub fn major_minor(text: &str) -> Option<(u64, u64)> {
+pub(crate) fn major_minor(text: &str) -> Option<(u64, u64)> {
     let t = text.trim().trim_start_matches('v');
     let mut it = t.split(|c: char| !c.is_ascii_digit());
     let major = it.next()?.parse().ok()?;

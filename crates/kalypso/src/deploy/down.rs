@@ -15,7 +15,7 @@ use crate::stack::{Component, Stack};
 
 /// What happened to one component.
 #[derive(Debug, Clone, Serialize)]
-pub struct DownOutcome {
+pub(crate) struct DownOutcome {
     /// Release name.
     pub release: String,
     /// Its namespace.
@@ -37,7 +37,7 @@ pub struct DownOutcome {
 /// Uninstalls `stack`'s components, last wave first. Stops at the first wave with a failure,
 /// so nothing an earlier wave provides (CRDs, webhooks, storage) goes while a later release
 /// that needs it is still there. `on_done` is called as each release finishes.
-pub async fn down(
+pub(crate) async fn down(
     cluster: &Cluster,
     helm: &Helm,
     stack: &Stack,
@@ -126,7 +126,7 @@ async fn down_one(
 }
 
 /// The annotation with which helm leaves an object in place on uninstall.
-pub const HELM_KEEP: (&str, &str) = ("helm.sh/resource-policy", "keep");
+pub(crate) const HELM_KEEP: (&str, &str) = ("helm.sh/resource-policy", "keep");
 
 /// Checks that uninstalling the release deletes no PersistentVolumeClaim: helm deletes every
 /// object of the release that lacks `helm.sh/resource-policy: keep`. Returns false (with the
@@ -157,7 +157,7 @@ async fn unkept_claims(helm: &Helm, c: &Component, o: &mut DownOutcome) -> bool 
 }
 
 /// The PersistentVolumeClaims of a release manifest that `helm uninstall` deletes.
-pub fn claims_helm_would_delete(manifest: &str, namespace: &str) -> Vec<String> {
+pub(crate) fn claims_helm_would_delete(manifest: &str, namespace: &str) -> Vec<String> {
     let docs: Vec<serde_json::Value> = serde_saphyr::from_multiple(manifest).unwrap_or_default();
     docs.iter()
         .filter(|d| d["kind"] == "PersistentVolumeClaim")

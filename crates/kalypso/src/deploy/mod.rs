@@ -4,12 +4,12 @@
 //! program kalypso shells out to); `up` installs and gates on [`crate::cluster::health`];
 //! `progress` shows it live; `down`, `status` and `doctor` are the other commands' engines.
 
-pub mod doctor;
-pub mod down;
+pub(crate) mod doctor;
+pub(crate) mod down;
 pub mod plan;
 pub mod progress;
-pub mod releases;
-pub mod status;
+pub(crate) mod releases;
+pub(crate) mod status;
 pub mod up;
 
 use anyhow::Result;

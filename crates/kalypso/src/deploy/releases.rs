@@ -15,13 +15,13 @@ use crate::helm::Helm;
 /// The oldest helm kalypso drives: 3.8.0 made OCI registries generally available (no
 /// `HELM_EXPERIMENTAL_OCI`), and kalypso-otel's cert-manager dependency comes from
 /// `oci://quay.io/jetstack/charts`; it also has `uninstall --wait`. Helm 4 works too.
-pub const MIN_HELM: (u64, u64, u64) = (3, 8, 0);
+pub(crate) const MIN_HELM: (u64, u64, u64) = (3, 8, 0);
 
 /// How long a short helm query (`status`, `list`, `get`) may take.
-pub const QUERY_TIMEOUT: Duration = Duration::from_secs(120);
+pub(crate) const QUERY_TIMEOUT: Duration = Duration::from_secs(120);
 
 /// Parses `v3.22.0+g1234` / `v4.0.1` into (major, minor, patch).
-pub fn parse_version(text: &str) -> Option<(u64, u64, u64)> {
+pub(crate) fn parse_version(text: &str) -> Option<(u64, u64, u64)> {
     let t = text
         .trim()
         .trim_start_matches("version.BuildInfo{Version:\"")
@@ -35,7 +35,7 @@ pub fn parse_version(text: &str) -> Option<(u64, u64, u64)> {
 }
 
 /// Checks that helm runs and is at least [`MIN_HELM`]; returns its version string.
-pub async fn ensure_supported(helm: &Helm) -> Result<String> {
+pub(crate) async fn ensure_supported(helm: &Helm) -> Result<String> {
     let out = run(
         helm,
         ["version", "--short"].map(OsString::from).to_vec(),
@@ -71,7 +71,7 @@ pub async fn ensure_supported(helm: &Helm) -> Result<String> {
 
 /// How a helm run ended.
 #[derive(Debug, Clone)]
-pub struct HelmRun {
+pub(crate) struct HelmRun {
     /// Exit code (`None` when killed by a signal).
     pub code: Option<i32>,
     /// Standard output.
@@ -84,12 +84,12 @@ pub struct HelmRun {
 
 impl HelmRun {
     /// Exited 0.
-    pub fn success(&self) -> bool {
+    pub(crate) fn success(&self) -> bool {
         self.code == Some(0) && !self.timed_out
     }
 
     /// The last lines of stderr, for messages.
-    pub fn stderr_tail(&self, lines: usize) -> String {
+    pub(crate) fn stderr_tail(&self, lines: usize) -> String {
         let all: Vec<&str> = self
             .stderr
             .lines()
@@ -103,7 +103,7 @@ impl HelmRun {
 /// release `failed` instead of leaving it `pending-*`), and killed `grace` later. When the
 /// returned future is dropped early (kalypso interrupted), helm gets SIGTERM too, not SIGKILL,
 /// for the same reason.
-pub async fn run(
+pub(crate) async fn run(
     helm: &Helm,
     args: Vec<OsString>,
     deadline: Option<Instant>,
@@ -208,7 +208,7 @@ fn sigterm(_pid: u32) {}
 /// Helm failures that mean "an admission webhook is not serving yet": on a fresh install
 /// cert-manager's or the OTel operator's webhook Pods may be Ready a moment before the API
 /// server can reach them, or before cainjector has written the CA. Retried with backoff.
-pub const TRANSIENT_PATTERNS: &[&str] = &[
+pub(crate) const TRANSIENT_PATTERNS: &[&str] = &[
     "failed calling webhook",
     "failed to call webhook",
     "connection refused",
@@ -217,7 +217,7 @@ pub const TRANSIENT_PATTERNS: &[&str] = &[
 ];
 
 /// The transient pattern `stderr` matches, if any.
-pub fn transient_cause(stderr: &str) -> Option<&'static str> {
+pub(crate) fn transient_cause(stderr: &str) -> Option<&'static str> {
     TRANSIENT_PATTERNS
         .iter()
         .copied()
@@ -226,7 +226,7 @@ pub fn transient_cause(stderr: &str) -> Option<&'static str> {
 
 /// A release as `helm status -o json` describes it.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ReleaseState {
+pub(crate) struct ReleaseState {
     /// `deployed`, `failed`, `pending-install`, `pending-upgrade`, `superseded`, …
     pub status: String,
     /// The description of the last revision (carries kalypso's digest).
@@ -274,7 +274,7 @@ fn is_not_found(stderr: &str) -> bool {
 }
 
 /// `helm status <name> -n <ns> -o json`; `None` when the release does not exist.
-pub async fn release_state(
+pub(crate) async fn release_state(
     helm: &Helm,
     name: &str,
     namespace: &str,
@@ -310,7 +310,7 @@ pub async fn release_state(
 }
 
 /// `helm get manifest <name> -n <ns>`.
-pub async fn manifest(helm: &Helm, name: &str, namespace: &str) -> Result<String> {
+pub(crate) async fn manifest(helm: &Helm, name: &str, namespace: &str) -> Result<String> {
     let out = run(
         helm,
         args(&["get", "manifest", name, "--namespace", namespace]),
@@ -329,7 +329,7 @@ pub async fn manifest(helm: &Helm, name: &str, namespace: &str) -> Result<String
 
 /// One row of `helm list -o json`.
 #[derive(Debug, Clone, Deserialize)]
-pub struct ListedRelease {
+pub(crate) struct ListedRelease {
     /// Release name.
     pub name: String,
     /// Its namespace.
@@ -345,7 +345,7 @@ pub struct ListedRelease {
 impl ListedRelease {
     /// The chart version out of `<chart>-<version>` (the version is the part after the last `-`
     /// that starts with a digit or `v`).
-    pub fn chart_version(&self) -> String {
+    pub(crate) fn chart_version(&self) -> String {
         let parts: Vec<&str> = self.chart.split('-').collect();
         for i in 1..parts.len() {
             let p = parts[i];
@@ -360,7 +360,7 @@ impl ListedRelease {
 }
 
 /// `helm list --all --all-namespaces -o json` (all states, so failed and pending show).
-pub async fn list_all(helm: &Helm) -> Result<Vec<ListedRelease>> {
+pub(crate) async fn list_all(helm: &Helm) -> Result<Vec<ListedRelease>> {
     let out = run(
         helm,
         args(&[
@@ -387,7 +387,7 @@ pub async fn list_all(helm: &Helm) -> Result<Vec<ListedRelease>> {
 }
 
 /// `helm uninstall <name> -n <ns> --wait --timeout <t>`.
-pub async fn uninstall(
+pub(crate) async fn uninstall(
     helm: &Helm,
     name: &str,
     namespace: &str,

@@ -20,7 +20,7 @@ use crate::stack::{Component, Stack};
 
 /// One object of a release that is not healthy.
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
-pub struct UnhealthyObject {
+pub(crate) struct UnhealthyObject {
     /// `Deployment mimir/mimir-distributed-ingester`.
     pub object: String,
     /// Why.
@@ -30,7 +30,7 @@ pub struct UnhealthyObject {
 /// One workload of a release (Deployment, StatefulSet, DaemonSet), rendered by the chart or
 /// made by an operator from one of its custom resources.
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
-pub struct WorkloadStatus {
+pub(crate) struct WorkloadStatus {
     /// `Deployment otel-system/kalypso-collector`.
     pub object: String,
     /// Rolled out and available.
@@ -45,7 +45,7 @@ pub struct WorkloadStatus {
 
 /// The health of one component.
 #[derive(Debug, Clone, Serialize)]
-pub struct ComponentStatus {
+pub(crate) struct ComponentStatus {
     /// Release name.
     pub component: String,
     /// Its namespace.
@@ -71,7 +71,7 @@ pub struct ComponentStatus {
 }
 
 /// Reads the status of every component of `stack`.
-pub async fn status(
+pub(crate) async fn status(
     cluster: &Cluster,
     helm: &Helm,
     stack: &Stack,
@@ -185,7 +185,7 @@ async fn one(
 }
 
 /// The status as a table.
-pub fn table(rows: &[ComponentStatus], color: bool) -> String {
+pub(crate) fn table(rows: &[ComponentStatus], color: bool) -> String {
     let mut t = Table::new();
     t.load_preset(UTF8_FULL_CONDENSED)
         .set_content_arrangement(ContentArrangement::Dynamic);

@@ -16,9 +16,9 @@ use super::releases::{self, transient_cause};
 use crate::cluster::diagnose::{diagnose, Diagnosis};
 use crate::cluster::health::{self, Health};
 use crate::cluster::objects::{operator_made, parse_manifest, MadeObject};
-use crate::manifest::ObjectRef;
 use crate::cluster::Cluster;
 use crate::helm::Helm;
+use crate::manifest::ObjectRef;
 use crate::render::standin::copy_with_stand_ins;
 
 /// Bounded retry of transient helm failures: `attempts` in all, waiting `base`, `2*base`, …

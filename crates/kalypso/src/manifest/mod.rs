@@ -1,11 +1,11 @@
 //! Parsed Kubernetes objects, indexed by kind/namespace/name, each remembering the component
 //! and template (or file) it came from.
 
-pub mod parse;
-pub mod scope;
-pub mod walk;
-pub mod workload;
-pub mod yaml;
+pub(crate) mod parse;
+pub(crate) mod scope;
+pub(crate) mod walk;
+pub(crate) mod workload;
+pub(crate) mod yaml;
 
 use std::collections::{BTreeSet, HashMap};
 

@@ -29,7 +29,7 @@ pub struct DocumentError {
 }
 
 /// Splits a stream on `---` separator lines, keeping line numbers and `# Source:` comments.
-pub fn split_documents(text: &str) -> Vec<RawDocument> {
+pub(crate) fn split_documents(text: &str) -> Vec<RawDocument> {
     let mut docs = Vec::new();
     let mut current = String::new();
     let mut start = 1usize;
@@ -84,7 +84,10 @@ fn is_content(line: &str) -> bool {
 }
 
 /// Parses one document into a JSON value; `Ok(None)` for an empty (null) document.
-pub fn parse_document(origin: &str, doc: &RawDocument) -> Result<Option<Value>, DocumentError> {
+pub(crate) fn parse_document(
+    origin: &str,
+    doc: &RawDocument,
+) -> Result<Option<Value>, DocumentError> {
     match yaml::from_str::<Value>(&doc.text) {
         Ok(Value::Null) => Ok(None),
         Ok(v @ Value::Object(_)) => Ok(Some(v)),

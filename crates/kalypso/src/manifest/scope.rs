@@ -7,7 +7,7 @@ use serde_json::Value;
 
 /// Built-in cluster-scoped kinds (group, kind), as `kubectl api-resources --namespaced=false`
 /// lists them on a plain cluster.
-pub const CLUSTER_SCOPED: &[(&str, &str)] = &[
+pub(crate) const CLUSTER_SCOPED: &[(&str, &str)] = &[
     ("", "Namespace"),
     ("", "Node"),
     ("", "PersistentVolume"),
@@ -53,7 +53,7 @@ pub const CLUSTER_SCOPED: &[(&str, &str)] = &[
 ];
 
 /// Groups served by Kubernetes itself: objects of these groups are not custom resources.
-pub const BUILTIN_GROUPS: &[&str] = &[
+pub(crate) const BUILTIN_GROUPS: &[&str] = &[
     "",
     "admissionregistration.k8s.io",
     "apiextensions.k8s.io",
@@ -79,7 +79,7 @@ pub const BUILTIN_GROUPS: &[&str] = &[
 ];
 
 /// The group part of an apiVersion (`apps/v1` → `apps`, `v1` → ``).
-pub fn group_of(api_version: &str) -> &str {
+pub(crate) fn group_of(api_version: &str) -> &str {
     match api_version.rsplit_once('/') {
         Some((g, _)) => g,
         None => "",
@@ -87,7 +87,7 @@ pub fn group_of(api_version: &str) -> &str {
 }
 
 /// Whether objects of this group are served by Kubernetes itself.
-pub fn is_builtin_group(group: &str) -> bool {
+pub(crate) fn is_builtin_group(group: &str) -> bool {
     BUILTIN_GROUPS.contains(&group)
 }
 

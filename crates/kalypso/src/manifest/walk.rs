@@ -4,7 +4,7 @@
 use serde_json::{Map, Value};
 
 /// `base.key` (or `key` when `base` is empty).
-pub fn join(base: &str, key: &str) -> String {
+pub(crate) fn join(base: &str, key: &str) -> String {
     if base.is_empty() {
         key.to_string()
     } else {
@@ -13,30 +13,12 @@ pub fn join(base: &str, key: &str) -> String {
 }
 
 /// `base[i]`.
-pub fn index(base: &str, i: usize) -> String {
+pub(crate) fn index(base: &str, i: usize) -> String {
     format!("{base}[{i}]")
 }
 
-/// Every string leaf under `v`, with its path.
-pub fn strings<'a>(v: &'a Value, base: &str, out: &mut Vec<(String, &'a str)>) {
-    match v {
-        Value::String(s) => out.push((base.to_string(), s)),
-        Value::Array(items) => {
-            for (i, item) in items.iter().enumerate() {
-                strings(item, &index(base, i), out);
-            }
-        }
-        Value::Object(map) => {
-            for (k, item) in map {
-                strings(item, &join(base, k), out);
-            }
-        }
-        _ => {}
-    }
-}
-
 /// Calls `f(path, map)` for every mapping under `v` (including `v` itself).
-pub fn maps<'a>(v: &'a Value, base: &str, f: &mut dyn FnMut(&str, &'a Map<String, Value>)) {
+pub(crate) fn maps<'a>(v: &'a Value, base: &str, f: &mut dyn FnMut(&str, &'a Map<String, Value>)) {
     match v {
         Value::Array(items) => {
             for (i, item) in items.iter().enumerate() {
@@ -54,14 +36,14 @@ pub fn maps<'a>(v: &'a Value, base: &str, f: &mut dyn FnMut(&str, &'a Map<String
 }
 
 /// Looks a key up case-insensitively.
-pub fn get_ci<'a>(map: &'a Map<String, Value>, key: &str) -> Option<&'a Value> {
+pub(crate) fn get_ci<'a>(map: &'a Map<String, Value>, key: &str) -> Option<&'a Value> {
     map.iter()
         .find(|(k, _)| k.eq_ignore_ascii_case(key))
         .map(|(_, v)| v)
 }
 
 /// A scalar as text (strings as they are, numbers and booleans printed).
-pub fn scalar_text(v: &Value) -> Option<String> {
+pub(crate) fn scalar_text(v: &Value) -> Option<String> {
     match v {
         Value::String(s) => Some(s.clone()),
         Value::Number(n) => Some(n.to_string()),
@@ -75,11 +57,8 @@ mod tests {
     use super::*;
 
     #[test]
-    fn string_leaves_have_dotted_paths_with_indexes() {
-        let v = serde_json::json!({"spec": {"args": ["a", {"b": "c"}], "n": 1}});
-        let mut out = Vec::new();
-        strings(&v, "", &mut out);
-        let paths: Vec<_> = out.iter().map(|(p, s)| format!("{p}={s}")).collect();
-        assert_eq!(paths, ["spec.args[0]=a", "spec.args[1].b=c"]);
+    fn paths_are_dotted_with_indexes() {
+        assert_eq!(index(&join("spec", "args"), 1), "spec.args[1]");
+        assert_eq!(join("", "spec"), "spec");
     }
 }

@@ -9,7 +9,7 @@ use super::Object;
 
 /// A pod spec inside an object.
 #[derive(Debug, Clone)]
-pub struct PodSpec<'a> {
+pub(crate) struct PodSpec<'a> {
     pub spec: &'a Value,
     /// Path of the pod spec (`spec.template.spec`).
     pub path: String,
@@ -23,7 +23,7 @@ pub struct PodSpec<'a> {
 
 impl PodSpec<'_> {
     /// Whether Istio's injector fills this pod in (a gateway with `image: auto`).
-    pub fn istio_injected(&self) -> bool {
+    pub(crate) fn istio_injected(&self) -> bool {
         let m = self.template_meta;
         m["annotations"]["inject.istio.io/templates"].is_string()
             || m["labels"]["sidecar.istio.io/inject"].as_str() == Some("true")
@@ -32,7 +32,7 @@ impl PodSpec<'_> {
 
 /// One container of a pod spec.
 #[derive(Debug, Clone)]
-pub struct Container<'a> {
+pub(crate) struct Container<'a> {
     pub body: &'a Value,
     /// Path of the container (`spec.template.spec.containers[0]`).
     pub path: String,
@@ -42,13 +42,13 @@ pub struct Container<'a> {
 }
 
 /// Kind of the OpenTelemetry Operator's collector resource.
-pub const OTEL_COLLECTOR_KIND: &str = "OpenTelemetryCollector";
+pub(crate) const OTEL_COLLECTOR_KIND: &str = "OpenTelemetryCollector";
 
 /// The workload the OpenTelemetry Operator makes for a collector resource called `name`, as
 /// (apiVersion, kind, name): `<name>-collector`, a Deployment, DaemonSet or StatefulSet after
 /// `spec.mode` (default `deployment`); none for a `sidecar` collector. `check` models the
 /// Services the same way; `up` gates on this workload and `status` reports it.
-pub fn collector_workload(
+pub(crate) fn collector_workload(
     name: &str,
     spec: &Value,
 ) -> Option<(&'static str, &'static str, String)> {
@@ -62,7 +62,7 @@ pub fn collector_workload(
 }
 
 /// The pod spec of a workload object, if it has one.
-pub fn pod_spec(obj: &Object) -> Option<PodSpec<'_>> {
+pub(crate) fn pod_spec(obj: &Object) -> Option<PodSpec<'_>> {
     let b = &obj.body;
     let meta_of = |spec_path: &str| -> &Value {
         match spec_path {
@@ -107,7 +107,7 @@ pub fn pod_spec(obj: &Object) -> Option<PodSpec<'_>> {
 }
 
 /// Every container of a pod spec: init containers first, then containers.
-pub fn containers<'a>(pod: &PodSpec<'a>) -> Vec<Container<'a>> {
+pub(crate) fn containers<'a>(pod: &PodSpec<'a>) -> Vec<Container<'a>> {
     let mut out = Vec::new();
     let lists: &[(&str, bool)] = if pod.operator_managed {
         &[("initContainers", true), ("additionalContainers", false)]

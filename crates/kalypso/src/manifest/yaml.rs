@@ -9,7 +9,7 @@ use serde_saphyr::{Budget, Options};
 /// A YAML syntax or shape error, with the 1-based line it points at (when known).
 #[derive(Debug, Clone, thiserror::Error)]
 #[error("{message}")]
-pub struct YamlError {
+pub(crate) struct YamlError {
     /// Line of the error inside the parsed text, 1-based (0 when unknown).
     pub line: usize,
     /// What went wrong, without a source snippet.
@@ -30,7 +30,7 @@ fn options() -> Options {
 }
 
 /// Parses one YAML document.
-pub fn from_str<T: DeserializeOwned>(text: &str) -> Result<T, YamlError> {
+pub(crate) fn from_str<T: DeserializeOwned>(text: &str) -> Result<T, YamlError> {
     serde_saphyr::from_str_with_options(text, options()).map_err(|e| {
         let line = e.location().map(|l| l.line() as usize).unwrap_or(0);
         let message = first_line(&e.to_string());
@@ -47,7 +47,7 @@ fn first_line(s: &str) -> String {
 }
 
 /// Parses text that may be YAML (or JSON) into a JSON value; `None` when it is not.
-pub fn value(text: &str) -> Option<serde_json::Value> {
+pub(crate) fn value(text: &str) -> Option<serde_json::Value> {
     from_str::<serde_json::Value>(text).ok()
 }
 

@@ -9,8 +9,8 @@
 //! unpacked `charts/<dep>/`) when present; else `helm dependency build` when `fetch_deps` is
 //! set; else an empty stand-in chart, and the chart is reported as rendered in part.
 
-pub mod cache;
-pub mod standin;
+pub(crate) mod cache;
+pub(crate) mod standin;
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};

@@ -12,7 +12,7 @@ use crate::chart::Dependency;
 /// Copies `chart_dir` into a new temporary directory and adds each of `missing`: a copy of a
 /// local one, a stand-in for an upstream one.
 /// Returns the directory; the chart is at `<tmp>/<chart dir name>`.
-pub fn copy_with_stand_ins(chart_dir: &Path, missing: &[Dependency]) -> Result<TempDir> {
+pub(crate) fn copy_with_stand_ins(chart_dir: &Path, missing: &[Dependency]) -> Result<TempDir> {
     let tmp = tempfile::Builder::new()
         .prefix("kalypso-render-")
         .tempdir()

@@ -29,7 +29,7 @@ use super::{round_trip, Signal};
 
 /// The `signal` label of every canary metric.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-pub struct SignalLabel {
+pub(crate) struct SignalLabel {
     /// metrics, logs, traces or profiles.
     pub signal: String,
 }
@@ -43,7 +43,7 @@ impl SignalLabel {
 }
 
 /// The canary's metrics, registered in one registry.
-pub struct CanaryMetrics {
+pub(crate) struct CanaryMetrics {
     registry: Registry,
     /// `kalypso_canary_writes_total{signal}`: writes attempted.
     pub writes: Family<SignalLabel, Counter>,
@@ -70,7 +70,7 @@ fn latency_histogram() -> Histogram {
 
 impl CanaryMetrics {
     /// Registers the five metric families, with a zero series per signal.
-    pub fn new(signals: &[Signal]) -> CanaryMetrics {
+    pub(crate) fn new(signals: &[Signal]) -> CanaryMetrics {
         let mut registry = Registry::default();
         let writes = Family::<SignalLabel, Counter>::default();
         let write_failures = Family::<SignalLabel, Counter>::default();
@@ -123,7 +123,7 @@ impl CanaryMetrics {
     }
 
     /// The OpenMetrics text exposition.
-    pub fn encode(&self) -> String {
+    pub(crate) fn encode(&self) -> String {
         let mut out = String::new();
         if let Err(e) = prometheus_client::encoding::text::encode(&mut out, &self.registry) {
             tracing::warn!("encoding metrics failed: {e}");
@@ -158,7 +158,7 @@ impl CanaryMetrics {
 
 /// How the canary runs.
 #[derive(Debug, Clone)]
-pub struct CanaryOptions {
+pub(crate) struct CanaryOptions {
     /// Unique per canary (the `canary_instance` label); the pod name in a cluster.
     pub instance: String,
     /// Time between rounds.
@@ -172,7 +172,7 @@ pub struct CanaryOptions {
 }
 
 /// The round number at `at`: whole intervals since the epoch.
-pub fn round_at(at: SystemTime, interval: Duration) -> u64 {
+pub(crate) fn round_at(at: SystemTime, interval: Duration) -> u64 {
     let secs = at
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_millis())
@@ -182,7 +182,7 @@ pub fn round_at(at: SystemTime, interval: Duration) -> u64 {
 
 /// Runs until `shutdown` turns true: serves metrics and runs a round every interval.
 /// Writes "listening on <addr>" to stderr once the server is up.
-pub async fn run(
+pub(crate) async fn run(
     opts: CanaryOptions,
     resolved: Resolved,
     http: Http,
@@ -266,7 +266,7 @@ pub async fn run(
 }
 
 /// `/metrics` (OpenMetrics text) and `/healthz`.
-pub fn router(metrics: Arc<CanaryMetrics>) -> Router {
+pub(crate) fn router(metrics: Arc<CanaryMetrics>) -> Router {
     Router::new()
         .route(
             "/metrics",

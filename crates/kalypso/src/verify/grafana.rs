@@ -15,7 +15,7 @@ use super::Signal;
 
 /// The datasources kalypso-grafana provisions: (signal, datasource type). Their UIDs are the
 /// contract's (`kalypso-grafana.datasources`).
-pub const DATASOURCES: &[(&str, &str)] = &[
+pub(crate) const DATASOURCES: &[(&str, &str)] = &[
     ("metrics", "prometheus"),
     ("logs", "loki"),
     ("traces", "tempo"),
@@ -134,7 +134,7 @@ impl GrafanaTarget {
 }
 
 /// Runs every Grafana check, one row each.
-pub async fn run(http: &Http, target: &GrafanaTarget) -> Vec<CheckResult> {
+pub(crate) async fn run(http: &Http, target: &GrafanaTarget) -> Vec<CheckResult> {
     let mut rows = Vec::new();
     let shown = target.shown.as_str();
     let row = |check: &str, started: Instant, r: Result<(), Failure>| {

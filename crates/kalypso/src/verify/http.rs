@@ -10,7 +10,7 @@ use reqwest::{Client, RequestBuilder, Url};
 use super::probe::{excerpt, Failure};
 
 /// Header Mimir and Loki read the tenant from.
-pub const TENANT_HEADER: &str = "X-Scope-OrgID";
+pub(crate) const TENANT_HEADER: &str = "X-Scope-OrgID";
 
 /// A successful (2xx) answer, read whole.
 #[derive(Debug)]
@@ -126,14 +126,14 @@ impl Http {
 }
 
 /// The URL without its query string (queries carry long, escaped selectors).
-pub fn display_url(url: &Url) -> String {
+pub(crate) fn display_url(url: &Url) -> String {
     let mut u = url.clone();
     u.set_query(None);
     u.to_string()
 }
 
 /// An error and its causes on one line, without repeats.
-pub fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
+pub(crate) fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
     let mut parts: Vec<String> = vec![e.to_string()];
     let mut cur = e.source();
     while let Some(s) = cur {
@@ -147,7 +147,7 @@ pub fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
 }
 
 /// Joins `path` onto a base URL, keeping the base's own path (`/prometheus` + `/api/v1/query`).
-pub fn join(base: &Url, path: &str) -> Url {
+pub(crate) fn join(base: &Url, path: &str) -> Url {
     let mut u = base.clone();
     let joined = format!(
         "{}/{}",

@@ -58,7 +58,7 @@ pub struct LogsPipeline {
 }
 
 /// The Loki push API body: one stream, one line.
-pub fn push_body(p: &Payload) -> serde_json::Value {
+pub(crate) fn push_body(p: &Payload) -> serde_json::Value {
     let (key, value) = p.identity_label();
     serde_json::json!({
         "streams": [{
@@ -69,7 +69,7 @@ pub fn push_body(p: &Payload) -> serde_json::Value {
 }
 
 /// The OTLP logs request: one record, identity as attributes.
-pub fn otlp_request(p: &Payload) -> ExportLogsServiceRequest {
+pub(crate) fn otlp_request(p: &Payload) -> ExportLogsServiceRequest {
     let (key, value) = p.identity_label();
     let mut attributes = vec![kv(key, value)];
     if let Origin::Canary { round, .. } = &p.origin {
@@ -100,7 +100,7 @@ pub fn otlp_request(p: &Payload) -> ExportLogsServiceRequest {
 }
 
 /// The LogQL query that finds the line, for the given write format.
-pub fn logql(p: &Payload, format: LogFormat) -> String {
+pub(crate) fn logql(p: &Payload, format: LogFormat) -> String {
     let (key, value) = p.identity_label();
     let mut q = match format {
         LogFormat::LokiPush => format!("{{{key}=\"{value}\"}}"),
@@ -171,7 +171,7 @@ impl LogsPipeline {
 }
 
 /// Checks a Loki `query_range` answer holds the payload's exact line.
-pub fn check_streams(
+pub(crate) fn check_streams(
     json: &serde_json::Value,
     p: &Payload,
     format: LogFormat,

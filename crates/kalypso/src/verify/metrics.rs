@@ -13,10 +13,10 @@ use super::payload::Payload;
 use super::probe::Failure;
 
 /// Hand-written `prompb` messages (prometheus/prometheus `prompb/remote.proto`, `types.proto`).
-pub mod prompb {
+pub(crate) mod prompb {
     /// `prometheus.WriteRequest`.
     #[derive(Clone, PartialEq, prost::Message)]
-    pub struct WriteRequest {
+    pub(crate) struct WriteRequest {
         /// Field 1: the series.
         #[prost(message, repeated, tag = "1")]
         pub timeseries: Vec<TimeSeries>,
@@ -24,7 +24,7 @@ pub mod prompb {
 
     /// `prometheus.TimeSeries`: labels sorted by name, then samples.
     #[derive(Clone, PartialEq, prost::Message)]
-    pub struct TimeSeries {
+    pub(crate) struct TimeSeries {
         /// Field 1: labels, `__name__` included.
         #[prost(message, repeated, tag = "1")]
         pub labels: Vec<Label>,
@@ -35,7 +35,7 @@ pub mod prompb {
 
     /// `prometheus.Label`.
     #[derive(Clone, PartialEq, prost::Message)]
-    pub struct Label {
+    pub(crate) struct Label {
         /// Field 1.
         #[prost(string, tag = "1")]
         pub name: String,
@@ -46,7 +46,7 @@ pub mod prompb {
 
     /// `prometheus.Sample`: a value at a millisecond timestamp.
     #[derive(Clone, PartialEq, prost::Message)]
-    pub struct Sample {
+    pub(crate) struct Sample {
         /// Field 1.
         #[prost(double, tag = "1")]
         pub value: f64,
@@ -68,7 +68,7 @@ pub struct MetricsPipeline {
 }
 
 /// The labels of the probe series, sorted by name as remote write requires.
-pub fn series_labels(p: &Payload) -> Vec<prompb::Label> {
+pub(crate) fn series_labels(p: &Payload) -> Vec<prompb::Label> {
     let (key, value) = p.identity_label();
     let mut labels = vec![
         prompb::Label {
@@ -89,7 +89,7 @@ pub fn series_labels(p: &Payload) -> Vec<prompb::Label> {
 }
 
 /// The snappy-block-compressed protobuf body of the write.
-pub fn encode_write(p: &Payload) -> Result<Vec<u8>, Failure> {
+pub(crate) fn encode_write(p: &Payload) -> Result<Vec<u8>, Failure> {
     let req = prompb::WriteRequest {
         timeseries: vec![prompb::TimeSeries {
             labels: series_labels(p),
@@ -105,7 +105,7 @@ pub fn encode_write(p: &Payload) -> Result<Vec<u8>, Failure> {
 }
 
 /// The PromQL selector that finds the probe series.
-pub fn selector(p: &Payload) -> String {
+pub(crate) fn selector(p: &Payload) -> String {
     let (key, value) = p.identity_label();
     format!("{}{{{key}=\"{value}\"}}", p.metric_name())
 }
@@ -150,7 +150,11 @@ impl MetricsPipeline {
 }
 
 /// Checks a Prometheus `/api/v1/query` answer holds the payload's value.
-pub fn check_vector(json: &serde_json::Value, p: &Payload, url: &Url) -> Result<(), Failure> {
+pub(crate) fn check_vector(
+    json: &serde_json::Value,
+    p: &Payload,
+    url: &Url,
+) -> Result<(), Failure> {
     if json["status"] != "success" {
         return Err(Failure::BadResponse {
             url: display_url(url),

@@ -6,20 +6,20 @@
 //! port-forwards to the contract Services) → [`round_trip`] writes a [`payload::Payload`] and
 //! polls the read until it matches or the deadline passes → [`report`] prints one row per check.
 
-pub mod canary;
+pub(crate) mod canary;
 pub mod endpoints;
-pub mod grafana;
-pub mod http;
-pub mod logs;
-pub mod metrics;
-pub mod otlp;
+pub(crate) mod grafana;
+pub(crate) mod http;
+pub(crate) mod logs;
+pub(crate) mod metrics;
+pub(crate) mod otlp;
 pub mod payload;
 pub mod probe;
-pub mod profiles;
+pub(crate) mod profiles;
 pub mod report;
 pub mod sigv4;
 pub mod storage;
-pub mod traces;
+pub(crate) mod traces;
 
 use std::fmt;
 use std::str::FromStr;

@@ -5,7 +5,7 @@ use opentelemetry_proto::tonic::common::v1::{any_value, AnyValue, Instrumentatio
 use opentelemetry_proto::tonic::resource::v1::Resource;
 
 /// A string attribute.
-pub fn kv(key: &str, value: &str) -> KeyValue {
+pub(crate) fn kv(key: &str, value: &str) -> KeyValue {
     KeyValue {
         key: key.to_string(),
         value: Some(string_value(value)),
@@ -14,14 +14,14 @@ pub fn kv(key: &str, value: &str) -> KeyValue {
 }
 
 /// An `AnyValue` holding a string.
-pub fn string_value(value: &str) -> AnyValue {
+pub(crate) fn string_value(value: &str) -> AnyValue {
     AnyValue {
         value: Some(any_value::Value::StringValue(value.to_string())),
     }
 }
 
 /// A resource with `service.name`.
-pub fn resource(service_name: &str) -> Resource {
+pub(crate) fn resource(service_name: &str) -> Resource {
     Resource {
         attributes: vec![kv("service.name", service_name)],
         ..Default::default()
@@ -29,7 +29,7 @@ pub fn resource(service_name: &str) -> Resource {
 }
 
 /// The instrumentation scope kalypso reports as.
-pub fn scope() -> InstrumentationScope {
+pub(crate) fn scope() -> InstrumentationScope {
     InstrumentationScope {
         name: "kalypso".into(),
         version: env!("CARGO_PKG_VERSION").into(),
@@ -38,7 +38,7 @@ pub fn scope() -> InstrumentationScope {
 }
 
 /// Every string value of an attribute named `key` anywhere in an OTLP JSON document.
-pub fn json_attribute_values(doc: &serde_json::Value, key: &str) -> Vec<String> {
+pub(crate) fn json_attribute_values(doc: &serde_json::Value, key: &str) -> Vec<String> {
     let mut found = Vec::new();
     collect(doc, key, &mut found);
     found

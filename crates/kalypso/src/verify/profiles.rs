@@ -22,13 +22,13 @@ use super::payload::Payload;
 use super::probe::Failure;
 
 /// The profile type the probe's samples land under.
-pub const PROFILE_TYPE: &str = "process_cpu:cpu:nanoseconds:cpu:nanoseconds";
+pub(crate) const PROFILE_TYPE: &str = "process_cpu:cpu:nanoseconds:cpu:nanoseconds";
 /// Sampling period: 10 ms.
-pub const PERIOD_NANOS: i64 = 10_000_000;
+pub(crate) const PERIOD_NANOS: i64 = 10_000_000;
 /// Samples in the probe's only stack.
-pub const SAMPLES: i64 = 5;
+pub(crate) const SAMPLES: i64 = 5;
 /// The root frame of the probe's stack.
-pub const ROOT_FUNCTION: &str = "kalypso_probe_main";
+pub(crate) const ROOT_FUNCTION: &str = "kalypso_probe_main";
 
 /// Where profiles are written and read.
 #[derive(Debug, Clone)]
@@ -40,7 +40,7 @@ pub struct ProfilesPipeline {
 }
 
 /// `…/v1development/profiles` on a Pyroscope base, unless the URL already ends with it.
-pub fn write_url_for(base: &Url) -> Url {
+pub(crate) fn write_url_for(base: &Url) -> Url {
     if base
         .path()
         .trim_end_matches('/')
@@ -54,7 +54,7 @@ pub fn write_url_for(base: &Url) -> Url {
 
 /// The OTLP profiles request: a dictionary (index 0 of every table is the zero value, as the
 /// spec requires) and one profile with one stack `ROOT_FUNCTION → <leaf>` sampled 5 times.
-pub fn otlp_request(p: &Payload) -> ExportProfilesServiceRequest {
+pub(crate) fn otlp_request(p: &Payload) -> ExportProfilesServiceRequest {
     let strings: Vec<String> = [
         "",
         "samples",
@@ -132,7 +132,7 @@ pub fn otlp_request(p: &Payload) -> ExportProfilesServiceRequest {
 }
 
 /// The Connect JSON body of `SelectMergeStacktraces` for the probe's service (±5 minutes).
-pub fn query_body(p: &Payload) -> serde_json::Value {
+pub(crate) fn query_body(p: &Payload) -> serde_json::Value {
     let window = 300_000;
     serde_json::json!({
         "profileTypeID": PROFILE_TYPE,
@@ -172,7 +172,7 @@ impl ProfilesPipeline {
 }
 
 /// Checks a `SelectMergeStacktracesResponse` (Connect JSON) names the payload's leaf function.
-pub fn check_flamegraph(json: &serde_json::Value, p: &Payload) -> Result<(), Failure> {
+pub(crate) fn check_flamegraph(json: &serde_json::Value, p: &Payload) -> Result<(), Failure> {
     let names: Vec<&str> = json["flamegraph"]["names"]
         .as_array()
         .map(|a| a.iter().filter_map(|n| n.as_str()).collect())

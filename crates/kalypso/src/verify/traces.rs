@@ -25,7 +25,7 @@ pub struct TracesPipeline {
 }
 
 /// The OTLP request: one server span of 5 ms tagged with the payload id.
-pub fn otlp_request(p: &Payload) -> ExportTraceServiceRequest {
+pub(crate) fn otlp_request(p: &Payload) -> ExportTraceServiceRequest {
     let mut attributes = vec![kv(TRACE_TAG, &p.id)];
     if let Origin::Canary { instance, round } = &p.origin {
         attributes.push(kv("kalypso.canary.instance", instance));
@@ -79,7 +79,7 @@ impl TracesPipeline {
 }
 
 /// Checks a Tempo trace-by-id answer holds the payload's tag and service name.
-pub fn check_trace(doc: &serde_json::Value, p: &Payload) -> Result<(), Failure> {
+pub(crate) fn check_trace(doc: &serde_json::Value, p: &Payload) -> Result<(), Failure> {
     let tags = json_attribute_values(doc, TRACE_TAG);
     let services = json_attribute_values(doc, "service.name");
     if tags.is_empty() && services.is_empty() {

@@ -86,7 +86,7 @@ fn continues_name(c: Option<char>) -> bool {
 
 /// Every in-cluster DNS name in `text`. `namespaces` are the input's namespaces: the short
 /// `svc.ns` form only counts for them.
-pub fn find(text: &str, namespaces: &BTreeSet<String>) -> Vec<DnsReference> {
+pub(crate) fn find(text: &str, namespaces: &BTreeSet<String>) -> Vec<DnsReference> {
     let mut out = Vec::new();
     if text.contains(".svc") {
         for cap in fqdn_re().captures_iter(text) {

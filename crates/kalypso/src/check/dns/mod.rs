@@ -1,7 +1,7 @@
 //! `wiring/dns`: every in-cluster DNS name the stack uses resolves to a rendered Service that
 //! exposes the port used.
 
-pub mod extract;
+pub(crate) mod extract;
 
 use std::collections::BTreeSet;
 
@@ -12,20 +12,20 @@ use super::finding::{Finding, Severity};
 use super::services::ServiceView;
 
 /// Rule id.
-pub const RULE: &str = "wiring/dns";
+pub(crate) const RULE: &str = "wiring/dns";
 
 /// Services every cluster provides: (service, namespace).
-pub const CLUSTER_SERVICES: &[(&str, &str)] =
+pub(crate) const CLUSTER_SERVICES: &[(&str, &str)] =
     &[("kubernetes", "default"), ("kube-dns", "kube-system")];
 
 /// The Service a DNS use resolves to, if the stack has it.
-pub fn target<'a>(ctx: &'a Context, u: &DnsUse) -> Option<&'a ServiceView> {
+pub(crate) fn target<'a>(ctx: &'a Context, u: &DnsUse) -> Option<&'a ServiceView> {
     ctx.services
         .get(&(u.reference.namespace.clone(), u.reference.service.clone()))
 }
 
 /// Checks every DNS use.
-pub fn check(ctx: &Context) -> Vec<Finding> {
+pub(crate) fn check(ctx: &Context) -> Vec<Finding> {
     let mut out = Vec::new();
     let mut seen = BTreeSet::new();
     for u in &ctx.dns {
@@ -96,7 +96,7 @@ pub fn check(ctx: &Context) -> Vec<Finding> {
 }
 
 /// Why a Service does not serve the port used, if it does not.
-pub fn port_problem(svc: &ServiceView, port: &PortUse, per_pod: bool) -> Option<String> {
+pub(crate) fn port_problem(svc: &ServiceView, port: &PortUse, per_pod: bool) -> Option<String> {
     let listing = || {
         let list: Vec<String> = svc
             .ports
