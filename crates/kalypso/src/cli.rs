@@ -138,22 +138,31 @@ pub enum Output {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Render every chart with helm template, as its release, in its namespace.
+    #[command(after_help = EXIT_CODES)]
     Render(commands::render::RenderArgs),
     /// Check the rendered stack (or any manifests) for broken wiring, ordering and hygiene.
+    #[command(after_help = EXIT_CODES)]
     Check(commands::check::CheckArgs),
     /// Run `helm lint --strict` on every chart (stand-ins for absent upstream archives).
+    #[command(after_help = EXIT_CODES)]
     Lint(commands::lint::LintArgs),
     /// Install or upgrade the stack wave by wave, gating each wave on health.
+    #[command(after_help = EXIT_CODES)]
     Up(commands::up::UpArgs),
     /// Uninstall the stack in reverse wave order.
+    #[command(after_help = EXIT_CODES)]
     Down(commands::down::DownArgs),
     /// Show the health of every release.
+    #[command(after_help = EXIT_CODES)]
     Status(commands::status::StatusArgs),
     /// Preflight checks before an install.
+    #[command(after_help = EXIT_CODES)]
     Doctor(commands::doctor::DoctorArgs),
     /// Send a trace, a metric, a log line and a profile through the stack and read each back.
+    #[command(after_help = EXIT_CODES)]
     Verify(commands::verify::VerifyArgs),
     /// Run the verify probes continuously and export Prometheus metrics.
+    #[command(after_help = EXIT_CODES)]
     Canary(commands::canary::CanaryArgs),
 }
 

@@ -20,7 +20,8 @@ use crate::verify::{request_timeout, Signal, VerifyOptions};
 pub struct CanaryArgs {
     #[command(flatten)]
     pub endpoints: EndpointArgs,
-    /// Probe only these (comma-separated): metrics, logs, traces, profiles.
+    /// Only these signals, comma-separated: metrics, logs, traces, profiles (verify also:
+    /// grafana, storage).
     #[arg(long, value_delimiter = ',', value_parser = parse_data_signal, value_name = "SIGNALS")]
     pub signals: Vec<Signal>,
     /// Time between rounds.

@@ -48,7 +48,7 @@ pub struct EndpointArgs {
     /// Grafana admin user [default: the Secret's admin-user, else admin].
     #[arg(long, value_name = "USER")]
     pub grafana_user: Option<String>,
-    /// Grafana admin password [default: read from Secret grafana/kalypso-grafana].
+    /// Grafana admin password [default: read from Grafana's admin Secret].
     #[arg(
         long,
         value_name = "PASSWORD",
@@ -103,10 +103,12 @@ pub struct VerifyArgs {
     #[arg(long, value_name = "URL", value_parser = parse_url)]
     pub s3_url: Option<Url>,
     /// A backend's MinIO keys, `backend=access:secret` (repeatable) [default: each backend's
-    /// Secret <backend>-s3-credentials]. With --s3-url, only the backends given are checked.
+    /// credentials Secret, as the contract names it]. With --s3-url, only the backends given
+    /// are checked.
     #[arg(long, value_name = "BACKEND=ACCESS:SECRET", value_parser = parse_s3_credentials)]
     pub s3_credentials: Vec<(String, Credentials)>,
-    /// Check only these (comma-separated): metrics, logs, traces, profiles, grafana, storage.
+    /// Only these signals, comma-separated: metrics, logs, traces, profiles (verify also:
+    /// grafana, storage).
     #[arg(long, value_delimiter = ',', value_parser = parse_signal, value_name = "SIGNALS")]
     pub signals: Vec<Signal>,
     /// Report format.
@@ -155,6 +157,17 @@ pub(crate) fn with_contract_defaults(cmd: clap::Command, contract: &Contract) ->
                     a.help(format!("{help} [default: port-forward to {svc}]"))
                 });
             }
+        }
+        if let Ok(g) = contract.component(roles::GRAFANA.0) {
+            let secret = format!(
+                "{}/{}",
+                g.namespace,
+                g.admin_secret.as_deref().unwrap_or_default()
+            );
+            sc = sc.mut_arg("grafana_password", |a| {
+                let help = a.get_help().map(|h| h.to_string()).unwrap_or_default();
+                a.help(help.replace("Grafana's admin Secret", &format!("Secret {secret}")))
+            });
         }
         sc.mut_arg("tenant", |a| {
             a.help(format!(
