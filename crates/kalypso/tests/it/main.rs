@@ -10,6 +10,7 @@ mod support;
 
 mod canary_metrics;
 mod check_cli;
+mod cli_grammar;
 mod check_hygiene;
 mod check_ordering;
 mod check_repo;
