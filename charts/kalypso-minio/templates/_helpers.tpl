@@ -1,18 +1,23 @@
 {{/*
-Labels for the objects this chart creates itself (not the upstream subchart).
+The backends: the contract's components that have object storage (global.kalypso.components.*
+with `storage`), as a sorted list of component names.
 */}}
-{{- define "kalypso-minio.labels" -}}
-app.kubernetes.io/name: kalypso-minio
-app.kubernetes.io/instance: {{ .Release.Name }}
-app.kubernetes.io/managed-by: {{ .Release.Service }}
-app.kubernetes.io/part-of: kalypso
-helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version }}
+{{- define "kalypso-minio.backends" -}}
+{{- include "kalypso-common.contract" . -}}
+{{- $names := list -}}
+{{- range $name, $component := .Values.global.kalypso.components -}}
+{{- if and (kindIs "map" $component) (hasKey $component "storage") }}{{ $names = append $names $name }}{{ end -}}
 {{- end -}}
+{{- $names | join " " -}}
+{{- end }}
 
 {{/*
-Name of the Secret that holds a backend user's secret key.
-Call with (dict "backend" NAME "user" .Values.kalypso.users.NAME).
+Name of the Secret that holds a backend user's secret key, (list ROOT COMPONENT):
+kalypso.users.COMPONENT.existingSecret, else minio-user-<the contract's storage.user>.
 */}}
 {{- define "kalypso-minio.userSecretName" -}}
-{{- .user.existingSecret | default (printf "minio-user-%s" .backend) -}}
-{{- end -}}
+{{- $root := index . 0 -}}
+{{- $component := index . 1 -}}
+{{- $user := (index $root.Values.kalypso.users $component) | default dict -}}
+{{- $user.existingSecret | default (printf "minio-user-%s" (include "kalypso-common.get" (list $root "components" $component "storage" "user"))) -}}
+{{- end }}
