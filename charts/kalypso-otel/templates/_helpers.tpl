@@ -1,11 +1,3 @@
-{{/* Labels shared by everything this chart's own templates render. */}}
-{{- define "kalypso-otel.labels" -}}
-app.kubernetes.io/part-of: kalypso
-app.kubernetes.io/managed-by: {{ .Release.Service }}
-app.kubernetes.io/instance: {{ .Release.Name }}
-helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version }}
-{{- end }}
-
 {{/*
 Annotations of every custom resource of the operator: Argo CD wave 3 (after the operator
 and its webhook are Healthy, wave 2), and no dry-run while the CRDs are still being created
@@ -16,9 +8,13 @@ argocd.argoproj.io/sync-wave: "3"
 argocd.argoproj.io/sync-options: SkipDryRunOnMissingResource=true
 {{- end }}
 
-{{/* In-cluster host of the gateway collector's Service (created by the operator). */}}
-{{- define "kalypso-otel.gatewayHost" -}}
-{{ .Values.kalypso.collector.name }}-collector.{{ .Release.Namespace }}.svc.cluster.local
+{{/*
+Name of the gateway OpenTelemetryCollector: the operator names its Service <name>-collector, so
+the name is the contract's components.kalypso-otel.collector.service without that suffix
+(validate.yaml checks the suffix). The agent and the Instrumentation are named after it.
+*/}}
+{{- define "kalypso-otel.gatewayName" -}}
+{{- include "kalypso-common.get" (list . "components" "kalypso-otel" "collector" "service") | trimSuffix "-collector" -}}
 {{- end }}
 
 {{/* Collector image reference. */}}
