@@ -9,6 +9,8 @@ mod fakes;
 mod support;
 
 mod canary_metrics;
+mod chart_contract;
+mod chart_docs;
 mod check_cli;
 mod cli_grammar;
 mod check_hygiene;
