@@ -22,17 +22,26 @@ Fails naming the full key when it is absent or is not a single value.
 {{- define "kalypso-common.get" -}}
 {{- $root := first . -}}
 {{- include "kalypso-common.contract" $root -}}
-{{- $node := $root.Values.global.kalypso -}}
+{{- /* Under `helm lint` a fail only logs and the render goes on: never index past a gap. */ -}}
+{{- $node := ($root.Values.global | default dict).kalypso | default dict -}}
 {{- $key := "global.kalypso" -}}
+{{- $missing := false -}}
 {{- range rest . -}}
+{{- if not $missing -}}
 {{- $key = printf "%s.%s" $key . -}}
-{{- if not (and (kindIs "map" $node) (hasKey $node .)) -}}
+{{- if and (kindIs "map" $node) (hasKey $node .) -}}
+{{- $node = index $node . -}}
+{{- else -}}
+{{- $missing = true -}}
 {{- fail (printf "%s is missing from the stack contract (contract.yaml)" $key) -}}
 {{- end -}}
-{{- $node = index $node . -}}
 {{- end -}}
-{{- if or (kindIs "map" $node) (kindIs "slice" $node) -}}
+{{- end -}}
+{{- if $missing -}}
+{{- $node = "" -}}
+{{- else if or (kindIs "map" $node) (kindIs "slice" $node) -}}
 {{- fail (printf "%s in the stack contract (contract.yaml) is a %s, not a single value" $key (kindOf $node)) -}}
+{{- $node = "" -}}
 {{- end -}}
 {{- $node -}}
 {{- end }}

@@ -5,7 +5,7 @@ with `storage`), as a sorted list of component names.
 {{- define "kalypso-minio.backends" -}}
 {{- include "kalypso-common.contract" . -}}
 {{- $names := list -}}
-{{- range $name, $component := .Values.global.kalypso.components -}}
+{{- range $name, $component := dig "kalypso" "components" dict (.Values.global | default dict) -}}
 {{- if and (kindIs "map" $component) (hasKey $component "storage") }}{{ $names = append $names $name }}{{ end -}}
 {{- end -}}
 {{- $names | join " " -}}
