@@ -158,14 +158,11 @@ fn spawn_schema<'s, 'e: 's>(
     manifest: &'e crate::manifest::Manifest,
     opts: &'e CheckOptions,
 ) -> SchemaHandle<'s> {
-    let timings = std::env::var_os("KALYPSO_TIMINGS").is_some();
     (!opts.skip_schema).then(|| {
         s.spawn(move || {
             let t = std::time::Instant::now();
             let found = schema::check(manifest, &opts.schema);
-            if timings {
-                eprintln!("timing: schema rule {:.2}s", t.elapsed().as_secs_f64());
-            }
+            tracing::info!("schema rule {:.2}s", t.elapsed().as_secs_f64());
             found
         })
     })

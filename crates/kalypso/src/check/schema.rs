@@ -250,12 +250,12 @@ fn truncate(s: &str, n: usize) -> String {
 
 /// Validates every object.
 pub fn check(manifest: &Manifest, opts: &SchemaOptions) -> Vec<Finding> {
-    let timings = std::env::var_os("KALYPSO_TIMINGS").is_some();
     let t0 = std::time::Instant::now();
+    // Not validating is worth a warning: without schemas, `replicas: "two"` would pass.
     let skipped = |why: String| {
         vec![Finding::general(
             RULE,
-            Severity::Info,
+            Severity::Warning,
             "",
             ObjectRef {
                 api_version: String::new(),
@@ -266,14 +266,29 @@ pub fn check(manifest: &Manifest, opts: &SchemaOptions) -> Vec<Finding> {
             format!("schema check skipped: {why}"),
         )]
     };
-    let (dir, _) = match locate(opts) {
-        Ok(d) if timings => {
-            eprintln!("timing: schema locate {:.2}s", t0.elapsed().as_secs_f64());
-            d
-        }
+    let (dir, used) = match locate(opts) {
         Ok(d) => d,
         Err(why) => return skipped(why),
     };
+    tracing::info!("schema locate {:.2}s", t0.elapsed().as_secs_f64());
+    let mut notes = Vec::new();
+    if major_minor(&used) != major_minor(&opts.kube_version) {
+        notes.push(Finding::general(
+            RULE,
+            Severity::Warning,
+            "",
+            ObjectRef {
+                api_version: String::new(),
+                kind: "Schema".into(),
+                namespace: None,
+                name: format!("kubernetes-{}", opts.kube_version),
+            },
+            format!(
+                "no schemas for Kubernetes {}: validated against {used}, the nearest kalypso found",
+                opts.kube_version
+            ),
+        ));
+    }
     let defs_text = match std::fs::read_to_string(dir.join("_definitions.json")) {
         Ok(t) => t,
         Err(e) => {
@@ -330,9 +345,7 @@ pub fn check(manifest: &Manifest, opts: &SchemaOptions) -> Vec<Finding> {
             crd_schemas.insert((format!("{group}/{name}"), kind.to_string()), strict);
         }
     }
-    if timings {
-        eprintln!("timing: schema setup {:.2}s", t0.elapsed().as_secs_f64());
-    }
+    tracing::info!("schema setup {:.2}s", t0.elapsed().as_secs_f64());
     let mut compile_time = std::time::Duration::ZERO;
     let mut cache: HashMap<(String, String), Result<jsonschema::Validator, String>> =
         HashMap::new();
@@ -415,14 +428,13 @@ pub fn check(manifest: &Manifest, opts: &SchemaOptions) -> Vec<Finding> {
             }
         }
     }
-    if timings {
-        eprintln!(
-            "timing: schema compile {:.2}s, total {:.2}s ({} kinds)",
-            compile_time.as_secs_f64(),
-            t0.elapsed().as_secs_f64(),
-            cache.len()
-        );
-    }
+    tracing::info!(
+        "schema compile {:.2}s, total {:.2}s ({} kinds)",
+        compile_time.as_secs_f64(),
+        t0.elapsed().as_secs_f64(),
+        cache.len()
+    );
+    out.extend(notes);
     for ((api, kind), (count, obj)) in no_schema {
         out.push(Finding::new(
             RULE,

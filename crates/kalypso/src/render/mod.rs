@@ -134,7 +134,9 @@ pub fn render_stack(stack: &Stack, helm: &Helm, opts: &RenderOptions) -> Result<
         })
         .collect();
     let results: Mutex<Vec<Vec<Option<String>>>> = Mutex::new(vec![vec![None; passes]; jobs.len()]);
-    let first_error: Mutex<Option<anyhow::Error>> = Mutex::new(None);
+    // Every failure, by (component position, pass): the one reported is the first in list
+    // order and pass order, the same on every run whichever thread finished first.
+    let errors: Mutex<Vec<((usize, usize), anyhow::Error)>> = Mutex::new(Vec::new());
     let next = AtomicUsize::new(0);
     let workers = std::thread::available_parallelism()
         .map(|n| n.get())
@@ -146,22 +148,20 @@ pub fn render_stack(stack: &Stack, helm: &Helm, opts: &RenderOptions) -> Result<
             s.spawn(|| loop {
                 let i = next.fetch_add(1, Ordering::SeqCst);
                 let Some(&(j, p)) = tasks.get(i) else { break };
-                if lock(&first_error).is_some() {
-                    break;
+                // A chart that failed once is not rendered again.
+                if lock(&errors).iter().any(|((k, _), _)| *k == j) {
+                    continue;
                 }
                 match run_template(helm, &jobs[j], workers > 1, p > 0) {
                     Ok(out) => lock(&results)[j][p] = Some(out),
-                    Err(e) => {
-                        let mut slot = lock(&first_error);
-                        if slot.is_none() {
-                            *slot = Some(e);
-                        }
-                    }
+                    Err(e) => lock(&errors).push(((j, p), e)),
                 }
             });
         }
     });
-    if let Some(e) = first_error.into_inner().unwrap_or_else(|p| p.into_inner()) {
+    let mut errors = errors.into_inner().unwrap_or_else(|p| p.into_inner());
+    errors.sort_by_key(|(at, _)| *at);
+    if let Some((_, e)) = errors.into_iter().next() {
         return Err(e);
     }
     let results = results.into_inner().unwrap_or_else(|p| p.into_inner());
@@ -194,14 +194,9 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 
 fn prepare(spec: ReleaseSpec, helm: &Helm, opts: &RenderOptions) -> Result<Job> {
     let dir = spec.chart_dir.clone();
-    if !spec.missing_upstream().is_empty() && opts.fetch_deps {
-        let out = helm.output(["dependency".as_ref(), "build".as_ref(), dir.as_os_str()])?;
-        if !out.status.success() {
-            return Err(usage(format!(
-                "helm dependency build {} failed:\n{}",
-                dir.display(),
-                excerpt(&String::from_utf8_lossy(&out.stderr))
-            )));
+    if opts.fetch_deps {
+        for dep in spec.missing_upstream() {
+            fetch(helm, &dir, &dep)?;
         }
     }
     let missing_upstream = spec.missing_upstream();
@@ -265,6 +260,43 @@ fn prepare(spec: ReleaseSpec, helm: &Helm, opts: &RenderOptions) -> Result<Job> 
         key,
         cached: None,
     })
+}
+
+/// Downloads one upstream dependency into `chart_dir/charts/` with `helm pull` (which needs no
+/// `helm repo add`, so its error is the real one: DNS, TLS, a missing version).
+fn fetch(helm: &Helm, chart_dir: &Path, dep: &Dependency) -> Result<()> {
+    let dest = chart_dir.join("charts");
+    std::fs::create_dir_all(&dest).with_context(|| format!("creating {}", dest.display()))?;
+    let version = dep.version.trim_start_matches('=');
+    let mut args: Vec<String> = vec!["pull".into()];
+    if dep.repository.starts_with("oci://") {
+        args.push(format!(
+            "{}/{}",
+            dep.repository.trim_end_matches('/'),
+            dep.name
+        ));
+    } else {
+        args.extend([dep.name.clone(), "--repo".into(), dep.repository.clone()]);
+    }
+    args.extend([
+        "--version".into(),
+        version.into(),
+        "--destination".into(),
+        dest.to_string_lossy().into_owned(),
+    ]);
+    tracing::info!("helm {}", args.join(" "));
+    let out = helm.output(&args)?;
+    if !out.status.success() {
+        return Err(usage(format!(
+            "--fetch-deps: cannot download {} {} from {} for {}:\n{}",
+            dep.name,
+            version,
+            dep.repository,
+            chart_dir.display(),
+            excerpt(&String::from_utf8_lossy(&out.stderr))
+        )));
+    }
+    Ok(())
 }
 
 /// The boolean a dependency condition (`a.b.enabled`, or several comma-separated) has in the
@@ -373,9 +405,14 @@ fn run_helm(helm: &Helm, job: &Job, args: &[String], parallel: bool) -> Result<S
     })
 }
 
-/// The first lines of helm's stderr, indented.
+/// The first lines of helm's stderr, indented; helm's hint to rerun with `--debug` (a flag
+/// kalypso does not have) is left out.
 pub fn excerpt(stderr: &str) -> String {
-    let lines: Vec<&str> = stderr.lines().filter(|l| !l.trim().is_empty()).collect();
+    let lines: Vec<&str> = stderr
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .filter(|l| !l.contains("Use --debug flag"))
+        .collect();
     let mut out: Vec<String> = lines.iter().take(15).map(|l| format!("  {l}")).collect();
     if lines.len() > 15 {
         out.push(format!("  … ({} more lines)", lines.len() - 15));

@@ -1,4 +1,5 @@
-//! `--output json`: `{"findings": [...], "charts": [...], "summary": "..."}`.
+//! `--output json`: `{"findings": [...], "charts": [...], "summary": {counts}}`; each
+//! finding's `file` is a repository path where the object came from one of the charts.
 
 use serde_json::json;
 
@@ -6,10 +7,29 @@ use super::Report;
 
 /// The JSON report, pretty-printed.
 pub fn render(report: &Report) -> String {
+    let findings: Vec<serde_json::Value> = report
+        .findings
+        .iter()
+        .map(|f| {
+            let mut v = serde_json::to_value(f).unwrap_or_default();
+            if let Some(file) = &f.file {
+                v["file"] = json!(super::repository_path(file));
+            }
+            v
+        })
+        .collect();
+    let full = report.charts.iter().filter(|c| c.status == "full").count();
     let v = json!({
-        "findings": report.findings,
+        "findings": findings,
         "charts": report.charts,
-        "summary": report.summary(),
+        "summary": {
+            "errors": report.count(crate::outcome::Severity::Error),
+            "warnings": report.count(crate::outcome::Severity::Warning),
+            "info": report.count(crate::outcome::Severity::Info),
+            "charts_full": full,
+            "charts_partial": report.charts.len() - full,
+            "text": report.summary(),
+        },
     });
     serde_json::to_string_pretty(&v).unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"))
 }

@@ -46,21 +46,37 @@ impl Report {
         self.findings.iter().filter(|f| f.severity == s).count()
     }
 
-    /// `N errors, N warnings, N info; charts: X full, Y partial`.
+    /// `N errors, N warnings, N info; charts: X full, Y partial`, starting with `PARTIAL:`
+    /// when any chart was rendered with stand-ins (so a partial check never reads as clean).
     pub fn summary(&self) -> String {
         let plural = |n: usize, word: &str| format!("{n} {word}{}", if n == 1 { "" } else { "s" });
         let full = self.charts.iter().filter(|c| c.status == "full").count();
+        let partial = self.charts.len() - full;
         format!(
-            "{}, {}, {} info; charts: {full} full, {} partial",
+            "{}{}, {}, {} info; charts: {full} full, {partial} partial",
+            if partial > 0 {
+                "PARTIAL (upstream charts absent, stand-ins rendered): "
+            } else {
+                ""
+            },
             plural(self.count(Severity::Error), "error"),
             plural(self.count(Severity::Warning), "warning"),
             self.count(Severity::Info),
-            self.charts.len() - full
         )
     }
 
     /// Whether anything is at or above `fail_on`.
     pub fn fails(&self, fail_on: Severity) -> bool {
         crate::outcome::exit_code(self.findings.iter().map(|f| f.severity), fail_on) != 0
+    }
+}
+
+/// Maps helm's `# Source:` path (`<chart>/templates/x.yaml`, `<chart>/charts/<dep>/…`) to a
+/// repository path (`charts/<chart>/…`); other paths are kept.
+pub(crate) fn repository_path(file: &str) -> String {
+    if file.starts_with("kalypso-") && file.contains('/') {
+        format!("charts/{file}")
+    } else {
+        file.to_string()
     }
 }

@@ -14,16 +14,6 @@ fn level(s: Severity) -> &'static str {
     }
 }
 
-/// Maps helm's `# Source:` path (`<chart>/templates/x.yaml`, `<chart>/charts/<dep>/…`) to a
-/// repository path (`charts/<chart>/…`); other paths are kept.
-fn artifact(file: &str) -> String {
-    if file.starts_with("kalypso-") && file.contains('/') {
-        format!("charts/{file}")
-    } else {
-        file.to_string()
-    }
-}
-
 /// The SARIF log, pretty-printed.
 pub fn render(report: &Report) -> String {
     let rules: Vec<Value> = RULES
@@ -44,13 +34,18 @@ pub fn render(report: &Report) -> String {
             }
             let mut location = json!({"logicalLocations": [logical]});
             if let Some(file) = &f.file {
-                location["physicalLocation"] = json!({"artifactLocation": {"uri": artifact(file)}});
+                location["physicalLocation"] =
+                    json!({"artifactLocation": {"uri": super::repository_path(file)}});
             }
             json!({
                 "ruleId": f.rule,
                 "ruleIndex": RULES.iter().position(|(id, _)| *id == f.rule).unwrap_or(0),
                 "level": level(f.severity),
-                "message": {"text": format!("{} {}: {}", f.object, f.field, f.message)},
+                "message": {"text": if f.field.is_empty() {
+                    format!("{}: {}", f.object, f.message)
+                } else {
+                    format!("{} {}: {}", f.object, f.field, f.message)
+                }},
                 "locations": [location],
                 "properties": {"component": f.component, "field": f.field},
             })

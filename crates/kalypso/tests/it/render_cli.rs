@@ -295,3 +295,71 @@ fn check_compares_with_the_cached_render_of_identical_inputs() {
     let (_, v) = check(&helm, repo.path(), &[]);
     assert!(determinism(&v).is_empty(), "{v}");
 }
+
+#[test]
+fn a_dependency_that_cannot_be_fetched_shows_helms_own_reason() {
+    // A download attempt: only inside the loopback-only network namespace of `bash .ci/run`,
+    // where it fails before any packet leaves.
+    if !crate::controlplane::loopback_only() {
+        crate::support::skip("--fetch-deps failure: not in a loopback-only network namespace");
+        return;
+    }
+    let Some(helm) = helm_or_skip("--fetch-deps failure") else {
+        return;
+    };
+    let repo = tiny_repo();
+    let out = kalypso(&helm, repo.path())
+        .args(["--only", "a", "--fetch-deps"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("cannot download upstream 1.2.3 from https://charts.example.invalid"),
+        "{stderr}"
+    );
+    // helm's own reason (no route, no DNS), not a cache miss of a repository never added.
+    assert!(
+        !stderr.contains("no cached repository")
+            && stderr.contains("charts.example.invalid/index.yaml"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn the_same_bad_value_gives_the_same_error_on_every_run() {
+    let Some(helm) = helm_or_skip("deterministic errors") else {
+        return;
+    };
+    // Two charts that both fail on `n=5`, each in two ways: the schema (first render) and the
+    // template's own check (the determinism render skips schema validation).
+    let repo = tiny_repo();
+    for chart in ["kalypso-a", "kalypso-b"] {
+        write(
+            repo.path(),
+            &format!("charts/{chart}/values.schema.json"),
+            r#"{"type": "object", "properties": {"n": {"type": "string"}}}"#,
+        );
+        write(
+            repo.path(),
+            &format!("charts/{chart}/templates/check.yaml"),
+            "{{- if not (kindIs \"string\" .Values.n) }}{{ fail (printf \"n must be a string, got %v\" .Values.n) }}{{ end }}\n",
+        );
+    }
+    let mut seen = std::collections::BTreeSet::new();
+    for _ in 0..4 {
+        let out = Command::cargo_bin("kalypso")
+            .unwrap()
+            .env("KALYPSO_HELM", &helm.binary)
+            .args(["check", "--no-cache", "--set", "n=5", "--repo"])
+            .arg(repo.path())
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2));
+        seen.insert(String::from_utf8_lossy(&out.stderr).to_string());
+    }
+    assert_eq!(seen.len(), 1, "different errors: {seen:#?}");
+    let err = seen.into_iter().next().unwrap_or_default();
+    // The first chart in the component list, and its first render's (schema) error.
+    assert!(err.contains("kalypso-b") && err.contains("schema"), "{err}");
+}
