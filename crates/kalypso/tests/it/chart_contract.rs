@@ -959,6 +959,37 @@ breaks!(
     ]
 );
 
+/// The other side of `loki_existing_secret_not_loaded_by_the_pods`: with `existingSecret` set
+/// and loaded by the pods, the chart renders and creates no S3 Secret of its own.
+#[test]
+fn a_backend_with_its_own_s3_secret_renders_without_the_charts_secret() {
+    if !have_helm() {
+        return;
+    }
+    let tmp = stack_copy();
+    let values = "charts/kalypso-loki/values.yaml";
+    mutate(
+        tmp.path(),
+        values,
+        "existingSecret: \"\"",
+        "existingSecret: my-loki-s3",
+    );
+    mutate(
+        tmp.path(),
+        values,
+        "name: loki-s3-credentials",
+        "name: my-loki-s3",
+    );
+    let all = components(tmp.path());
+    let out = render(tmp.path(), component(&all, "kalypso-loki"), true, true);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let out = text(&out.stdout);
+    assert!(
+        !out.contains("kind: Secret"),
+        "kalypso-loki still renders a Secret:\n{out}"
+    );
+}
+
 // ---- (c) moving a component
 
 /// Loki moves from namespace `loki` to `logs` by editing the ApplicationSet and the contract
