@@ -7,6 +7,7 @@ use base64::Engine;
 use serde_json::Value;
 
 use super::dns::extract::{self, DnsReference, PortUse};
+use super::dns::nginx;
 use super::policy::Policy;
 use super::services::{self, ServiceView};
 use crate::manifest::walk::{index, join};
@@ -215,6 +216,13 @@ impl<'a> Context<'a> {
                 value,
                 from_text: true,
             });
+        } else if nginx::is_nginx(text) {
+            // Only what nginx proxies to, with its variables substituted: a `set $x url;` line
+            // alone is a definition, whose scheme says nothing about the port used.
+            for (target, line) in nginx::targets(text) {
+                let at = format!("{field}: line {line}");
+                self.scan_leaf(i, &at, &target, None, false);
+            }
         } else {
             let multi = text.contains('\n');
             self.scan_leaf(i, field, text, None, multi);

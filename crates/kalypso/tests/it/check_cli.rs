@@ -41,7 +41,7 @@ fn clean_manifests_exit_zero_with_a_summary_line() {
         .assert()
         .code(0)
         .stdout(predicate::str::contains(
-            "0 errors, 0 warnings, 1 info; charts: 0 full, 0 partial",
+            "0 errors, 1 warning, 0 info; charts: 0 full, 0 partial",
         ))
         .stdout(predicate::str::contains("schema check skipped"));
 }

@@ -275,7 +275,7 @@ fn a_kind_kubernetes_no_longer_serves_is_an_error() {
 }
 
 #[test]
-fn missing_schemas_give_one_visible_info_finding() {
+fn missing_schemas_give_one_warning_not_a_silent_pass() {
     let manifest = Manifest::from_sources(&[]).expect("empty");
     let dir = tempfile::tempdir().expect("tempdir");
     let opts = SchemaOptions {
@@ -285,7 +285,7 @@ fn missing_schemas_give_one_visible_info_finding() {
     };
     let found = check::schema::check(&manifest, &opts);
     assert_eq!(found.len(), 1);
-    assert_eq!(found[0].severity, Severity::Info);
+    assert_eq!(found[0].severity, Severity::Warning);
     assert!(
         found[0].message.starts_with("schema check skipped:"),
         "{}",

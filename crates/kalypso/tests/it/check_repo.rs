@@ -88,9 +88,9 @@ fn a_grafana_datasource_on_the_wrong_port_is_reported() {
     let repo = copy_repo();
     mutate(
         repo.path(),
-        "charts/kalypso-grafana/values.yaml",
-        "tempo-distributed-query-frontend.tempo.svc.cluster.local:3100",
-        "tempo-distributed-query-frontend.tempo.svc.cluster.local:3300",
+        "charts/kalypso-grafana/templates/datasources-configmap.yaml",
+        r#"url: {{ include "kalypso-common.url" (list . "kalypso-tempo" "queryFrontend") | quote }}"#,
+        "url: http://tempo-distributed-query-frontend.tempo.svc.cluster.local:3300",
     );
     let (code, findings, _) = check(&helm, repo.path(), &["--only", "tempo,grafana"]);
     let errs = errors(&findings);
@@ -119,8 +119,8 @@ fn a_wrong_s3_endpoint_is_reported() {
     mutate(
         repo.path(),
         "charts/kalypso-loki/values.yaml",
-        "minio.minio.svc.cluster.local:9000",
-        "minio.minio.svc.cluster.local:9001",
+        r#"endpoint: '{{ include "kalypso-common.address" (list . "kalypso-minio" "s3") }}'"#,
+        "endpoint: minio.minio.svc.cluster.local:9001",
     );
     let (code, findings, _) = check(&helm, repo.path(), &["--only", "minio,loki"]);
     let errs = errors(&findings);
@@ -150,8 +150,8 @@ fn a_bucket_the_object_store_does_not_create_is_reported() {
     mutate(
         repo.path(),
         "charts/kalypso-tempo/values.yaml",
-        "tempo-traces",
-        "tempo-tracez",
+        r#"bucket: '{{ include "kalypso-common.get" (list . "components" "kalypso-tempo" "storage" "buckets" "traces") }}'"#,
+        "bucket: tempo-tracez",
     );
     let (code, findings, _) = check(&helm, repo.path(), &["--only", "minio,tempo"]);
     let errs = errors(&findings);

@@ -48,8 +48,8 @@ fn a_kalypso_value_of_the_wrong_type_fails_lint_naming_the_chart() {
     mutate(
         repo.path(),
         "charts/kalypso-tempo/values.yaml",
-        "    port: 3100",
-        "    port: three-thousand-one-hundred",
+        "    secretAccessKey: tempo-dev-secret-change-me",
+        "    secretAccessKey: 12345678",
     );
     let out = kalypso()
         .env("KALYPSO_HELM", &helm.binary)
@@ -60,6 +60,6 @@ fn a_kalypso_value_of_the_wrong_type_fails_lint_naming_the_chart() {
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(1), "{stdout}");
     assert!(stdout.contains("FAIL  kalypso-tempo"), "{stdout}");
-    assert!(stdout.contains("port"), "{stdout}");
+    assert!(stdout.contains("secretAccessKey"), "{stdout}");
     assert!(stdout.contains("0 passed, 1 failed"), "{stdout}");
 }

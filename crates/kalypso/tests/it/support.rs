@@ -18,17 +18,18 @@ pub fn skip(line: &str) {
     let _ = writeln!(std::io::stderr(), "SKIP: {line}");
 }
 
-/// Copies the repository's stack (argocd/, charts/ with any upstream archives, the policy)
-/// into a temporary directory.
+/// Copies the repository's stack (argocd/, charts/ with any upstream archives, the policy,
+/// the contract) into a temporary directory.
 pub fn copy_repo() -> tempfile::TempDir {
     let root = repo_root();
     let tmp = tempfile::tempdir().expect("tempdir");
     for dir in ["argocd", "charts"] {
         copy_dir(&root.join(dir), &tmp.path().join(dir));
     }
-    let policy = root.join("kalypso-policy.yaml");
-    if policy.is_file() {
-        std::fs::copy(&policy, tmp.path().join("kalypso-policy.yaml")).expect("copy policy");
+    for file in ["kalypso-policy.yaml", "contract.yaml"] {
+        if root.join(file).is_file() {
+            std::fs::copy(root.join(file), tmp.path().join(file)).expect("copy");
+        }
     }
     tmp
 }

@@ -2,6 +2,7 @@
 //! exposes the port used.
 
 pub(crate) mod extract;
+pub(crate) mod nginx;
 
 use std::collections::BTreeSet;
 
