@@ -32,11 +32,20 @@ fn dev_loop(helm: &Helm, stack: &Stack) -> Result<Duration, String> {
         let dir = stack.chart_dir(c).display().to_string();
         let name = c.path.rsplit('/').next().unwrap_or(&c.name).to_string();
         // Exactly README's "Development" loop: lint --strict, then template, chart by chart.
-        let lint = vec!["lint".to_string(), "--strict".into(), dir.clone()];
+        let contract = stack.root.join("contract.yaml").display().to_string();
+        let lint = vec![
+            "lint".to_string(),
+            "--strict".into(),
+            dir.clone(),
+            "-f".into(),
+            contract.clone(),
+        ];
         let template = vec![
             "template".to_string(),
             name,
             dir,
+            "-f".into(),
+            contract,
             "--kube-version".into(),
             "1.32.0".into(),
         ];

@@ -23,6 +23,7 @@ mod deploy_doctor;
 mod deploy_down;
 mod deploy_up;
 mod lint_cli;
+mod readme_contract;
 mod render_cli;
 mod up_controlplane;
 mod verify_cli;

@@ -37,6 +37,10 @@ impl UpRepo {
             let chart_dir = chart.path();
             let meta = kalypso::chart::ChartMeta::load(&chart_dir).expect("Chart.yaml");
             for dep in &meta.dependencies {
+                // kalypso copies the repository's own (file://) charts in itself.
+                if dep.is_local() {
+                    continue;
+                }
                 let archive = dep.archive_path(&chart_dir);
                 if archive.is_file() {
                     if !force {
