@@ -40,7 +40,15 @@ pub use schema::SchemaOptions;
 use crate::render::ChartRender;
 
 /// Every rule id with a one-line description (for `--output sarif` and documentation).
+/// Rule id of the contract-against-component-list check (`commands::check` runs it, since it
+/// compares two files rather than rendered objects).
+pub const CONTRACT_RULE: &str = "wiring/contract";
+
 pub const RULES: &[(&str, &str)] = &[
+    (
+        CONTRACT_RULE,
+        "contract.yaml names the ApplicationSet's components in the same namespaces",
+    ),
     (
         dns::RULE,
         "In-cluster DNS names resolve to a rendered Service exposing the port used",

@@ -83,6 +83,7 @@ pub fn evaluate(ctx: &Context, args: &CheckArgs) -> Result<Report> {
     } else {
         ctx.repo_if_any()
     };
+    let mut contract_findings = Vec::new();
     let (sources, renders, charts) = if args.manifests.is_empty() {
         let root = repo.clone().unwrap_or_default();
         let stack = Stack::load(&root)?.select(&args.select.only)?;
@@ -95,6 +96,7 @@ pub fn evaluate(ctx: &Context, args: &CheckArgs) -> Result<Report> {
             cache: RenderCache::open(&root),
             reuse_cache: !args.no_cache,
         };
+        contract_findings = contract_vs_stack(&root)?;
         let renders = render_stack(&stack, &helm, &opts)?;
         let mut sources = render_sources(&renders);
         sources.extend(gitops_sources(&root)?);
@@ -124,7 +126,8 @@ pub fn evaluate(ctx: &Context, args: &CheckArgs) -> Result<Report> {
         },
         skip_schema: false,
     };
-    let findings = check::run_on(&manifest, &charts, &policy, &renders, &opts);
+    let mut findings = contract_findings;
+    findings.extend(check::run_on(&manifest, &charts, &policy, &renders, &opts));
     lap("rules");
     Ok(Report {
         findings,
@@ -160,6 +163,34 @@ pub fn run(ctx: &Context, args: CheckArgs) -> Result<i32> {
     } else {
         EXIT_OK
     })
+}
+
+/// `wiring/contract`: every component of the ApplicationSet in contract.yaml, in the same
+/// namespace (the whole stack's; `--only` narrows the render, not this comparison).
+fn contract_vs_stack(root: &Path) -> Result<Vec<check::Finding>> {
+    if !root.join(crate::contract::CONTRACT_PATH).is_file() {
+        return Ok(Vec::new());
+    }
+    let contract = crate::contract::Contract::load(root)?;
+    let whole = Stack::load(root)?;
+    Ok(contract
+        .differences(&whole)
+        .into_iter()
+        .map(|msg| {
+            check::Finding::general(
+                check::CONTRACT_RULE,
+                Severity::Error,
+                "contract",
+                crate::manifest::ObjectRef {
+                    api_version: String::new(),
+                    kind: "Contract".into(),
+                    namespace: None,
+                    name: crate::contract::CONTRACT_PATH.into(),
+                },
+                msg,
+            )
+        })
+        .collect())
 }
 
 /// The first pass of each render, as manifest sources.

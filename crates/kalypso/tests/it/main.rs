@@ -18,6 +18,7 @@ mod check_repo;
 mod check_report;
 mod check_wiring;
 mod cli_grammar;
+mod contract_move;
 mod deploy_cli;
 mod deploy_doctor;
 mod deploy_down;
