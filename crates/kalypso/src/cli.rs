@@ -126,6 +126,32 @@ fn parse_kube_version(s: &str) -> Result<String, String> {
     }
 }
 
+/// What decides a render (render, check, lint): which components, their values, and the
+/// Kubernetes version.
+#[derive(Debug, Clone, Args)]
+pub struct StackArgs {
+    #[command(flatten)]
+    pub select: SelectArgs,
+    #[command(flatten)]
+    pub values: ValuesArgs,
+    #[command(flatten)]
+    pub kube: KubeVersionArgs,
+}
+
+impl StackArgs {
+    /// Render options for one pass without a cache; `check` adds its second pass and cache.
+    pub fn render_options(&self, fetch_deps: bool) -> crate::render::RenderOptions {
+        crate::render::RenderOptions {
+            values: self.values.choice(),
+            fetch_deps,
+            kube_version: Some(self.kube.kube_version.clone()),
+            passes: 1,
+            cache: None,
+            reuse_cache: false,
+        }
+    }
+}
+
 /// `-o/--output` of the commands that print a table or JSON.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Output {

@@ -51,3 +51,18 @@ pub fn is_environment(e: &anyhow::Error) -> bool {
         )
     })
 }
+
+/// An error and its causes on one line, without repeats (`connect: refused` rather than the
+/// same text three times).
+pub(crate) fn chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut parts = vec![e.to_string()];
+    let mut cur = e.source();
+    while let Some(s) = cur {
+        let text = s.to_string();
+        if !parts.iter().any(|p| p.contains(&text)) {
+            parts.push(text);
+        }
+        cur = s.source();
+    }
+    parts.join(": ")
+}

@@ -248,6 +248,16 @@ fn truncate(s: &str, n: usize) -> String {
     }
 }
 
+/// What findings about the schema check itself point at.
+fn schema_object(opts: &SchemaOptions) -> ObjectRef {
+    ObjectRef {
+        api_version: String::new(),
+        kind: "Schema".into(),
+        namespace: None,
+        name: format!("kubernetes-{}", opts.kube_version),
+    }
+}
+
 /// Validates every object.
 pub fn check(manifest: &Manifest, opts: &SchemaOptions) -> Vec<Finding> {
     let t0 = std::time::Instant::now();
@@ -257,12 +267,7 @@ pub fn check(manifest: &Manifest, opts: &SchemaOptions) -> Vec<Finding> {
             RULE,
             Severity::Warning,
             "",
-            ObjectRef {
-                api_version: String::new(),
-                kind: "Schema".into(),
-                namespace: None,
-                name: format!("kubernetes-{}", opts.kube_version),
-            },
+            schema_object(opts),
             format!("schema check skipped: {why}"),
         )]
     };
@@ -277,12 +282,7 @@ pub fn check(manifest: &Manifest, opts: &SchemaOptions) -> Vec<Finding> {
             RULE,
             Severity::Warning,
             "",
-            ObjectRef {
-                api_version: String::new(),
-                kind: "Schema".into(),
-                namespace: None,
-                name: format!("kubernetes-{}", opts.kube_version),
-            },
+            schema_object(opts),
             format!(
                 "no schemas for Kubernetes {}: validated against {used}, the nearest kalypso found",
                 opts.kube_version

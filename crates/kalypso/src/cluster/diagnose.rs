@@ -4,10 +4,9 @@
 use std::collections::BTreeMap;
 use std::fmt;
 
-use k8s_openapi::api::apps::v1::{DaemonSet, Deployment, ReplicaSet, StatefulSet};
-use k8s_openapi::api::batch::v1::Job;
+use k8s_openapi::api::apps::v1::ReplicaSet;
 use k8s_openapi::api::core::v1::{Event, Pod};
-use kube::api::{Api, ListParams, LogParams};
+use kube::api::{Api, ApiResource, DynamicObject, GroupVersionKind, ListParams, LogParams};
 use serde::Serialize;
 
 use super::Cluster;
@@ -189,47 +188,32 @@ async fn events_for(cluster: &Cluster, ns: &str, kind: &str, name: &str) -> Vec<
         .collect()
 }
 
-/// The label selector of a workload's pods, as `k=v,k=v`.
+/// The label selector of a workload's pods, as `k=v,k=v` (a Job's pods carry `job-name`).
 async fn pod_selector(cluster: &Cluster, obj: &ObjectRef, ns: &str) -> Option<String> {
-    let c = cluster.client();
-    let labels: Option<BTreeMap<String, String>> = match obj.kind.as_str() {
-        "Deployment" => {
-            Api::<Deployment>::namespaced(c, ns)
-                .get(&obj.name)
-                .await
-                .ok()?
-                .spec?
-                .selector
-                .match_labels
-        }
-        "StatefulSet" => {
-            Api::<StatefulSet>::namespaced(c, ns)
-                .get(&obj.name)
-                .await
-                .ok()?
-                .spec?
-                .selector
-                .match_labels
-        }
-        "DaemonSet" => {
-            Api::<DaemonSet>::namespaced(c, ns)
-                .get(&obj.name)
-                .await
-                .ok()?
-                .spec?
-                .selector
-                .match_labels
-        }
-        "Job" => {
-            let job = Api::<Job>::namespaced(c, ns).get(&obj.name).await.ok()?;
-            job.spec
-                .and_then(|s| s.selector)
-                .and_then(|s| s.match_labels)
-                .or_else(|| Some(BTreeMap::from([("job-name".to_string(), obj.name.clone())])))
-        }
-        _ => None,
+    let (group, version, plural) = match obj.kind.as_str() {
+        "Deployment" => ("apps", "v1", "deployments"),
+        "StatefulSet" => ("apps", "v1", "statefulsets"),
+        "DaemonSet" => ("apps", "v1", "daemonsets"),
+        "Job" => ("batch", "v1", "jobs"),
+        _ => return None,
     };
-    let labels = labels?;
+    let res = ApiResource::from_gvk_with_plural(
+        &GroupVersionKind::gvk(group, version, &obj.kind),
+        plural,
+    );
+    let o = Api::<DynamicObject>::namespaced_with(cluster.client(), ns, &res)
+        .get(&obj.name)
+        .await
+        .ok()?;
+    let mut labels: BTreeMap<String, String> = o.data["spec"]["selector"]["matchLabels"]
+        .as_object()
+        .into_iter()
+        .flatten()
+        .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_string())))
+        .collect();
+    if labels.is_empty() && obj.kind == "Job" {
+        labels.insert("job-name".into(), obj.name.clone());
+    }
     if labels.is_empty() {
         return None;
     }

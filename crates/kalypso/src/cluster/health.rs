@@ -12,14 +12,11 @@
 
 use std::collections::BTreeSet;
 
-use k8s_openapi::api::admissionregistration::v1::{
-    MutatingWebhookConfiguration, ServiceReference, ValidatingWebhookConfiguration,
-};
 use k8s_openapi::api::apps::v1::{DaemonSet, Deployment, StatefulSet};
 use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
-use kube::api::{Api, ListParams};
+use kube::api::{Api, ApiResource, DynamicObject, GroupVersionKind, ListParams};
 use serde::Serialize;
 
 use super::{Cluster, ClusterError};
@@ -92,35 +89,19 @@ pub(crate) async fn check(cluster: &Cluster, obj: &ObjectRef) -> Result<Health, 
             .get(&obj.name)
             .await
             .map(|o| job_health(&o)),
-        "ValidatingWebhookConfiguration" => {
-            match Api::<ValidatingWebhookConfiguration>::all(client)
+        // Both kinds have the same shape: read them as JSON, one code path.
+        "ValidatingWebhookConfiguration" | "MutatingWebhookConfiguration" => {
+            let plural = format!("{}s", obj.kind.to_ascii_lowercase());
+            let res = ApiResource::from_gvk_with_plural(
+                &GroupVersionKind::gvk("admissionregistration.k8s.io", "v1", &obj.kind),
+                &plural,
+            );
+            match Api::<DynamicObject>::all_with(client, &res)
                 .get(&obj.name)
                 .await
             {
                 Ok(o) => {
-                    let hooks = o
-                        .webhooks
-                        .unwrap_or_default()
-                        .into_iter()
-                        .map(|w| (w.name, w.client_config.service, w.client_config.ca_bundle))
-                        .collect();
-                    return webhook_health(cluster, o.metadata.annotations.as_ref(), hooks).await;
-                }
-                Err(e) => Err(e),
-            }
-        }
-        "MutatingWebhookConfiguration" => {
-            match Api::<MutatingWebhookConfiguration>::all(client)
-                .get(&obj.name)
-                .await
-            {
-                Ok(o) => {
-                    let hooks = o
-                        .webhooks
-                        .unwrap_or_default()
-                        .into_iter()
-                        .map(|w| (w.name, w.client_config.service, w.client_config.ca_bundle))
-                        .collect();
+                    let hooks = webhooks(&o.data);
                     return webhook_health(cluster, o.metadata.annotations.as_ref(), hooks).await;
                 }
                 Err(e) => Err(e),
@@ -141,28 +122,54 @@ pub(crate) async fn check(cluster: &Cluster, obj: &ObjectRef) -> Result<Health, 
     }
 }
 
-type WebhookEntry = (
-    String,
-    Option<ServiceReference>,
-    Option<k8s_openapi::ByteString>,
-);
+/// One webhook of a configuration: its name, the Service it calls, whether it has a CA.
+struct Webhook {
+    name: String,
+    service: Option<(String, String)>,
+    has_ca: bool,
+}
+
+fn webhooks(data: &serde_json::Value) -> Vec<Webhook> {
+    data["webhooks"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|w| {
+            let cc = &w["clientConfig"];
+            Webhook {
+                name: w["name"].as_str().unwrap_or_default().to_string(),
+                service: cc["service"]["name"].as_str().map(|n| {
+                    (
+                        cc["service"]["namespace"]
+                            .as_str()
+                            .unwrap_or_default()
+                            .to_string(),
+                        n.to_string(),
+                    )
+                }),
+                has_ca: cc["caBundle"].as_str().is_some_and(|b| !b.is_empty()),
+            }
+        })
+        .collect()
+}
 
 async fn webhook_health(
     cluster: &Cluster,
     annotations: Option<&std::collections::BTreeMap<String, String>>,
-    hooks: Vec<WebhookEntry>,
+    hooks: Vec<Webhook>,
 ) -> Result<Health, ClusterError> {
     let injected =
         annotations.is_some_and(|a| CA_INJECT_ANNOTATIONS.iter().any(|k| a.contains_key(*k)));
     let mut services = BTreeSet::new();
-    for (name, svc, ca) in &hooks {
-        if injected && ca.as_ref().is_none_or(|b| b.0.is_empty()) {
+    for h in &hooks {
+        if injected && !h.has_ca {
             return Ok(Health::Pending(format!(
-                "webhook {name} has no caBundle yet (cert-manager's cainjector has not injected it)"
+                "webhook {} has no caBundle yet (cert-manager's cainjector has not injected it)",
+                h.name
             )));
         }
-        if let Some(s) = svc {
-            services.insert((s.namespace.clone(), s.name.clone(), name.clone()));
+        if let Some((ns, svc)) = &h.service {
+            services.insert((ns.clone(), svc.clone(), h.name.clone()));
         }
     }
     for (ns, svc, hook) in services {

@@ -12,6 +12,8 @@ use k8s_openapi::apimachinery::pkg::version::Info;
 use kube::config::{KubeConfigOptions, KubeconfigError};
 use kube::{Client, Config};
 
+use crate::error::chain;
+
 /// Why kalypso could not use the cluster; each message says what to do about it.
 #[derive(Debug, thiserror::Error)]
 pub enum ClusterError {
@@ -162,20 +164,6 @@ pub fn explain(url: &str, what: &str, err: kube::Error) -> ClusterError {
             detail: chain(&other),
         },
     }
-}
-
-/// An error and its causes on one line.
-fn chain(e: &(dyn std::error::Error + 'static)) -> String {
-    let mut parts = vec![e.to_string()];
-    let mut cur = e.source();
-    while let Some(s) = cur {
-        let text = s.to_string();
-        if !parts.iter().any(|p| p.contains(&text)) {
-            parts.push(text);
-        }
-        cur = s.source();
-    }
-    parts.join(": ")
 }
 
 fn kubeconfig_error(err: KubeconfigError) -> ClusterError {

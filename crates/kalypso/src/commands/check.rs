@@ -7,7 +7,7 @@ use anyhow::Result;
 
 use super::render::{IndexEntry, INDEX_FILE};
 use crate::check::{self, ChartInfo, CheckOptions, Policy, SchemaOptions, Severity};
-use crate::cli::{Context, KubeVersionArgs, SelectArgs, ValuesArgs};
+use crate::cli::{Context, StackArgs};
 use crate::error::{usage, EXIT_FAILED, EXIT_OK};
 use crate::helm::Helm;
 use crate::manifest::{Manifest, Source};
@@ -32,11 +32,7 @@ pub enum CheckOutput {
 #[derive(Debug, clap::Args)]
 pub struct CheckArgs {
     #[command(flatten)]
-    pub select: SelectArgs,
-    #[command(flatten)]
-    pub values: ValuesArgs,
-    #[command(flatten)]
-    pub kube: KubeVersionArgs,
+    pub stack: StackArgs,
     /// Check rendered manifests instead of rendering the repository: a file, a directory
     /// (every .yaml/.yml/.json in it; a `kalypso render --out` directory keeps each
     /// release's namespace), or `-` for stdin. Repeatable.
@@ -86,15 +82,13 @@ pub fn evaluate(ctx: &Context, args: &CheckArgs) -> Result<Report> {
     let mut contract_findings = Vec::new();
     let (sources, renders, charts) = if args.manifests.is_empty() {
         let root = repo.clone().unwrap_or_default();
-        let stack = Stack::load(&root)?.select(&args.select.only)?;
+        let stack = Stack::load(&root)?.select(&args.stack.select.only)?;
         let helm = Helm::locate(&root)?;
         let opts = RenderOptions {
-            values: args.values.choice(),
-            fetch_deps: args.fetch_deps,
-            kube_version: Some(args.kube.kube_version.clone()),
             passes: 2,
             cache: RenderCache::open(&root),
             reuse_cache: !args.no_cache,
+            ..args.stack.render_options(args.fetch_deps)
         };
         contract_findings = contract_vs_stack(&root)?;
         let renders = render_stack(&stack, &helm, &opts)?;
@@ -120,7 +114,7 @@ pub fn evaluate(ctx: &Context, args: &CheckArgs) -> Result<Report> {
     lap("parse");
     let opts = CheckOptions {
         schema: SchemaOptions {
-            kube_version: args.kube.kube_version.clone(),
+            kube_version: args.stack.kube.kube_version.clone(),
             schema_dir: args.schema_dir.clone(),
             repo: repo.clone(),
         },

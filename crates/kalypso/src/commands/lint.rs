@@ -4,7 +4,7 @@
 
 use anyhow::Result;
 
-use crate::cli::{Context, KubeVersionArgs, SelectArgs, ValuesArgs};
+use crate::cli::{Context, StackArgs};
 use crate::error::{EXIT_FAILED, EXIT_OK};
 use crate::helm::Helm;
 use crate::release::ReleaseSpec;
@@ -15,11 +15,7 @@ use crate::stack::Stack;
 #[derive(Debug, clap::Args)]
 pub struct LintArgs {
     #[command(flatten)]
-    pub select: SelectArgs,
-    #[command(flatten)]
-    pub values: ValuesArgs,
-    #[command(flatten)]
-    pub kube: KubeVersionArgs,
+    pub stack: StackArgs,
 }
 
 /// The result of linting one chart.
@@ -33,9 +29,13 @@ struct ChartLint {
 /// Runs `kalypso lint`; returns the process exit code.
 pub(crate) fn run(ctx: &Context, args: LintArgs) -> Result<i32> {
     let root = ctx.repo()?;
-    let stack = Stack::load(&root)?.select(&args.select.only)?;
+    let stack = Stack::load(&root)?.select(&args.stack.select.only)?;
     let helm = Helm::locate(&root)?;
-    let specs = ReleaseSpec::all(&stack, &args.values.choice(), Some(&args.kube.kube_version))?;
+    let specs = ReleaseSpec::all(
+        &stack,
+        &args.stack.values.choice(),
+        Some(&args.stack.kube.kube_version),
+    )?;
     let results: Vec<Result<ChartLint>> = std::thread::scope(|s| {
         let handles: Vec<_> = specs
             .iter()

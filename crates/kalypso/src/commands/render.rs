@@ -10,21 +10,17 @@ use std::path::PathBuf;
 use anyhow::{Context as _, Result};
 use serde::{Deserialize, Serialize};
 
-use crate::cli::{Context, KubeVersionArgs, SelectArgs, ValuesArgs};
+use crate::cli::{Context, StackArgs};
 use crate::error::{usage, EXIT_OK};
 use crate::helm::Helm;
-use crate::render::{render_stack, ChartStatus, RenderOptions};
+use crate::render::{render_stack, ChartStatus};
 use crate::stack::Stack;
 
 /// Arguments of `kalypso render`.
 #[derive(Debug, clap::Args)]
 pub struct RenderArgs {
     #[command(flatten)]
-    pub select: SelectArgs,
-    #[command(flatten)]
-    pub values: ValuesArgs,
-    #[command(flatten)]
-    pub kube: KubeVersionArgs,
+    pub stack: StackArgs,
     /// Run `helm dependency build` for charts whose upstream archives are missing (needs
     /// network); without it, missing dependencies are rendered as empty stand-ins.
     #[arg(long)]
@@ -56,16 +52,9 @@ pub(crate) struct IndexEntry {
 /// Runs `kalypso render`; returns the process exit code.
 pub(crate) fn run(ctx: &Context, args: RenderArgs) -> Result<i32> {
     let root = ctx.repo()?;
-    let stack = Stack::load(&root)?.select(&args.select.only)?;
+    let stack = Stack::load(&root)?.select(&args.stack.select.only)?;
     let helm = Helm::locate(&root)?;
-    let opts = RenderOptions {
-        values: args.values.choice(),
-        fetch_deps: args.fetch_deps,
-        kube_version: Some(args.kube.kube_version.clone()),
-        passes: 1,
-        cache: None,
-        reuse_cache: false,
-    };
+    let opts = args.stack.render_options(args.fetch_deps);
     let renders = render_stack(&stack, &helm, &opts)?;
     if ctx.progress() {
         for r in &renders {

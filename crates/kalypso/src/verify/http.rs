@@ -8,6 +8,7 @@ use reqwest::header::HeaderMap;
 use reqwest::{Client, RequestBuilder, Url};
 
 use super::probe::{excerpt, Failure};
+use crate::error::chain;
 
 /// Header Mimir and Loki read the tenant from.
 pub(crate) const TENANT_HEADER: &str = "X-Scope-OrgID";
@@ -120,7 +121,7 @@ impl Http {
         }
         Failure::Unreachable {
             url: url.to_string(),
-            detail: error_chain(&e),
+            detail: chain(&e),
         }
     }
 }
@@ -130,20 +131,6 @@ pub(crate) fn display_url(url: &Url) -> String {
     let mut u = url.clone();
     u.set_query(None);
     u.to_string()
-}
-
-/// An error and its causes on one line, without repeats.
-pub(crate) fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
-    let mut parts: Vec<String> = vec![e.to_string()];
-    let mut cur = e.source();
-    while let Some(s) = cur {
-        let text = s.to_string();
-        if !parts.iter().any(|p| p.contains(&text)) {
-            parts.push(text);
-        }
-        cur = s.source();
-    }
-    parts.join(": ")
 }
 
 /// Joins `path` onto a base URL, keeping the base's own path (`/prometheus` + `/api/v1/query`).
