@@ -253,7 +253,6 @@ fn with_the_upstream_charts_templated_upstream_values_are_the_contracts() {
                 "bucket_name: 'mimir-ruler'",
                 "bucket_name: 'mimir-alertmanager'",
                 "endpoint: 'minio.minio.svc.cluster.local:9000'",
-                "no_auth_tenant: 'kalypso'",
             ],
         ),
         (
