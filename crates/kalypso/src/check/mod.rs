@@ -24,6 +24,7 @@ pub mod determinism;
 pub(crate) mod dns;
 pub(crate) mod finding;
 pub(crate) mod hygiene;
+pub(crate) mod netpol;
 pub(crate) mod ordering;
 pub(crate) mod policy;
 pub(crate) mod refs;
@@ -48,6 +49,10 @@ pub const RULES: &[(&str, &str)] = &[
     (
         CONTRACT_RULE,
         "contract.yaml names the ApplicationSet's components in the same namespaces",
+    ),
+    (
+        netpol::RULE,
+        "Every wire is allowed by the NetworkPolicies of both ends",
     ),
     (
         dns::RULE,
@@ -199,6 +204,7 @@ fn join_schema(handle: SchemaHandle<'_>) -> Vec<Finding> {
 fn rules(ctx: &Context, renders: &[ChartRender]) -> Vec<Finding> {
     let mut f = Vec::new();
     f.extend(dns::check(ctx));
+    f.extend(netpol::check(ctx));
     f.extend(refs::check(ctx));
     f.extend(storage::check_buckets(ctx));
     f.extend(storage::check_credentials(ctx));

@@ -13,6 +13,7 @@ mod chart_contract;
 mod chart_docs;
 mod check_cli;
 mod check_hygiene;
+mod check_netpol;
 mod check_ordering;
 mod check_repo;
 mod check_report;
