@@ -24,7 +24,18 @@ pub struct Component {
     /// Install wave: every component of wave N is healthy before wave N+1 starts.
     #[serde(deserialize_with = "wave_from_string")]
     pub wave: u32,
+    /// The Pod Security Standards level its namespace enforces (`restricted`, `baseline`,
+    /// `privileged`): Argo CD labels the namespace with it, `kalypso up` too, and
+    /// `kalypso check` evaluates every pod of the namespace against it.
+    #[serde(default, rename = "podSecurity")]
+    pub pod_security: Option<String>,
 }
+
+/// The Pod Security Standards levels, least to most privileged.
+pub const POD_SECURITY_LEVELS: &[&str] = &["restricted", "baseline", "privileged"];
+
+/// The namespace label PodSecurity admission enforces.
+pub const POD_SECURITY_ENFORCE_LABEL: &str = "pod-security.kubernetes.io/enforce";
 
 fn wave_from_string<'de, D: serde::Deserializer<'de>>(d: D) -> std::result::Result<u32, D::Error> {
     #[derive(Deserialize)]
@@ -103,6 +114,15 @@ impl Stack {
         for c in &components {
             if seen.insert(c.name.clone(), ()).is_some() {
                 return Err(usage(format!("component {:?} is listed twice", c.name)));
+            }
+            if let Some(level) = &c.pod_security {
+                if !POD_SECURITY_LEVELS.contains(&level.as_str()) {
+                    return Err(usage(format!(
+                        "component {}: podSecurity {level:?} is not a Pod Security Standards level ({})",
+                        c.name,
+                        POD_SECURITY_LEVELS.join(", ")
+                    )));
+                }
             }
         }
         Ok(Stack {

@@ -26,6 +26,7 @@ pub(crate) mod finding;
 pub(crate) mod hygiene;
 pub(crate) mod netpol;
 pub(crate) mod ordering;
+pub(crate) mod podsecurity;
 pub(crate) mod policy;
 pub(crate) mod refs;
 pub mod schema;
@@ -53,6 +54,10 @@ pub const RULES: &[(&str, &str)] = &[
     (
         netpol::RULE,
         "Every wire is allowed by the NetworkPolicies of both ends",
+    ),
+    (
+        podsecurity::RULE,
+        "Every pod passes the Pod Security Standards level its namespace enforces",
     ),
     (
         dns::RULE,
@@ -116,6 +121,8 @@ pub struct CheckOptions {
     pub schema: SchemaOptions,
     /// Skip the schema rule entirely (tests).
     pub skip_schema: bool,
+    /// The Pod Security Standards level each namespace enforces (from the component list).
+    pub pod_security: std::collections::BTreeMap<String, String>,
 }
 
 /// Runs every rule. `renders` carries the render passes for the determinism rule (empty for
@@ -124,6 +131,7 @@ pub fn run(ctx: &Context, renders: &[ChartRender], opts: &CheckOptions) -> Vec<F
     let mut findings = std::thread::scope(|s| {
         let schema = spawn_schema(s, ctx.manifest, opts);
         let mut f = rules(ctx, renders);
+        f.extend(podsecurity::check(ctx, &opts.pod_security));
         f.extend(join_schema(schema));
         f
     });
@@ -144,6 +152,7 @@ pub fn run_on(
         let schema = spawn_schema(s, manifest, opts);
         let ctx = Context::new(manifest, charts, policy);
         let mut f = rules(&ctx, renders);
+        f.extend(podsecurity::check(&ctx, &opts.pod_security));
         f.extend(join_schema(schema));
         f
     });

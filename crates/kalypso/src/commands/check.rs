@@ -80,6 +80,7 @@ pub fn evaluate(ctx: &Context, args: &CheckArgs) -> Result<Report> {
         ctx.repo_if_any()
     };
     let mut contract_findings = Vec::new();
+    let mut pod_security = std::collections::BTreeMap::new();
     let (sources, renders, charts) = if args.manifests.is_empty() {
         let root = repo.clone().unwrap_or_default();
         let stack = Stack::load(&root)?.select(&args.stack.select.only)?;
@@ -91,6 +92,11 @@ pub fn evaluate(ctx: &Context, args: &CheckArgs) -> Result<Report> {
             ..args.stack.render_options(args.fetch_deps)
         };
         contract_findings = contract_vs_stack(&root)?;
+        pod_security = stack
+            .components
+            .iter()
+            .filter_map(|c| Some((c.namespace.clone(), c.pod_security.clone()?)))
+            .collect();
         let renders = render_stack(&stack, &helm, &opts)?;
         let mut sources = render_sources(&renders);
         sources.extend(gitops_sources(&root)?);
@@ -119,6 +125,7 @@ pub fn evaluate(ctx: &Context, args: &CheckArgs) -> Result<Report> {
             repo: repo.clone(),
         },
         skip_schema: false,
+        pod_security,
     };
     let mut findings = contract_findings;
     findings.extend(check::run_on(&manifest, &charts, &policy, &renders, &opts));

@@ -143,6 +143,7 @@ fn two_renders_that_differ_are_reported_naming_the_object() {
             path: "charts/c".into(),
             namespace: "ns".into(),
             wave: 1,
+            pod_security: None,
         },
         status: ChartStatus::Full,
         outputs: vec![a.to_string(), b],
