@@ -597,7 +597,7 @@ pub(crate) fn check(ctx: &Context) -> Vec<Finding> {
                     RULE,
                     Severity::Info,
                     p.object,
-                    &format!("spec.ingress[{ri}]"),
+                    format!("spec.ingress[{ri}]"),
                     "allows traffic from another namespace that no wire of the stack uses",
                 ));
             }

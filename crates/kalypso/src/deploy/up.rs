@@ -20,6 +20,7 @@ use crate::cluster::Cluster;
 use crate::helm::Helm;
 use crate::manifest::ObjectRef;
 use crate::render::standin::copy_with_stand_ins;
+use crate::stack::POD_SECURITY_ENFORCE_LABEL;
 
 /// Bounded retry of transient helm failures: `attempts` in all, waiting `base`, `2*base`, …
 /// (at most `max`) in between.
@@ -303,8 +304,42 @@ impl ReleaseRun<'_> {
         }
     }
 
+    /// Creates the release's namespace, or updates it, with its Pod Security Standards level,
+    /// so PodSecurity admission judges the release's pods as Argo CD's namespaces would.
+    async fn namespace(&self, r: &PlannedRelease) -> Result<(), ReleaseFailure> {
+        let Some(level) = &r.spec.component.pod_security else {
+            return Ok(());
+        };
+        let ns = serde_json::json!({
+            "apiVersion": "v1",
+            "kind": "Namespace",
+            "metadata": {
+                "name": r.namespace,
+                "labels": {
+                    POD_SECURITY_ENFORCE_LABEL: level,
+                    "app.kubernetes.io/part-of": "kalypso",
+                },
+            },
+        });
+        let api = kube::Api::<k8s_openapi::api::core::v1::Namespace>::all(self.cluster.client());
+        api.patch(
+            &r.namespace,
+            &kube::api::PatchParams::apply("kalypso").force(),
+            &kube::api::Patch::Apply(&ns),
+        )
+        .await
+        .map(|_| ())
+        .map_err(|e| {
+            let err = self
+                .cluster
+                .explain(&format!("labelling namespace {}", r.namespace), e);
+            self.failure(r, FailureStage::Cluster, err.to_string())
+        })
+    }
+
     /// Runs `helm upgrade --install` unless the release is already at the wanted digest.
     async fn install(&self, r: &PlannedRelease) -> Result<Action, ReleaseFailure> {
+        self.namespace(r).await?;
         let digest = r.digest().map_err(|e| {
             self.failure(
                 r,

@@ -473,6 +473,88 @@ fn doctor_on_a_real_api_server_reports_each_check_in_aligned_columns() {
     );
 }
 
+#[test]
+fn pod_security_admission_refuses_a_pod_below_its_namespace_level_and_up_names_why() {
+    let Some(cp) = ControlPlane::start("pod security") else {
+        return;
+    };
+    let repo = UpRepo::prepare("pod security");
+    // grafana's namespace enforces `restricted` (whatever the component list says today).
+    let appset = repo.path().join("argocd/applicationset.yaml");
+    let list = std::fs::read_to_string(&appset).expect("appset");
+    let line = list
+        .lines()
+        .find(|l| l.contains("name: kalypso-grafana,"))
+        .expect("grafana element")
+        .to_string();
+    let restricted = if line.contains("podSecurity:") {
+        let start = line.find("podSecurity:").unwrap_or(0);
+        let end = line[start..]
+            .find([',', '}'])
+            .map(|e| start + e)
+            .unwrap_or(line.len());
+        format!("{}podSecurity: restricted{}", &line[..start], &line[end..])
+    } else {
+        line.replace("wave: \"6\"}", "wave: \"6\", podSecurity: restricted}")
+    };
+    std::fs::write(&appset, list.replace(&line, &restricted)).expect("write appset");
+
+    // A restricted-clean canary installs.
+    let out = run(cp.kalypso(repo.path()).args([
+        "up",
+        "--only",
+        "grafana",
+        "--timeout",
+        "60s",
+        "--set",
+        "canary.enabled=true",
+    ]));
+    assert!(out.status.success(), "{}", text(&out));
+    let ns = cp
+        .rt
+        .block_on(
+            Api::<k8s_openapi::api::core::v1::Namespace>::all(cp.client.clone()).get("grafana"),
+        )
+        .expect("namespace");
+    assert_eq!(
+        ns.metadata
+            .labels
+            .unwrap_or_default()
+            .get("pod-security.kubernetes.io/enforce")
+            .map(String::as_str),
+        Some("restricted"),
+        "up labels the namespace with its level"
+    );
+
+    // The same canary allowed to escalate privileges: the API server refuses its pods, and
+    // up says which rule, from the ReplicaSet's FailedCreate event.
+    crate::support::mutate(
+        repo.path(),
+        "charts/kalypso-grafana/templates/canary-deployment.yaml",
+        "allowPrivilegeEscalation: false",
+        "allowPrivilegeEscalation: true",
+    );
+    let out = run(cp.kalypso(repo.path()).args([
+        "up",
+        "--only",
+        "grafana",
+        "--timeout",
+        "20s",
+        "--set",
+        "canary.enabled=true",
+    ]));
+    let all = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{all}");
+    for want in [
+        "Deployment grafana/kalypso-canary",
+        "FailedCreate",
+        "violates PodSecurity \"restricted:latest\"",
+        "allowPrivilegeEscalation != false",
+    ] {
+        assert!(all.contains(want), "missing {want:?} in:\n{all}");
+    }
+}
+
 /// Not a test: starts a control plane and keeps it for `KALYPSO_HOLD_SECS` (default 600) so a
 /// developer can poke at it from the same network namespace
 /// (`ip netns exec <ns> kubectl --kubeconfig <printed path> …`).
