@@ -5,13 +5,23 @@
 //! cargo run -p kalypso --example config_reference -- mimir <grafana/mimir checkout>
 //! cargo run -p kalypso --example config_reference -- loki <grafana/loki checkout>
 //! cargo run -p kalypso --example config_reference -- tempo <grafana/tempo checkout>
-//! cargo run -p kalypso --example config_reference -- pyroscope <grafana/pyroscope checkout>
+//! cargo run -p kalypso --example config_reference -- pyroscope <grafana/pyroscope checkout> <Go source>
 //! cargo run -p kalypso --example config_reference -- otelcol-k8s <releases checkout> <component source>...
 //! ```
 //!
 //! Options after the source directory: `--version V` and `--commit SHA` override what is read
 //! from the checkout (`VERSION`, a release tag at `HEAD`, and `.git/HEAD`), for a tree extracted
-//! from git without its `.git` directory.
+//! from git without its `.git` directory; `-v` lists on stderr every difference between a
+//! published reference and the config struct tree (counts are always printed).
+//!
+//! The published references leave keys out that the servers accept, so the backends' data is
+//! completed from their Go config structs (see "Go sources" below): Mimir, Loki and Pyroscope
+//! add the `doc:"hidden"` fields their doc generators skip (note `hidden`); Tempo's keys and
+//! types come from its struct tree, its manifest (a dump of the defaults that omits every
+//! `omitempty` zero value) giving only the defaults. Mimir, Loki and Tempo vendor their
+//! dependencies; for Pyroscope, the `<Go source>` is a Go module cache root (`go mod download`
+//! in the checkout) or `github.com/grafana/dskit=DIR`, a dskit checkout at the version its
+//! `go.mod` requires.
 //!
 //! A component source for the collector distributions is either a Go module cache root
 //! (`<root>/<module>@<version>/metadata.yaml`, as `go mod download` lays it out) or
@@ -20,12 +30,12 @@
 //!
 //! Output (stdout): one TSV line per key path, `path  type  default  note`, sorted by path, or
 //! for collectors `kind  type  note`. Only facts are kept (names, types, defaults,
-//! deprecation and experimental markers), never the upstream descriptions.
+//! deprecation, experimental and hidden markers), never the upstream descriptions.
 
 use anyhow::{anyhow, bail, Context, Result};
 use regex::Regex;
 use serde_json::Value;
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::sync::LazyLock;
@@ -60,6 +70,7 @@ struct Opts {
     version: Option<String>,
     commit: Option<String>,
     allow_missing: bool,
+    verbose: bool,
 }
 
 impl Opts {
@@ -68,14 +79,16 @@ impl Opts {
         let mut version = None;
         let mut commit = None;
         let mut allow_missing = false;
+        let mut verbose = false;
         let mut it = args.iter();
         while let Some(a) = it.next() {
             match a.as_str() {
                 "--version" => version = Some(it.next().context("--version needs a value")?.clone()),
                 "--commit" => commit = Some(it.next().context("--commit needs a value")?.clone()),
                 "--allow-missing" => allow_missing = true,
+                "--verbose" | "-v" => verbose = true,
                 "-h" | "--help" => bail!(
-                    "usage: config_reference <mimir|loki|tempo|pyroscope|otelcol-DIST> <source dir> [component sources...] [--version V] [--commit SHA]"
+                    "usage: config_reference <mimir|loki|tempo|pyroscope|otelcol-DIST> <source dir> [Go or component sources...] [--version V] [--commit SHA] [-v]"
                 ),
                 _ => positional.push(a.clone()),
             }
@@ -95,6 +108,7 @@ impl Opts {
             version,
             commit,
             allow_missing,
+            verbose,
         })
     }
 
@@ -505,6 +519,18 @@ fn json_compact(v: &Value) -> String {
 
 const MIMIR_DESCRIPTOR: &str = "cmd/mimir/config-descriptor.json";
 const MIMIR_RUNTIME: &str = "pkg/mimir/runtime_config.go";
+/// The root of Mimir's config struct tree: (package directory, struct).
+const MIMIR_ROOT: (&str, &str) = ("pkg/mimir", "Config");
+/// Flags the doc generator hides by name (`hiddenOverrides`).
+const MIMIR_HIDDEN_FLAGS: &str = "pkg/util/configdoc/hidden.go";
+
+fn hidden_flag_names(p: &Path) -> Result<Vec<String>> {
+    let re = Regex::new(r#""([^"]+)"\s*:\s*true"#)?;
+    Ok(re
+        .captures_iter(&read(p)?)
+        .map(|c| c[1].to_string())
+        .collect())
+}
 const DSKIT_MULTI: &str = "vendor/github.com/grafana/dskit/kv/multi.go";
 
 fn mimir(o: &Opts) -> Result<String> {
@@ -518,6 +544,13 @@ fn mimir(o: &Opts) -> Result<String> {
         .with_context(|| format!("{}: root has no blockEntries", path.display()))?;
     for e in entries {
         mimir_entry(&mut t, "", e).with_context(|| format!("in {}", path.display()))?;
+    }
+    let go = GoSources::new(&o.src, &o.extra)?;
+    let hidden_flags = hidden_flag_names(&o.src.join(MIMIR_HIDDEN_FLAGS))?;
+    let keys = go_config_keys(&go, MIMIR_ROOT.0, MIMIR_ROOT.1, &[], &hidden_flags)?;
+    add_hidden_keys(&mut t, &keys, o);
+    for m in go.missing.borrow().iter() {
+        eprintln!("  missing Go source: {m}");
     }
     // Runtime configuration file (-runtime-config.file).
     let runtime = RuntimeSpec {
@@ -547,8 +580,10 @@ fn mimir(o: &Opts) -> Result<String> {
     let header = vec![
         format!("# kalypso config reference: mimir {version}"),
         format!(
-            "# source: grafana/mimir@{}:{MIMIR_DESCRIPTOR} (+ {MIMIR_RUNTIME}, {DSKIT_MULTI})",
-            o.commit()?
+            "# source: grafana/mimir@{}:{MIMIR_DESCRIPTOR} (+ the doc:\"hidden\" keys of the config struct tree from {}.{} with vendor/, {MIMIR_HIDDEN_FLAGS}; {MIMIR_RUNTIME}, {DSKIT_MULTI})",
+            o.commit()?,
+            MIMIR_ROOT.0,
+            MIMIR_ROOT.1
         ),
         format!(
             "# regenerate: cargo run -p kalypso --example config_reference -- mimir <checkout of grafana/mimir at mimir-{version}> > {OUT_DIR}/mimir-{version}.tsv"
@@ -1010,6 +1045,10 @@ impl GoCtx<'_> {
 
 const LOKI_DOC: &str = "docs/sources/shared/configuration.md";
 const LOKI_RUNTIME: &str = "pkg/loki/runtime_config.go";
+const LOKI_ROOT: (&str, &str) = ("pkg/loki", "Config");
+const PYROSCOPE_ROOT: (&str, &str) = ("pkg/pyroscope", "Config");
+/// The shared server library, not vendored by Pyroscope.
+const DSKIT: &str = "github.com/grafana/dskit";
 const PYROSCOPE_DOC: &str =
     "docs/sources/configure-server/reference-configuration-parameters/index.md";
 
@@ -1020,6 +1059,12 @@ fn loki(o: &Opts) -> Result<String> {
     let mut t = Table::default();
     doc.expand(&mut t)
         .with_context(|| format!("expanding {}", path.display()))?;
+    let go = GoSources::new(&o.src, &o.extra)?;
+    let keys = go_config_keys(&go, LOKI_ROOT.0, LOKI_ROOT.1, &[], &[])?;
+    add_hidden_keys(&mut t, &keys, o);
+    for m in go.missing.borrow().iter() {
+        eprintln!("  missing Go source: {m}");
+    }
     let runtime = RuntimeSpec {
         file: LOKI_RUNTIME,
         blocks: &[
@@ -1043,8 +1088,10 @@ fn loki(o: &Opts) -> Result<String> {
     let header = vec![
         format!("# kalypso config reference: loki {version}"),
         format!(
-            "# source: grafana/loki@{}:{LOKI_DOC} (+ {LOKI_RUNTIME}, {DSKIT_MULTI})",
-            o.commit()?
+            "# source: grafana/loki@{}:{LOKI_DOC} (+ the doc:\"hidden\" and undocumented keys of the config struct tree from {}.{} with vendor/; {LOKI_RUNTIME}, {DSKIT_MULTI})",
+            o.commit()?,
+            LOKI_ROOT.0,
+            LOKI_ROOT.1
         ),
         format!(
             "# regenerate: cargo run -p kalypso --example config_reference -- loki <checkout of grafana/loki at v{version}> > {OUT_DIR}/loki-{version}.tsv"
@@ -1060,13 +1107,27 @@ fn pyroscope(o: &Opts) -> Result<String> {
     let mut t = Table::default();
     doc.expand(&mut t)
         .with_context(|| format!("expanding {}", path.display()))?;
+    let go = GoSources::new(&o.src, &o.extra)?;
+    let dskit = go
+        .required(DSKIT)
+        .with_context(|| format!("{}: go.mod does not require {DSKIT}", o.src.display()))?;
+    let keys = go_config_keys(&go, PYROSCOPE_ROOT.0, PYROSCOPE_ROOT.1, &[], &[])?;
+    add_hidden_keys(&mut t, &keys, o);
+    for m in go.missing.borrow().iter() {
+        eprintln!("  missing Go source: {m}");
+    }
     t.resolve_replacements();
     let version = o.version(None, "v")?;
     let header = vec![
         format!("# kalypso config reference: pyroscope {version}"),
-        format!("# source: grafana/pyroscope@{}:{PYROSCOPE_DOC}", o.commit()?),
         format!(
-            "# regenerate: cargo run -p kalypso --example config_reference -- pyroscope <checkout of grafana/pyroscope at v{version}> > {OUT_DIR}/pyroscope-{version}.tsv"
+            "# source: grafana/pyroscope@{}:{PYROSCOPE_DOC} (+ the doc:\"hidden\" keys of the config struct tree from {}.{}, with {DSKIT}@{dskit})",
+            o.commit()?,
+            PYROSCOPE_ROOT.0,
+            PYROSCOPE_ROOT.1
+        ),
+        format!(
+            "# regenerate: cargo run -p kalypso --example config_reference -- pyroscope <checkout of grafana/pyroscope at v{version}> <Go module cache root after `go mod download` in that checkout, or {DSKIT}=<checkout of grafana/dskit at {dskit}>> > {OUT_DIR}/pyroscope-{version}.tsv"
         ),
     ];
     Ok(t.render(&header))
@@ -1439,6 +1500,8 @@ fn parse_spec(lines: &[&str], first_line: usize) -> Result<Vec<DocEntry>> {
 // ---------------------------------------------------------------------------------------------
 
 const TEMPO_MANIFEST: &str = "docs/sources/tempo/configuration/manifest.md";
+/// The root of Tempo's config struct tree: (package directory, struct).
+const TEMPO_ROOT: (&str, &str) = ("cmd/tempo/app", "Config");
 const TEMPO_OVERRIDES: &str = "modules/overrides/config.go";
 const TEMPO_OVERRIDES_LEGACY: &str = "modules/overrides/config_legacy.go";
 const TEMPO_OVERRIDES_RUNTIME: &str = "modules/overrides/runtime_config_overrides.go";
@@ -1474,11 +1537,59 @@ fn tempo(o: &Opts) -> Result<String> {
     let map = root
         .as_object()
         .with_context(|| format!("{}: the manifest is not a mapping", path.display()))?;
+    // The manifest is a dump of the defaults: it names no `omitempty` key whose default is
+    // zero, and its values only suggest types. The keys and types come from the config struct
+    // tree; the manifest gives the defaults (and any key the tree does not reach).
+    let mut dump = Table::default();
     for (k, v) in map {
         if k == "overrides" {
             continue;
         }
-        tempo_value(&mut t, k, v);
+        tempo_value(&mut dump, k, v);
+    }
+    let gosrc = GoSources::new(&o.src, &o.extra)?;
+    let keys = go_config_keys(&gosrc, TEMPO_ROOT.0, TEMPO_ROOT.1, &["overrides"], &[])?;
+    let mut types = Vec::new();
+    for (p, k) in &keys {
+        let d = dump.rows.get(p);
+        if let Some(e) = d.filter(|e| e.typ != k.typ) {
+            types.push(format!(
+                "{p}: manifest {} ({:?}), Go {}",
+                e.typ, e.default, k.typ
+            ));
+        }
+        let default = d.map(|e| e.default.clone()).unwrap_or_default();
+        t.add(p, &k.typ, &default, "", "");
+    }
+    let mut dump_only = Vec::new();
+    for (p, e) in &dump.rows {
+        let parent = block_of(p);
+        let inside = parent.is_empty()
+            || t.rows
+                .get(parent)
+                .is_some_and(|e| matches!(e.typ.as_str(), "block" | "list(block)" | "map(block)"));
+        if !t.rows.contains_key(p) && inside {
+            dump_only.push(p.clone());
+            t.add(p, &e.typ, &e.default, &e.note, "");
+        }
+    }
+    eprintln!(
+        "tempo: {} keys in the Go struct tree ({} not in the manifest); {} keys only in the manifest (kept); {} types the manifest suggested differently",
+        keys.len(),
+        keys.keys().filter(|p| !dump.rows.contains_key(*p)).count(),
+        dump_only.len(),
+        types.len()
+    );
+    if o.verbose {
+        for p in &dump_only {
+            eprintln!("  only in the manifest: {p}");
+        }
+        for d in &types {
+            eprintln!("  type: {d}");
+        }
+    }
+    for m in gosrc.missing.borrow().iter() {
+        eprintln!("  missing Go source: {m}");
     }
 
     // Overrides: `overrides` in the main config (new format under `defaults`, or the legacy
@@ -1573,8 +1684,11 @@ fn tempo(o: &Opts) -> Result<String> {
     let header = vec![
         format!("# kalypso config reference: tempo {version}"),
         format!(
-            "# source: grafana/tempo@{}:{TEMPO_MANIFEST} (+ modules/overrides/*.go for the overrides shapes; new and legacy formats)",
-            o.commit()?
+            "# source: grafana/tempo@{}:{}/config.go (keys and types: the config struct tree from {}.{} with vendor/) + {TEMPO_MANIFEST} (defaults) (+ modules/overrides/*.go for the overrides shapes; new and legacy formats)",
+            o.commit()?,
+            TEMPO_ROOT.0,
+            TEMPO_ROOT.0,
+            TEMPO_ROOT.1
         ),
         format!(
             "# regenerate: cargo run -p kalypso --example config_reference -- tempo <checkout of grafana/tempo at v{version}> > {OUT_DIR}/tempo-{version}.tsv"
@@ -1707,6 +1821,1335 @@ fn tempo_value(t: &mut Table, path: &str, v: &Value) {
             t.add(path, &typ, &d, "", "");
         }
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Go sources: the config struct tree as the server's YAML decoder sees it
+// ---------------------------------------------------------------------------------------------
+//
+// The published references leave keys out: Mimir, Loki and Pyroscope generate theirs with a
+// doc generator that skips `doc:"hidden"` fields, and Tempo's is a dump of the defaults that
+// omits every `omitempty` zero value. The server accepts all of them, so the extractor reads
+// the struct tree itself: from the root `Config` struct, every field by its `yaml` tag (or its
+// lower-cased name), inline fields merged into their parent, packages resolved through the
+// checkout's own module, its `vendor/` directory or a Go module cache (`go mod download`).
+// Types follow what the decoder accepts; a type with its own `UnmarshalYAML` is `any` unless
+// that method decodes into the struct's own fields (`type plain T`) or `GO_KNOWN` names it.
+
+#[derive(Clone, Debug, PartialEq)]
+enum Tok {
+    Ident(String),
+    Str(String),
+    Num,
+    Punct(char),
+    Semi,
+}
+
+/// Go tokens with automatic semicolons; comments dropped.
+fn go_tokens(src: &str) -> Vec<Tok> {
+    let c: Vec<char> = src.chars().collect();
+    let mut out: Vec<Tok> = Vec::new();
+    let semi_after = |t: Option<&Tok>| {
+        matches!(
+            t,
+            Some(Tok::Ident(_) | Tok::Str(_) | Tok::Num | Tok::Punct(')' | ']' | '}'))
+        )
+    };
+    let mut i = 0;
+    while i < c.len() {
+        let ch = c[i];
+        let next = c.get(i + 1).copied();
+        match ch {
+            '\n' => {
+                if semi_after(out.last()) {
+                    out.push(Tok::Semi);
+                }
+                i += 1;
+            }
+            _ if ch.is_whitespace() => i += 1,
+            '/' if next == Some('/') => {
+                while i < c.len() && c[i] != '\n' {
+                    i += 1;
+                }
+            }
+            '/' if next == Some('*') => {
+                let mut newline = false;
+                i += 2;
+                while i < c.len() && !(c[i] == '*' && c.get(i + 1) == Some(&'/')) {
+                    newline |= c[i] == '\n';
+                    i += 1;
+                }
+                i += 2;
+                if newline && semi_after(out.last()) {
+                    out.push(Tok::Semi);
+                }
+            }
+            '"' => {
+                let mut s = String::new();
+                i += 1;
+                while i < c.len() && c[i] != '"' && c[i] != '\n' {
+                    if c[i] == '\\' && i + 1 < c.len() {
+                        match c[i + 1] {
+                            '"' | '\\' => s.push(c[i + 1]),
+                            other => {
+                                s.push('\\');
+                                s.push(other);
+                            }
+                        }
+                        i += 2;
+                        continue;
+                    }
+                    s.push(c[i]);
+                    i += 1;
+                }
+                i += 1;
+                out.push(Tok::Str(s));
+            }
+            '`' => {
+                let mut s = String::new();
+                i += 1;
+                while i < c.len() && c[i] != '`' {
+                    s.push(c[i]);
+                    i += 1;
+                }
+                i += 1;
+                out.push(Tok::Str(s));
+            }
+            '\'' => {
+                i += 1;
+                while i < c.len() && c[i] != '\'' && c[i] != '\n' {
+                    i += if c[i] == '\\' { 2 } else { 1 };
+                }
+                i += 1;
+                out.push(Tok::Num);
+            }
+            _ if ch.is_alphabetic() || ch == '_' => {
+                let start = i;
+                while i < c.len() && (c[i].is_alphanumeric() || c[i] == '_') {
+                    i += 1;
+                }
+                out.push(Tok::Ident(c[start..i].iter().collect()));
+            }
+            _ if ch.is_ascii_digit() || (ch == '.' && next.is_some_and(|n| n.is_ascii_digit())) => {
+                while i < c.len() {
+                    let x = c[i];
+                    let exp_sign = (x == '+' || x == '-')
+                        && i > 0
+                        && matches!(c[i - 1], 'e' | 'E' | 'p' | 'P');
+                    if x.is_alphanumeric() || x == '.' || x == '_' || exp_sign {
+                        i += 1;
+                    } else {
+                        break;
+                    }
+                }
+                out.push(Tok::Num);
+            }
+            _ => {
+                out.push(Tok::Punct(ch));
+                i += 1;
+            }
+        }
+    }
+    out
+}
+
+/// A Go type expression, as far as the YAML shape needs it.
+#[derive(Clone, Debug)]
+enum GoType {
+    /// `name`, `pkg.name`, with type arguments.
+    Name {
+        pkg: Option<String>,
+        name: String,
+        args: Vec<GoType>,
+    },
+    Ptr(Box<GoType>),
+    List(Box<GoType>),
+    Map(Box<GoType>),
+    Struct(Vec<GoStructField>),
+    /// A func: not configurable (the doc generators skip it, the decoders refuse it).
+    Func,
+    /// Interfaces, channels: nothing YAML fills in.
+    Opaque,
+}
+
+#[derive(Clone, Debug)]
+struct GoStructField {
+    name: String,
+    embedded: bool,
+    typ: GoType,
+    tag: String,
+}
+
+#[derive(Clone, Debug)]
+struct GoTypeDecl {
+    file: usize,
+    alias: bool,
+    typ: GoType,
+}
+
+#[derive(Default)]
+struct GoFileAst {
+    package: String,
+    imports: Vec<(Option<String>, String)>,
+    types: Vec<(String, GoTypeDecl)>,
+    /// (receiver type, method name).
+    methods: Vec<(String, String)>,
+    /// Types with a twin `type x T` (at file level or in one of T's methods): the usual way a
+    /// custom `UnmarshalYAML` decodes into the type's own fields.
+    plain: Vec<String>,
+}
+
+struct GoParser<'a> {
+    t: &'a [Tok],
+    i: usize,
+}
+
+impl<'a> GoParser<'a> {
+    fn peek(&self, k: usize) -> Option<&'a Tok> {
+        let t: &'a [Tok] = self.t;
+        t.get(self.i + k)
+    }
+
+    fn is(&self, k: usize, p: char) -> bool {
+        self.peek(k) == Some(&Tok::Punct(p))
+    }
+
+    fn ident(&self, k: usize) -> Option<&'a str> {
+        match self.peek(k) {
+            Some(Tok::Ident(s)) => Some(s),
+            _ => None,
+        }
+    }
+
+    /// Skips a bracketed group starting at the current `(`, `[` or `{`.
+    fn skip_group(&mut self) {
+        let mut depth = 0usize;
+        while let Some(t) = self.peek(0) {
+            self.i += 1;
+            match t {
+                Tok::Punct('(' | '[' | '{') => depth += 1,
+                Tok::Punct(')' | ']' | '}') => {
+                    depth = depth.saturating_sub(1);
+                    if depth == 0 {
+                        return;
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+
+    /// Skips to the end of a declaration: its `;` (or closing group) at depth 0.
+    fn skip_decl(&mut self) {
+        while let Some(t) = self.peek(0) {
+            match t {
+                Tok::Semi => {
+                    self.i += 1;
+                    return;
+                }
+                Tok::Punct('(' | '[' | '{') => self.skip_group(),
+                Tok::Punct(')' | ']' | '}') => return,
+                _ => self.i += 1,
+            }
+        }
+    }
+
+    fn file(&mut self) -> GoFileAst {
+        let mut f = GoFileAst::default();
+        while let Some(t) = self.peek(0).cloned() {
+            match t {
+                Tok::Ident(k) if k == "package" => {
+                    f.package = self.ident(1).unwrap_or_default().to_string();
+                    self.i += 2;
+                }
+                Tok::Ident(k) if k == "import" => {
+                    self.i += 1;
+                    if self.is(0, '(') {
+                        self.i += 1;
+                        while self.peek(0).is_some() && !self.is(0, ')') {
+                            self.import_spec(&mut f);
+                        }
+                        self.i += 1;
+                    } else {
+                        self.import_spec(&mut f);
+                    }
+                }
+                Tok::Ident(k) if k == "type" => {
+                    self.i += 1;
+                    if self.is(0, '(') {
+                        self.i += 1;
+                        while self.peek(0).is_some() && !self.is(0, ')') {
+                            if self.peek(0) == Some(&Tok::Semi) {
+                                self.i += 1;
+                                continue;
+                            }
+                            let before = self.i;
+                            self.type_spec(&mut f);
+                            if self.i == before {
+                                self.i += 1;
+                            }
+                        }
+                        self.i += 1;
+                    } else {
+                        self.type_spec(&mut f);
+                    }
+                }
+                Tok::Ident(k) if k == "func" => self.func(&mut f),
+                Tok::Ident(k) if k == "var" || k == "const" => {
+                    self.i += 1;
+                    if self.is(0, '(') {
+                        self.skip_group();
+                    } else {
+                        self.skip_decl();
+                    }
+                }
+                _ => self.i += 1,
+            }
+        }
+        f
+    }
+
+    fn import_spec(&mut self, f: &mut GoFileAst) {
+        let alias = match self.peek(0) {
+            Some(Tok::Ident(a)) => {
+                let a = a.clone();
+                self.i += 1;
+                Some(a)
+            }
+            Some(Tok::Punct('.')) => {
+                self.i += 1;
+                Some(".".to_string())
+            }
+            _ => None,
+        };
+        if let Some(Tok::Str(p)) = self.peek(0) {
+            f.imports.push((alias, p.clone()));
+            self.i += 1;
+        }
+        while self.peek(0) == Some(&Tok::Semi) {
+            self.i += 1;
+        }
+        if !matches!(
+            self.peek(0),
+            Some(Tok::Str(_) | Tok::Ident(_)) | Some(Tok::Punct('.' | ')'))
+        ) && self.peek(0).is_some()
+        {
+            self.i += 1;
+        }
+    }
+
+    fn type_spec(&mut self, f: &mut GoFileAst) {
+        let Some(name) = self.ident(0).map(str::to_string) else {
+            self.skip_decl();
+            return;
+        };
+        self.i += 1;
+        // Type parameters: `[T any]` (an array type would be `[N]T` or `[]T`).
+        if self.is(0, '[') && self.ident(1).is_some() && !self.is(2, ']') {
+            self.skip_group();
+        }
+        let alias = self.is(0, '=');
+        if alias {
+            self.i += 1;
+        }
+        let typ = self.typ();
+        if let GoType::Name {
+            pkg: None, name: t, ..
+        } = &typ
+        {
+            if !alias {
+                f.plain.push(t.clone());
+            }
+        }
+        f.types.push((
+            name,
+            GoTypeDecl {
+                file: 0,
+                alias,
+                typ,
+            },
+        ));
+        if self.peek(0) == Some(&Tok::Semi) {
+            self.i += 1;
+        }
+    }
+
+    fn typ(&mut self) -> GoType {
+        match self.peek(0).cloned() {
+            Some(Tok::Punct('*')) => {
+                self.i += 1;
+                GoType::Ptr(Box::new(self.typ()))
+            }
+            Some(Tok::Punct('[')) => {
+                if self.is(1, ']') {
+                    self.i += 2;
+                } else {
+                    self.skip_group();
+                }
+                GoType::List(Box::new(self.typ()))
+            }
+            Some(Tok::Punct('(')) => {
+                self.i += 1;
+                let t = self.typ();
+                if self.is(0, ')') {
+                    self.i += 1;
+                }
+                t
+            }
+            Some(Tok::Punct('<')) => {
+                // `<-chan T`
+                self.i += 2;
+                self.typ();
+                GoType::Opaque
+            }
+            Some(Tok::Ident(k)) => match k.as_str() {
+                "map" => {
+                    self.i += 1;
+                    if self.is(0, '[') {
+                        self.i += 1;
+                        self.typ();
+                        if self.is(0, ']') {
+                            self.i += 1;
+                        }
+                    }
+                    GoType::Map(Box::new(self.typ()))
+                }
+                "chan" => {
+                    self.i += 1;
+                    if self.is(0, '<') {
+                        self.i += 2;
+                    }
+                    self.typ();
+                    GoType::Opaque
+                }
+                "struct" => {
+                    self.i += 1;
+                    GoType::Struct(self.fields())
+                }
+                "interface" => {
+                    self.i += 1;
+                    if self.is(0, '{') {
+                        self.skip_group();
+                    }
+                    GoType::Opaque
+                }
+                "func" => {
+                    self.i += 1;
+                    if self.is(0, '(') {
+                        self.skip_group();
+                    }
+                    match self.peek(0) {
+                        Some(Tok::Punct('(')) => self.skip_group(),
+                        Some(Tok::Ident(_) | Tok::Punct('*' | '[' | '<')) => {
+                            self.typ();
+                        }
+                        _ => {}
+                    }
+                    GoType::Func
+                }
+                _ => {
+                    self.i += 1;
+                    let (pkg, name) = if self.is(0, '.') && self.ident(1).is_some() {
+                        let n = self.ident(1).unwrap_or_default().to_string();
+                        self.i += 2;
+                        (Some(k.clone()), n)
+                    } else {
+                        (None, k.clone())
+                    };
+                    let mut args = Vec::new();
+                    if self.is(0, '[') {
+                        self.i += 1;
+                        while self.peek(0).is_some() && !self.is(0, ']') {
+                            if self.is(0, ',') {
+                                self.i += 1;
+                                continue;
+                            }
+                            let before = self.i;
+                            args.push(self.typ());
+                            if self.i == before {
+                                self.i += 1;
+                            }
+                        }
+                        self.i += 1;
+                    }
+                    GoType::Name { pkg, name, args }
+                }
+            },
+            _ => {
+                self.i += 1;
+                GoType::Opaque
+            }
+        }
+    }
+
+    /// The fields of `{ ... }` at the current position.
+    fn fields(&mut self) -> Vec<GoStructField> {
+        let mut out = Vec::new();
+        if !self.is(0, '{') {
+            return out;
+        }
+        self.i += 1;
+        loop {
+            match self.peek(0) {
+                None => break,
+                Some(Tok::Semi) => {
+                    self.i += 1;
+                    continue;
+                }
+                Some(Tok::Punct('}')) => {
+                    self.i += 1;
+                    break;
+                }
+                _ => {}
+            }
+            let (names, embedded, typ) = if self.is(0, '*') {
+                let t = self.typ();
+                (vec![embedded_name(&t)], true, t)
+            } else if let Some(first) = self.ident(0).map(str::to_string) {
+                let embedded = matches!(
+                    self.peek(1),
+                    Some(Tok::Punct('.') | Tok::Punct('}') | Tok::Semi | Tok::Str(_))
+                );
+                if embedded {
+                    let t = self.typ();
+                    (vec![embedded_name(&t)], true, t)
+                } else {
+                    let mut names = vec![first];
+                    self.i += 1;
+                    while self.is(0, ',') {
+                        if let Some(n) = self.ident(1) {
+                            names.push(n.to_string());
+                        }
+                        self.i += 2;
+                    }
+                    (names, false, self.typ())
+                }
+            } else {
+                self.i += 1;
+                continue;
+            };
+            let tag = match self.peek(0) {
+                Some(Tok::Str(s)) => {
+                    let s = s.clone();
+                    self.i += 1;
+                    s
+                }
+                _ => String::new(),
+            };
+            for name in names {
+                out.push(GoStructField {
+                    name,
+                    embedded,
+                    typ: typ.clone(),
+                    tag: tag.clone(),
+                });
+            }
+        }
+        out
+    }
+
+    fn func(&mut self, f: &mut GoFileAst) {
+        self.i += 1;
+        let mut recv = None;
+        if self.is(0, '(') {
+            let start = self.i;
+            self.skip_group();
+            let inner = &self.t[start + 1..self.i.saturating_sub(1)];
+            let mut depth = 0usize;
+            let mut idents = Vec::new();
+            for t in inner {
+                match t {
+                    Tok::Punct('[') => depth += 1,
+                    Tok::Punct(']') => depth = depth.saturating_sub(1),
+                    Tok::Ident(s) if depth == 0 => idents.push(s.clone()),
+                    _ => {}
+                }
+            }
+            recv = idents.pop();
+        }
+        let name = self.ident(0).map(str::to_string);
+        // Signature, then the body.
+        while let Some(t) = self.peek(0).cloned() {
+            match t {
+                Tok::Ident(k) if (k == "struct" || k == "interface") && self.is(1, '{') => {
+                    self.i += 1;
+                    self.skip_group();
+                }
+                Tok::Punct('{') => {
+                    let start = self.i;
+                    self.skip_group();
+                    if let Some(r) = &recv {
+                        let body = &self.t[start..self.i];
+                        if body.windows(3).any(|w| {
+                            w[0] == Tok::Ident("type".into())
+                                && matches!(w[1], Tok::Ident(_))
+                                && w[2] == Tok::Ident(r.clone())
+                        }) {
+                            f.plain.push(r.clone());
+                        }
+                    }
+                    break;
+                }
+                Tok::Punct('(' | '[') => self.skip_group(),
+                Tok::Semi => {
+                    self.i += 1;
+                    break;
+                }
+                _ => self.i += 1,
+            }
+        }
+        if let (Some(r), Some(n)) = (recv, name) {
+            f.methods.push((r, n));
+        }
+    }
+}
+
+fn embedded_name(t: &GoType) -> String {
+    match t {
+        GoType::Ptr(i) => embedded_name(i),
+        GoType::Name { name, .. } => name.clone(),
+        _ => String::new(),
+    }
+}
+
+/// `reflect.StructTag.Get`.
+fn tag_get(tag: &str, key: &str) -> Option<String> {
+    let c: Vec<char> = tag.chars().collect();
+    let mut i = 0;
+    while i < c.len() {
+        while i < c.len() && c[i] == ' ' {
+            i += 1;
+        }
+        let start = i;
+        while i < c.len() && c[i] > ' ' && c[i] != ':' && c[i] != '"' {
+            i += 1;
+        }
+        if i == start || i + 1 >= c.len() || c[i] != ':' || c[i + 1] != '"' {
+            return None;
+        }
+        let name: String = c[start..i].iter().collect();
+        i += 2;
+        let mut v = String::new();
+        while i < c.len() && c[i] != '"' {
+            if c[i] == '\\' && i + 1 < c.len() {
+                i += 1;
+            }
+            v.push(c[i]);
+            i += 1;
+        }
+        i += 1;
+        if name == key {
+            return Some(v);
+        }
+    }
+    None
+}
+
+struct GoPackage {
+    name: String,
+    path: String,
+    /// Per file: (local name or None, import path).
+    imports: Vec<Vec<(Option<String>, String)>>,
+    types: HashMap<String, GoTypeDecl>,
+    /// (type, method).
+    methods: HashSet<(String, String)>,
+    /// See `GoFileAst::plain`.
+    plain: HashSet<String>,
+    /// Flags registered for struct fields: (field name, flag name, usage text).
+    flags: Vec<(String, String, String)>,
+}
+
+/// Where Go packages come from: the checkout's module, its vendor directory, local
+/// `replace` targets and a module cache.
+struct GoSources {
+    root: PathBuf,
+    module: String,
+    /// (module path, directory), longest first.
+    modules: Vec<(String, PathBuf)>,
+    /// `require` lines of go.mod: (module, version).
+    require: Vec<(String, String)>,
+    /// Modules whose structs are walked into: the checkout's own (with its local `replace`
+    /// targets) and dskit, the shared server library. Another module's struct is `any`: its
+    /// own decoding rules (Prometheus configs…) are not this extractor's to second-guess.
+    owned: Vec<String>,
+    cache: std::cell::RefCell<HashMap<String, Option<std::rc::Rc<GoPackage>>>>,
+    missing: std::cell::RefCell<BTreeSet<String>>,
+}
+
+impl GoSources {
+    /// `extra`: a Go module cache root (`go mod download` in the checkout), or `MODULE=DIR`
+    /// for a checkout of a required module at the version `go.mod` names, each optional where
+    /// the checkout vendors its dependencies.
+    fn new(root: &Path, extra: &[String]) -> Result<GoSources> {
+        let mut modcache: Option<PathBuf> = None;
+        let mut checkouts: Vec<(String, PathBuf)> = Vec::new();
+        for e in extra {
+            match e.split_once('=') {
+                Some((m, d)) => checkouts.push((m.to_string(), PathBuf::from(d))),
+                None => modcache = Some(PathBuf::from(e)),
+            }
+        }
+        let gomod = read(&root.join("go.mod"))?;
+        let mut module = String::new();
+        let mut require: Vec<(String, String)> = Vec::new();
+        let mut replace: Vec<(String, String, Option<String>)> = Vec::new();
+        let mut block = "";
+        for raw in gomod.lines() {
+            let line = raw.split("//").next().unwrap_or_default().trim();
+            if line.is_empty() {
+                continue;
+            }
+            if line == ")" {
+                block = "";
+                continue;
+            }
+            let (kind, rest) = if !block.is_empty() {
+                (block, line)
+            } else if let Some(r) = line.strip_prefix("module ") {
+                module = r.trim().to_string();
+                continue;
+            } else if let Some(r) = line.strip_prefix("require ") {
+                ("require", r.trim())
+            } else if let Some(r) = line.strip_prefix("replace ") {
+                ("replace", r.trim())
+            } else {
+                continue;
+            };
+            if rest == "(" {
+                block = kind;
+                continue;
+            }
+            match kind {
+                "require" => {
+                    let mut w = rest.split_whitespace();
+                    if let (Some(m), Some(v)) = (w.next(), w.next()) {
+                        require.push((m.to_string(), v.to_string()));
+                    }
+                }
+                "replace" => {
+                    if let Some((old, new)) = rest.split_once("=>") {
+                        let old = old.split_whitespace().next().unwrap_or_default();
+                        let mut n = new.split_whitespace();
+                        let target = n.next().unwrap_or_default().to_string();
+                        replace.push((old.to_string(), target, n.next().map(str::to_string)));
+                    }
+                }
+                _ => {}
+            }
+        }
+        if module.is_empty() {
+            bail!("{}: no module line", root.join("go.mod").display());
+        }
+        let mut modules = vec![(module.clone(), root.to_path_buf())];
+        let mut owned = vec![module.clone(), "github.com/grafana/dskit".to_string()];
+        for (m, v) in &require {
+            let (m2, v2, local) = match replace.iter().find(|(o, _, _)| o == m) {
+                Some((_, t, _)) if t.starts_with('.') || t.starts_with('/') => {
+                    owned.push(m.clone());
+                    (m.clone(), String::new(), Some(root.join(t)))
+                }
+                Some((_, t, Some(tv))) => (t.clone(), tv.clone(), None),
+                _ => (m.clone(), v.clone(), None),
+            };
+            let checkout = checkouts
+                .iter()
+                .find(|(cm, _)| cm == m)
+                .map(|(_, d)| d.clone());
+            let dir = match (local.or(checkout), &modcache) {
+                (Some(d), _) => d,
+                (None, Some(c)) => {
+                    c.join(format!("{}@{}", modcache_escape(&m2), modcache_escape(&v2)))
+                }
+                (None, None) => continue,
+            };
+            modules.push((m.clone(), dir));
+        }
+        modules.sort_by_key(|(m, _)| std::cmp::Reverse(m.len()));
+        Ok(GoSources {
+            root: root.to_path_buf(),
+            module,
+            modules,
+            require,
+            owned,
+            cache: Default::default(),
+            missing: Default::default(),
+        })
+    }
+
+    fn required(&self, module: &str) -> Option<String> {
+        self.require
+            .iter()
+            .find(|(m, _)| m == module)
+            .map(|(_, v)| v.clone())
+    }
+
+    fn owned(&self, ipath: &str) -> bool {
+        self.owned
+            .iter()
+            .any(|m| ipath == m || ipath.starts_with(&format!("{m}/")))
+    }
+
+    fn dir_of(&self, ipath: &str) -> Option<PathBuf> {
+        if ipath == self.module || ipath.starts_with(&format!("{}/", self.module)) {
+            return Some(
+                self.root
+                    .join(ipath[self.module.len()..].trim_start_matches('/')),
+            );
+        }
+        let vendored = self.root.join("vendor").join(ipath);
+        if vendored.is_dir() {
+            return Some(vendored);
+        }
+        self.modules
+            .iter()
+            .find(|(m, _)| ipath == m || ipath.starts_with(&format!("{m}/")))
+            .map(|(m, d)| d.join(ipath[m.len()..].trim_start_matches('/')))
+    }
+
+    fn package(&self, ipath: &str) -> Option<std::rc::Rc<GoPackage>> {
+        if let Some(p) = self.cache.borrow().get(ipath) {
+            return p.clone();
+        }
+        let loaded = self.load(ipath).map(std::rc::Rc::new);
+        if loaded.is_none() {
+            self.missing.borrow_mut().insert(ipath.to_string());
+        }
+        self.cache
+            .borrow_mut()
+            .insert(ipath.to_string(), loaded.clone());
+        loaded
+    }
+
+    fn load(&self, ipath: &str) -> Option<GoPackage> {
+        let dir = self.dir_of(ipath)?;
+        let mut files: Vec<PathBuf> = fs::read_dir(&dir)
+            .ok()?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| {
+                let n = p.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+                n.ends_with(".go") && !n.ends_with("_test.go")
+            })
+            .collect();
+        files.sort();
+        let mut pkg = GoPackage {
+            name: String::new(),
+            path: ipath.to_string(),
+            imports: Vec::new(),
+            types: HashMap::new(),
+            methods: HashSet::new(),
+            plain: HashSet::new(),
+            flags: Vec::new(),
+        };
+        for p in files {
+            let Ok(text) = fs::read_to_string(&p) else {
+                continue;
+            };
+            let toks = go_tokens(&text);
+            let ast = GoParser { t: &toks, i: 0 }.file();
+            if ast.package.ends_with("_test") || ast.package == "documentation" {
+                continue;
+            }
+            if pkg.name.is_empty() {
+                pkg.name = ast.package.clone();
+            }
+            let idx = pkg.imports.len();
+            pkg.imports.push(ast.imports);
+            for (n, mut d) in ast.types {
+                d.file = idx;
+                pkg.types.entry(n).or_insert(d);
+            }
+            pkg.methods.extend(ast.methods);
+            pkg.plain.extend(ast.plain);
+            for c in GO_FLAG_VAR.captures_iter(&text) {
+                pkg.flags
+                    .push((c[1].to_string(), c[2].to_string(), c[3].to_string()));
+            }
+        }
+        Some(pkg)
+    }
+
+    /// The import path a file of `pkg` means by `q`.
+    fn import_of(&self, pkg: &GoPackage, file: usize, q: &str) -> Option<String> {
+        let imports = pkg.imports.get(file)?;
+        if let Some((_, p)) = imports.iter().find(|(a, _)| a.as_deref() == Some(q)) {
+            return Some(p.clone());
+        }
+        let unaliased: Vec<&String> = imports
+            .iter()
+            .filter(|(a, _)| a.is_none())
+            .map(|(_, p)| p)
+            .collect();
+        if let Some(p) = unaliased.iter().find(|p| guess_package_name(p) == q) {
+            return Some((*p).clone());
+        }
+        unaliased
+            .into_iter()
+            .filter(|p| !is_stdlib(p))
+            .find(|p| self.package(p).is_some_and(|k| k.name == q))
+            .cloned()
+    }
+}
+
+fn is_stdlib(ipath: &str) -> bool {
+    !ipath.split('/').next().unwrap_or_default().contains('.')
+}
+
+fn guess_package_name(ipath: &str) -> String {
+    let mut parts: Vec<&str> = ipath.split('/').collect();
+    let mut last = parts.pop().unwrap_or_default();
+    if last.len() > 1 && last.starts_with('v') && last[1..].chars().all(|c| c.is_ascii_digit()) {
+        last = parts.pop().unwrap_or(last);
+    }
+    let last = last.split(".v").next().unwrap_or(last);
+    last.trim_start_matches("go-").replace('-', "")
+}
+
+/// `f.BoolVar(&cfg.Field, "flag.name", default, "usage"`: which flag a field has.
+static GO_FLAG_VAR: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r#"\.\w*Var\(\s*&[\w.]+\.(\w+)\s*,\s*"([^"]+)"\s*,\s*[^,]+,\s*"((?:[^"\\]|\\.)*)""#)
+        .unwrap_or_else(|_| unreachable!())
+});
+
+/// Types whose YAML form their own decoding code decides: (import path.Name, kalypso type).
+const GO_KNOWN: &[(&str, &str)] = &[
+    ("time.Duration", "duration"),
+    ("time.Time", "time"),
+    ("net/url.URL", "string"),
+    ("regexp.Regexp", "string"),
+    ("github.com/prometheus/common/model.Duration", "duration"),
+    ("github.com/prometheus/common/config.Secret", "string"),
+    ("github.com/prometheus/common/config.URL", "string"),
+    ("github.com/grafana/dskit/flagext.Secret", "string"),
+    ("github.com/grafana/dskit/flagext.URLValue", "string"),
+    ("github.com/grafana/dskit/flagext.StringSliceCSV", "string"),
+    ("github.com/grafana/dskit/flagext.CIDRSliceCSV", "string"),
+    (
+        "github.com/grafana/dskit/flagext.StringSlice",
+        "list(string)",
+    ),
+    (
+        "github.com/grafana/dskit/flagext.StringSliceCSVMulti",
+        "list(string)",
+    ),
+    ("github.com/grafana/dskit/flagext.Time", "time"),
+    ("github.com/grafana/dskit/flagext.DayValue", "time"),
+    ("github.com/grafana/dskit/flagext.ByteSize", "int"),
+    ("github.com/grafana/dskit/flagext.LimitsMap", "map"),
+    ("github.com/grafana/dskit/log.Level", "string"),
+    ("github.com/grafana/dskit/log.Format", "string"),
+];
+
+/// How a Go type decodes from YAML.
+#[derive(Clone)]
+enum GoShape {
+    Scalar(String),
+    /// A struct: its package, the file its fields' types are written in, its fields and an
+    /// identity for recursion.
+    Struct(std::rc::Rc<GoPackage>, usize, Vec<GoStructField>, String),
+    List(Box<GoShape>),
+    Map(Box<GoShape>),
+}
+
+impl GoShape {
+    fn type_name(&self) -> String {
+        match self {
+            GoShape::Scalar(s) => s.clone(),
+            GoShape::Struct(..) => "block".into(),
+            GoShape::List(i) => match i.as_ref() {
+                GoShape::Scalar(s) if s == "any" => "list".into(),
+                other => format!("list({})", other.type_name()),
+            },
+            GoShape::Map(i) => match i.as_ref() {
+                GoShape::Scalar(s) if s == "any" => "map".into(),
+                other => format!("map({})", other.type_name()),
+            },
+        }
+    }
+}
+
+/// One key found in the struct tree.
+#[derive(Clone, Debug)]
+struct GoKey {
+    typ: String,
+    /// Under a `doc:"hidden"` field (or the field itself), or a field whose flag is hidden.
+    hidden: bool,
+    /// The usage text of the field's flag, when it has one (for deprecation notes).
+    usage: String,
+    /// The field's `category` tag, `deprecated` when its `doc` tag says so.
+    category: String,
+}
+
+struct GoWalk<'a> {
+    src: &'a GoSources,
+    keys: BTreeMap<String, GoKey>,
+    /// Root fields left out (read from other sources).
+    skip_root: &'a [&'a str],
+    /// Flags hidden from the reference by name.
+    hidden_flags: &'a [String],
+}
+
+impl GoWalk<'_> {
+    fn shape(
+        &self,
+        pkg: &std::rc::Rc<GoPackage>,
+        file: usize,
+        t: &GoType,
+        depth: usize,
+    ) -> GoShape {
+        if depth > 30 {
+            return GoShape::Scalar("any".into());
+        }
+        match t {
+            GoType::Ptr(i) => self.shape(pkg, file, i, depth + 1),
+            GoType::List(i) => {
+                if matches!(i.as_ref(), GoType::Name { pkg: None, name, .. } if name == "byte" || name == "uint8")
+                {
+                    return GoShape::Scalar("any".into());
+                }
+                GoShape::List(Box::new(self.shape(pkg, file, i, depth + 1)))
+            }
+            GoType::Map(v) => GoShape::Map(Box::new(self.shape(pkg, file, v, depth + 1))),
+            // An anonymous struct cannot contain itself: no identity to track.
+            GoType::Struct(fields) => {
+                GoShape::Struct(pkg.clone(), file, fields.clone(), String::new())
+            }
+            GoType::Opaque | GoType::Func => GoShape::Scalar("any".into()),
+            GoType::Name {
+                pkg: None,
+                name,
+                args,
+            } => {
+                let builtin = match name.as_str() {
+                    "string" => Some("string"),
+                    "bool" => Some("bool"),
+                    "int" | "int8" | "int16" | "int32" | "int64" | "uint" | "uint8" | "uint16"
+                    | "uint32" | "uint64" | "uintptr" | "byte" | "rune" => Some("int"),
+                    "float32" | "float64" => Some("float"),
+                    "any" | "error" | "complex64" | "complex128" => Some("any"),
+                    _ => None,
+                };
+                match builtin {
+                    Some(b) => GoShape::Scalar(b.into()),
+                    None => self.named(&pkg.path, name, args, pkg, file, depth),
+                }
+            }
+            GoType::Name {
+                pkg: Some(q),
+                name,
+                args,
+            } => match self.src.import_of(pkg, file, q) {
+                Some(ip) => self.named(&ip, name, args, pkg, file, depth),
+                None => {
+                    self.src
+                        .missing
+                        .borrow_mut()
+                        .insert(format!("{q} (imported by {})", pkg.path));
+                    GoShape::Scalar("any".into())
+                }
+            },
+        }
+    }
+
+    fn named(
+        &self,
+        ipath: &str,
+        name: &str,
+        args: &[GoType],
+        from: &std::rc::Rc<GoPackage>,
+        from_file: usize,
+        depth: usize,
+    ) -> GoShape {
+        let full = format!("{ipath}.{name}");
+        if let Some((_, k)) = GO_KNOWN.iter().find(|(n, _)| *n == full) {
+            if *k == "map" {
+                // A generic map whose values are its type argument (flagext.LimitsMap[T]).
+                let v = args
+                    .first()
+                    .map(|a| self.shape(from, from_file, a, depth + 1))
+                    .unwrap_or(GoShape::Scalar("any".into()));
+                return GoShape::Map(Box::new(v));
+            }
+            return GoShape::Scalar((*k).to_string());
+        }
+        if is_stdlib(ipath) {
+            return GoShape::Scalar("any".into());
+        }
+        let Some(pkg) = self.src.package(ipath) else {
+            return GoShape::Scalar("any".into());
+        };
+        let Some(decl) = pkg.types.get(name).cloned() else {
+            if name.len() > 1 {
+                // (a one-letter name is a type parameter)
+                self.src.missing.borrow_mut().insert(full);
+            }
+            return GoShape::Scalar("any".into());
+        };
+        if decl.alias {
+            return self.shape(&pkg, decl.file, &decl.typ, depth + 1);
+        }
+        let has = |m: &str| pkg.methods.contains(&(name.to_string(), m.to_string()));
+        let custom = has("UnmarshalYAML");
+        match &decl.typ {
+            GoType::Struct(fields) => {
+                if custom && !pkg.plain.contains(name) {
+                    return GoShape::Scalar("any".into());
+                }
+                if !custom && has("UnmarshalText") {
+                    return GoShape::Scalar("string".into());
+                }
+                if !self.src.owned(ipath) {
+                    return GoShape::Scalar("any".into());
+                }
+                GoShape::Struct(pkg.clone(), decl.file, fields.clone(), full)
+            }
+            other => {
+                let under = self.shape(&pkg, decl.file, other, depth + 1);
+                if custom || has("UnmarshalText") {
+                    // An enum or a size decoded from its text: any scalar.
+                    return match under {
+                        GoShape::Scalar(s) if s != "any" => GoShape::Scalar("string".into()),
+                        _ => GoShape::Scalar("any".into()),
+                    };
+                }
+                under
+            }
+        }
+    }
+
+    fn add(&mut self, path: &str, typ: String, hidden: bool, flag: (String, String)) {
+        let (usage, category) = flag;
+        self.keys.entry(path.to_string()).or_insert(GoKey {
+            typ,
+            hidden,
+            usage,
+            category,
+        });
+    }
+
+    fn walk(&mut self, shape: &GoShape, prefix: &str, hidden: bool, stack: &mut Vec<String>) {
+        let GoShape::Struct(pkg, file, fields, id) = shape else {
+            return;
+        };
+        if (!id.is_empty() && stack.contains(id)) || stack.len() > 30 {
+            return;
+        }
+        stack.push(id.clone());
+        for f in fields {
+            let yaml = tag_get(&f.tag, "yaml").unwrap_or_else(|| {
+                // yaml.v2/v3 read a tag without any `key:"value"` pair as the yaml tag.
+                if f.tag.contains(':') {
+                    String::new()
+                } else {
+                    f.tag.clone()
+                }
+            });
+            // As yaml.v2/v3 read it: only the whole tag "-" drops a field ("-,inline" inlines).
+            if yaml == "-" {
+                continue;
+            }
+            let mut parts = yaml.split(',');
+            let key = parts.next().unwrap_or_default().to_string();
+            let inline = parts.any(|p| p == "inline");
+            let exported = f.name.starts_with(|c: char| c.is_uppercase());
+            if !exported && !f.embedded {
+                continue;
+            }
+            if matches!(f.typ, GoType::Func) {
+                continue;
+            }
+            let doc = tag_get(&f.tag, "doc").unwrap_or_default();
+            let flag = pkg.flags.iter().find(|(n, _, _)| *n == f.name);
+            let flag_hidden = flag.is_some_and(|(_, fl, _)| self.hidden_flags.contains(fl));
+            let doc_flag = |name: &str| doc.split('|').any(|e| e.split('=').next() == Some(name));
+            let field_hidden = hidden || flag_hidden || doc_flag("hidden");
+            let usage = flag.map(|(_, _, u)| u.clone()).unwrap_or_default();
+            let category = if doc_flag("deprecated") {
+                "deprecated".to_string()
+            } else {
+                tag_get(&f.tag, "category").unwrap_or_default()
+            };
+            let usage = (usage, category);
+            if prefix.is_empty() && self.skip_root.contains(&key.as_str()) {
+                continue;
+            }
+            let s = self.shape(pkg, *file, &f.typ, 0);
+            if inline {
+                match &s {
+                    GoShape::Struct(..) => self.walk(&s, prefix, field_hidden, stack),
+                    GoShape::Map(v) => {
+                        let p = join(prefix, "*");
+                        self.emit(&p, v, field_hidden, usage, stack);
+                    }
+                    _ => {}
+                }
+                continue;
+            }
+            let key = if key.is_empty() {
+                f.name.to_lowercase()
+            } else {
+                key
+            };
+            self.emit(&join(prefix, &key), &s, field_hidden, usage, stack);
+        }
+        stack.pop();
+    }
+
+    fn emit(
+        &mut self,
+        path: &str,
+        s: &GoShape,
+        hidden: bool,
+        usage: (String, String),
+        stack: &mut Vec<String>,
+    ) {
+        self.add(path, s.type_name(), hidden, usage);
+        match s {
+            GoShape::Struct(..) => self.walk(s, path, hidden, stack),
+            GoShape::List(i) if matches!(i.as_ref(), GoShape::Struct(..)) => {
+                self.walk(i, &format!("{path}[]"), hidden, stack)
+            }
+            GoShape::Map(i) if matches!(i.as_ref(), GoShape::Struct(..)) => {
+                self.walk(i, &format!("{path}.*"), hidden, stack)
+            }
+            _ => {}
+        }
+    }
+}
+
+/// Every key of the struct `name` in package directory `pkg_dir` (relative to the checkout).
+fn go_config_keys(
+    src: &GoSources,
+    pkg_dir: &str,
+    name: &str,
+    skip_root: &[&str],
+    hidden_flags: &[String],
+) -> Result<BTreeMap<String, GoKey>> {
+    let ipath = format!("{}/{pkg_dir}", src.module);
+    let pkg = src
+        .package(&ipath)
+        .with_context(|| format!("no Go package at {}", src.root.join(pkg_dir).display()))?;
+    let decl = pkg
+        .types
+        .get(name)
+        .with_context(|| format!("{pkg_dir}: no type {name}"))?;
+    let GoType::Struct(fields) = &decl.typ else {
+        bail!("{pkg_dir}: {name} is not a struct");
+    };
+    let root = GoShape::Struct(pkg.clone(), decl.file, fields.clone(), ipath.clone());
+    let mut w = GoWalk {
+        src,
+        keys: BTreeMap::new(),
+        skip_root,
+        hidden_flags,
+    };
+    w.walk(&root, "", false, &mut Vec::new());
+    Ok(w.keys)
+}
+
+/// The block a key pattern lives in: `a` for `a.b`, `a[].b` and `a.*.b`.
+fn block_of(p: &str) -> &str {
+    let q = parent_of(p);
+    q.strip_suffix("[]")
+        .or_else(|| q.strip_suffix(".*"))
+        .unwrap_or(q)
+}
+
+/// Completes a published reference with the keys of the struct tree it leaves out, inside
+/// blocks it knows: `doc:"hidden"` fields (note `hidden`, or the deprecation their flag's usage
+/// states) and fields the generator skipped otherwise (note `undocumented`, such as Loki's
+/// `IGNORED:` ring settings). The decoder accepts every one of them. Where the two disagree on
+/// a type, the reference wins unless it would refuse what the decoder takes: a scalar the Go
+/// type decodes from text (a size like `64KiB`, an enum name) becomes `string`, and a block
+/// the reference lists no keys for takes the Go type. Counts go to stderr, each difference
+/// with `--verbose`.
+fn add_hidden_keys(t: &mut Table, keys: &BTreeMap<String, GoKey>, o: &Opts) -> usize {
+    let mut added = 0;
+    let mut unexplained = Vec::new();
+    let mut types = Vec::new();
+    let mut widened = Vec::new();
+    // Reference keys the struct tree does not reach, beyond a Go node it does not descend
+    // into: a sign the Go reader missed something.
+    let unreached: Vec<String> = t
+        .rows
+        .keys()
+        .filter(|p| !p.contains(':') && !keys.contains_key(*p))
+        .filter(|p| {
+            let b = block_of(p);
+            b.is_empty()
+                || keys.get(b).is_some_and(|k| {
+                    matches!(k.typ.as_str(), "block" | "list(block)" | "map(block)")
+                })
+        })
+        .cloned()
+        .collect();
+    for (p, k) in keys {
+        let childless = {
+            let under = format!("{p}.");
+            let items = format!("{p}[].");
+            !t.rows
+                .keys()
+                .any(|q| q.starts_with(&under) || q.starts_with(&items))
+        };
+        if let Some(e) = t.rows.get_mut(p) {
+            if e.typ == "block" && childless && k.typ != "block" {
+                widened.push(format!("{p}: block without keys -> {}", k.typ));
+                e.typ = k.typ.clone();
+            } else if e.typ != k.typ {
+                // A Go string takes any scalar (a size like 64KiB, an enum name): the
+                // reference's int or bool would call a valid value a type error.
+                if k.typ == "string" && matches!(e.typ.as_str(), "int" | "float" | "bool") {
+                    widened.push(format!("{p}: {} -> string", e.typ));
+                    e.typ = k.typ.clone();
+                } else {
+                    types.push(format!("{p}: reference {}, Go {}", e.typ, k.typ));
+                }
+            }
+            continue;
+        }
+        let parent = block_of(p);
+        let inside = parent.is_empty()
+            || t.rows
+                .get(parent)
+                .is_some_and(|e| matches!(e.typ.as_str(), "block" | "list(block)" | "map(block)"));
+        if !inside {
+            continue;
+        }
+        if k.hidden {
+            let note = match note_from(Some(&k.category), &k.usage) {
+                n if n.starts_with("deprecated") => n,
+                _ => "hidden".to_string(),
+            };
+            t.add(p, &k.typ, "", &note, "");
+            added += 1;
+        } else {
+            t.add(p, &k.typ, "", "undocumented", "");
+            unexplained.push(p.clone());
+        }
+    }
+    eprintln!(
+        "{}: {} keys in the Go struct tree; {added} hidden keys added; {} undocumented keys added; {} types widened; {} other types differ (the reference's kept); {} reference keys the tree does not reach",
+        o.backend,
+        keys.len(),
+        unexplained.len(),
+        widened.len(),
+        types.len(),
+        unreached.len()
+    );
+    if o.verbose {
+        for u in &unreached {
+            eprintln!("  not reached: {u}");
+        }
+        for w in &widened {
+            eprintln!("  widened: {w}");
+        }
+        for u in &unexplained {
+            eprintln!("  undocumented: {u}");
+        }
+        for d in &types {
+            eprintln!("  type: {d}");
+        }
+    }
+    added
 }
 
 // ---------------------------------------------------------------------------------------------
