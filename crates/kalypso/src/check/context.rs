@@ -232,6 +232,9 @@ impl<'a> Context<'a> {
     /// Walks a value; `field` is the object field, `inner` the path inside an embedded config.
     fn scan_value(&mut self, i: usize, field: &str, inner: &str, v: &Value, embedded_doc: bool) {
         match v {
+            // A block switched off (Loki's `bloom_gateway: {enabled: false, client: …}`) is not
+            // used: the addresses in it are not dialled.
+            Value::Object(map) if switched_off(map) => {}
             Value::Object(map) => {
                 let sibling_port = map.get("port").and_then(|p| {
                     p.as_u64()
@@ -306,6 +309,15 @@ impl<'a> Context<'a> {
                 runtime_only,
             });
         }
+    }
+}
+
+/// Whether a config block says it is off (`enabled: false`, also as the string `"false"`).
+pub(crate) fn switched_off(map: &serde_json::Map<String, Value>) -> bool {
+    match map.get("enabled") {
+        Some(Value::Bool(b)) => !b,
+        Some(Value::String(s)) => s.eq_ignore_ascii_case("false"),
+        _ => false,
     }
 }
 

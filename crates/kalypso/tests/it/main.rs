@@ -15,6 +15,7 @@ mod check_cli;
 mod check_hygiene;
 mod check_netpol;
 mod check_ordering;
+mod check_precision;
 mod check_repo;
 mod check_report;
 mod check_wiring;
