@@ -1,6 +1,9 @@
 //! `wiring/secret` and `wiring/configmap`: every Secret and ConfigMap a workload mounts,
 //! loads into its environment or pulls images with exists in its namespace (with the key used),
-//! unless the reference is `optional: true` or the policy declares the object external.
+//! unless the reference is `optional: true`, the policy declares the object external, or the
+//! stack writes the Secret at install time ([`writers`]).
+
+mod writers;
 
 use serde_json::Value;
 
@@ -155,17 +158,10 @@ fn keys_of(obj: &Object) -> Vec<&str> {
         .collect()
 }
 
-/// Whether a cert-manager Certificate in `namespace` writes Secret `name`.
-fn certificate_writes(ctx: &Context, namespace: &str, name: &str) -> bool {
-    ctx.manifest.of_kind("Certificate").any(|c| {
-        c.namespace.as_deref() == Some(namespace)
-            && c.body["spec"]["secretName"].as_str() == Some(name)
-    })
-}
-
 /// Checks every workload's Secret and ConfigMap uses.
 pub(crate) fn check(ctx: &Context) -> Vec<Finding> {
     let mut out = Vec::new();
+    let written = writers::secret_writes(ctx.manifest);
     for obj in &ctx.manifest.objects {
         let Some(ns) = obj.namespace.as_deref() else {
             continue;
@@ -179,7 +175,12 @@ pub(crate) fn check(ctx: &Context) -> Vec<Finding> {
             if u.optional || ctx.policy.external(u.kind, ns, &u.name).is_some() {
                 continue;
             }
-            if u.kind == "Secret" && certificate_writes(ctx, ns, &u.name) {
+            let writes = |name: Option<&str>| {
+                written
+                    .iter()
+                    .find(|w| u.kind == "Secret" && w.namespace == ns && w.name.as_deref() == name)
+            };
+            if writes(Some(&u.name)).is_some() {
                 continue;
             }
             match ctx.manifest.get(u.kind, Some(ns), &u.name) {
@@ -207,9 +208,16 @@ pub(crate) fn check(ctx: &Context) -> Vec<Finding> {
                     }
                 }
                 None => {
-                    let (severity, why) = match ctx.partial_reason(ns) {
-                        Some(why) => (Severity::Info, format!(" (not verified: {why})")),
-                        None => (
+                    let (severity, why) = match (writes(None), ctx.partial_reason(ns)) {
+                        (Some(w), _) => (
+                            Severity::Info,
+                            format!(
+                                " in the render (not verified: {} may create it at install; {})",
+                                w.writer, w.how
+                            ),
+                        ),
+                        (None, Some(why)) => (Severity::Info, format!(" (not verified: {why})")),
+                        (None, None) => (
                             Severity::Error,
                             "; render it, mark the reference optional, or declare it in kalypso-policy.yaml `external:`"
                                 .to_string(),

@@ -3,6 +3,171 @@
 //! rendered with their defaults, written down as a few lines of YAML.
 
 use crate::support::{of_rule, show, Fixture};
+use kalypso::check::Severity;
+
+/// A Job running kube-webhook-certgen, as kube-prometheus-stack and ingress-nginx render it.
+const CERTGEN: &str = r#"
+apiVersion: batch/v1
+kind: Job
+metadata:
+  name: operator-admission-create
+  annotations: {"helm.sh/hook": "pre-install,pre-upgrade"}
+spec:
+  template:
+    spec:
+      restartPolicy: OnFailure
+      containers:
+        - name: create
+          image: registry.k8s.io/ingress-nginx/kube-webhook-certgen:v1.6.9
+          args:
+            - create
+            - --host=operator,operator.$(POD_NAMESPACE).svc
+            - --namespace=$(POD_NAMESPACE)
+            - --secret-name=operator-admission
+          env:
+            - name: POD_NAMESPACE
+              valueFrom: {fieldRef: {fieldPath: metadata.namespace}}
+"#;
+
+fn operator_mounting(secret: &str) -> String {
+    format!(
+        r#"
+apiVersion: apps/v1
+kind: Deployment
+metadata: {{name: operator}}
+spec:
+  template:
+    spec:
+      containers:
+        - name: operator
+          image: quay.io/example/operator:1.0.0
+      volumes:
+        - {{name: tls, secret: {{secretName: {secret}}}}}
+"#
+    )
+}
+
+#[test]
+fn a_secret_that_a_certgen_hook_job_creates_at_install_is_not_reported_missing() {
+    let stack = format!("{CERTGEN}---{}", operator_mounting("operator-admission"));
+    let findings = Fixture::new()
+        .chart("operator", "monitoring", 1, &stack)
+        .findings();
+    let secrets = of_rule(&findings, "wiring/secret");
+    assert!(secrets.is_empty(), "{}", show(&secrets));
+}
+
+#[test]
+fn a_secret_that_the_certgen_job_does_not_create_is_still_an_error() {
+    let stack = format!("{CERTGEN}---{}", operator_mounting("operator-tls"));
+    let findings = Fixture::new()
+        .chart("operator", "monitoring", 1, &stack)
+        .findings();
+    let secrets = of_rule(&findings, "wiring/secret");
+    assert_eq!(secrets.len(), 1, "{}", show(&secrets));
+    assert_eq!(secrets[0].severity, Severity::Error);
+    assert!(
+        secrets[0].message.contains("monitoring/operator-tls"),
+        "{}",
+        show(&secrets)
+    );
+}
+
+/// argo-cd's `redis-secret-init` hook: a Job whose Role may create Secrets and names the one
+/// it manages.
+const SECRET_INIT: &str = r#"
+apiVersion: v1
+kind: ServiceAccount
+metadata: {name: redis-secret-init}
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: Role
+metadata: {name: redis-secret-init}
+rules:
+  - {apiGroups: [""], resources: [secrets], resourceNames: [redis-auth], verbs: [get]}
+  - {apiGroups: [""], resources: [secrets], verbs: [create]}
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: RoleBinding
+metadata: {name: redis-secret-init}
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: Role, name: redis-secret-init}
+subjects: [{kind: ServiceAccount, name: redis-secret-init, namespace: argocd}]
+---
+apiVersion: batch/v1
+kind: Job
+metadata:
+  name: redis-secret-init
+  annotations: {"helm.sh/hook": "pre-install,pre-upgrade"}
+spec:
+  template:
+    spec:
+      serviceAccountName: redis-secret-init
+      restartPolicy: OnFailure
+      containers:
+        - name: secret-init
+          image: quay.io/argoproj/argocd:v3.4.4
+          command: [argocd, admin, redis-initial-password]
+"#;
+
+fn redis_reading(secret: &str) -> String {
+    format!(
+        r#"
+apiVersion: apps/v1
+kind: Deployment
+metadata: {{name: redis}}
+spec:
+  template:
+    spec:
+      containers:
+        - name: redis
+          image: redis:8.2.3
+          env:
+            - name: REDIS_PASSWORD
+              valueFrom: {{secretKeyRef: {{name: {secret}, key: auth}}}}
+"#
+    )
+}
+
+#[test]
+fn a_secret_named_by_the_role_of_a_hook_job_that_may_create_secrets_is_not_reported_missing() {
+    let stack = format!("{SECRET_INIT}---{}", redis_reading("redis-auth"));
+    let findings = Fixture::new()
+        .chart("argocd", "argocd", 1, &stack)
+        .findings();
+    let secrets = of_rule(&findings, "wiring/secret");
+    assert!(secrets.is_empty(), "{}", show(&secrets));
+}
+
+#[test]
+fn a_secret_a_job_may_create_but_does_not_name_is_reported_as_not_verified_naming_the_job() {
+    let stack = format!("{SECRET_INIT}---{}", redis_reading("redis-other"))
+        .replace("resourceNames: [redis-auth], ", "");
+    let findings = Fixture::new()
+        .chart("argocd", "argocd", 1, &stack)
+        .findings();
+    let secrets = of_rule(&findings, "wiring/secret");
+    assert_eq!(secrets.len(), 1, "{}", show(&secrets));
+    assert_eq!(secrets[0].severity, Severity::Info, "{}", show(&secrets));
+    assert!(
+        secrets[0].message.contains("Job argocd/redis-secret-init"),
+        "{}",
+        show(&secrets)
+    );
+}
+
+#[test]
+fn a_job_without_rights_on_secrets_does_not_excuse_a_missing_secret() {
+    let stack = format!("{SECRET_INIT}---{}", redis_reading("redis-auth")).replace(
+        "resources: [secrets], verbs: [create]",
+        "resources: [configmaps], verbs: [create]",
+    );
+    let findings = Fixture::new()
+        .chart("argocd", "argocd", 1, &stack)
+        .findings();
+    let secrets = of_rule(&findings, "wiring/secret");
+    assert_eq!(secrets.len(), 1, "{}", show(&secrets));
+    assert_eq!(secrets[0].severity, Severity::Error);
+}
 
 /// Loki's config as the loki chart renders it in Distributed mode: the bloom blocks are
 /// switched off, and their Services are not rendered.
