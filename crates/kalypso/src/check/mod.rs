@@ -19,6 +19,7 @@
 //! rendered is reported as `info` ("not verified"), never as an error, and the report lists
 //! which charts were checked in full.
 
+pub(crate) mod config;
 pub(crate) mod context;
 pub mod determinism;
 pub(crate) mod dns;
@@ -28,6 +29,7 @@ pub(crate) mod netpol;
 pub(crate) mod ordering;
 pub(crate) mod podsecurity;
 pub(crate) mod policy;
+pub mod production;
 pub(crate) mod refs;
 pub mod schema;
 pub(crate) mod services;
@@ -58,6 +60,46 @@ pub const RULES: &[(&str, &str)] = &[
     (
         podsecurity::RULE,
         "Every pod passes the Pod Security Standards level its namespace enforces",
+    ),
+    (
+        production::CREDENTIALS,
+        "No development default credential in a production render",
+    ),
+    (
+        production::EXISTING_SECRET,
+        "Production credentials come from Secrets the operator manages (existingSecret)",
+    ),
+    (
+        production::REPLICAS,
+        "Stateful backends run at least two replicas in production",
+    ),
+    (
+        production::WAIVERS,
+        "Every checkov waiver has a reason and names a rendered object",
+    ),
+    (
+        config::UNKNOWN_KEY,
+        "Backend and collector configs use only settings of the version that runs",
+    ),
+    (
+        config::TYPE,
+        "Backend config values have the type the version that runs decodes",
+    ),
+    (
+        config::NULL,
+        "No null scalar that the backend silently replaces by its default",
+    ),
+    (
+        config::DEPRECATED,
+        "No deprecated setting (the replacement is named)",
+    ),
+    (
+        config::COMPONENT,
+        "Collector components exist in the distribution that runs",
+    ),
+    (
+        config::REFERENCE,
+        "Reference data exists for every backend version the stack runs",
     ),
     (
         dns::RULE,
@@ -121,8 +163,14 @@ pub struct CheckOptions {
     pub schema: SchemaOptions,
     /// Skip the schema rule entirely (tests).
     pub skip_schema: bool,
-    /// The Pod Security Standards level each namespace enforces (from the component list).
-    pub pod_security: std::collections::BTreeMap<String, String>,
+    /// The Pod Security Standards level each namespace enforces, from the component list;
+    /// `None` when the input is not a stack (manifests, fixtures): levels then come from
+    /// rendered Namespaces only, and a namespace without one is not reported.
+    pub pod_security: Option<std::collections::BTreeMap<String, String>>,
+    /// The render is the production profile's: the `production/*` rules apply.
+    pub production: bool,
+    /// The checkov waivers (`kalypso-waivers.yaml`), checked by `policy/waivers`.
+    pub waivers: Vec<production::Waiver>,
 }
 
 /// Runs every rule. `renders` carries the render passes for the determinism rule (empty for
@@ -131,7 +179,7 @@ pub fn run(ctx: &Context, renders: &[ChartRender], opts: &CheckOptions) -> Vec<F
     let mut findings = std::thread::scope(|s| {
         let schema = spawn_schema(s, ctx.manifest, opts);
         let mut f = rules(ctx, renders);
-        f.extend(podsecurity::check(ctx, &opts.pod_security));
+        f.extend(option_rules(ctx, opts));
         f.extend(join_schema(schema));
         f
     });
@@ -152,13 +200,23 @@ pub fn run_on(
         let schema = spawn_schema(s, manifest, opts);
         let ctx = Context::new(manifest, charts, policy);
         let mut f = rules(&ctx, renders);
-        f.extend(podsecurity::check(&ctx, &opts.pod_security));
+        f.extend(option_rules(&ctx, opts));
         f.extend(join_schema(schema));
         f
     });
     apply_accepted(policy, &mut findings);
     sort(&mut findings);
     findings
+}
+
+/// The rules that depend on how `check` was asked to run.
+fn option_rules(ctx: &Context, opts: &CheckOptions) -> Vec<Finding> {
+    let mut f = podsecurity::check(ctx, opts.pod_security.as_ref());
+    f.extend(production::check_waivers(ctx, &opts.waivers));
+    if opts.production {
+        f.extend(production::check(ctx));
+    }
+    f
 }
 
 /// Downgrades findings the policy accepts to `info`, naming the reason.
@@ -213,6 +271,7 @@ fn join_schema(handle: SchemaHandle<'_>) -> Vec<Finding> {
 fn rules(ctx: &Context, renders: &[ChartRender]) -> Vec<Finding> {
     let mut f = Vec::new();
     f.extend(dns::check(ctx));
+    f.extend(config::check(ctx));
     f.extend(netpol::check(ctx));
     f.extend(refs::check(ctx));
     f.extend(storage::check_buckets(ctx));

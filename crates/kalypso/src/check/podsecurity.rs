@@ -274,7 +274,10 @@ fn restricted(p: &PodView) -> Vec<String> {
 }
 
 /// The enforce level of each namespace: the component list's, else a rendered Namespace's label.
-fn levels(ctx: &Context, from_stack: &BTreeMap<String, String>) -> BTreeMap<String, String> {
+fn levels(
+    ctx: &Context,
+    from_stack: Option<&BTreeMap<String, String>>,
+) -> BTreeMap<String, String> {
     let mut l: BTreeMap<String, String> = ctx
         .manifest
         .of_kind("Namespace")
@@ -287,16 +290,21 @@ fn levels(ctx: &Context, from_stack: &BTreeMap<String, String>) -> BTreeMap<Stri
             ))
         })
         .collect();
-    l.extend(from_stack.iter().map(|(k, v)| (k.clone(), v.clone())));
+    l.extend(
+        from_stack
+            .into_iter()
+            .flatten()
+            .map(|(k, v)| (k.clone(), v.clone())),
+    );
     l
 }
 
 /// Evaluates every pod against its namespace's level.
-pub(crate) fn check(ctx: &Context, from_stack: &BTreeMap<String, String>) -> Vec<Finding> {
+pub(crate) fn check(ctx: &Context, from_stack: Option<&BTreeMap<String, String>>) -> Vec<Finding> {
     let levels = levels(ctx, from_stack);
     let mut out = Vec::new();
     for c in ctx.charts {
-        if c.wave.is_some() && !levels.contains_key(&c.namespace) {
+        if from_stack.is_some() && !levels.contains_key(&c.namespace) {
             out.push(Finding::general(
                 RULE,
                 Severity::Warning,

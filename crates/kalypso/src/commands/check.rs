@@ -80,7 +80,7 @@ pub fn evaluate(ctx: &Context, args: &CheckArgs) -> Result<Report> {
         ctx.repo_if_any()
     };
     let mut contract_findings = Vec::new();
-    let mut pod_security = std::collections::BTreeMap::new();
+    let mut pod_security = None;
     let (sources, renders, charts) = if args.manifests.is_empty() {
         let root = repo.clone().unwrap_or_default();
         let stack = Stack::load(&root)?.select(&args.stack.select.only)?;
@@ -92,11 +92,13 @@ pub fn evaluate(ctx: &Context, args: &CheckArgs) -> Result<Report> {
             ..args.stack.render_options(args.fetch_deps)
         };
         contract_findings = contract_vs_stack(&root)?;
-        pod_security = stack
-            .components
-            .iter()
-            .filter_map(|c| Some((c.namespace.clone(), c.pod_security.clone()?)))
-            .collect();
+        pod_security = Some(
+            Stack::load(&root)?
+                .components
+                .iter()
+                .filter_map(|c| Some((c.namespace.clone(), c.pod_security.clone()?)))
+                .collect(),
+        );
         let renders = render_stack(&stack, &helm, &opts)?;
         let mut sources = render_sources(&renders);
         sources.extend(gitops_sources(&root)?);
@@ -126,6 +128,11 @@ pub fn evaluate(ctx: &Context, args: &CheckArgs) -> Result<Report> {
         },
         skip_schema: false,
         pod_security,
+        production: args.stack.values.profile.as_deref() == Some("production"),
+        waivers: match &repo {
+            Some(r) => check::production::load_waivers(r)?,
+            None => Vec::new(),
+        },
     };
     let mut findings = contract_findings;
     findings.extend(check::run_on(&manifest, &charts, &policy, &renders, &opts));

@@ -101,9 +101,15 @@ fn a_dropped_allow_is_an_error_naming_the_wire_the_policy_and_the_peer() {
     let m = &errors[0].message;
     assert!(m.contains("web.shop.svc.cluster.local:80"), "{m}");
     assert!(m.contains("used by Deployment app/client"), "{m}");
-    assert!(m.contains("default-deny, web-from-app") || m.contains("web-from-app, default-deny"), "{m}");
+    assert!(
+        m.contains("default-deny, web-from-app") || m.contains("web-from-app, default-deny"),
+        "{m}"
+    );
     assert!(m.contains("app/client on port 8080"), "{m}");
-    assert_eq!(errors[0].object.name, "client", "reported on the ConfigMap that holds the address");
+    assert_eq!(
+        errors[0].object.name, "client",
+        "reported on the ConfigMap that holds the address"
+    );
 }
 
 #[test]
@@ -154,6 +160,14 @@ fn an_egress_policy_of_the_source_counts_too() {
         .filter(|f| f.severity == Severity::Error)
         .collect();
     assert_eq!(errors.len(), 1, "{}", all(&f));
-    assert!(errors[0].message.contains("egress-dns-only"), "{}", errors[0].message);
-    assert!(errors[0].message.contains("for egress"), "{}", errors[0].message);
+    assert!(
+        errors[0].message.contains("egress-dns-only"),
+        "{}",
+        errors[0].message
+    );
+    assert!(
+        errors[0].message.contains("for egress"),
+        "{}",
+        errors[0].message
+    );
 }

@@ -16,6 +16,7 @@ mod check_hygiene;
 mod check_netpol;
 mod check_ordering;
 mod check_precision;
+mod check_production;
 mod check_repo;
 mod check_report;
 mod check_wiring;
