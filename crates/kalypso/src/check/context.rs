@@ -7,7 +7,7 @@ use base64::Engine;
 use serde_json::Value;
 
 use super::dns::extract::{self, DnsReference, PortUse};
-use super::dns::nginx;
+use super::dns::{alloy, nginx};
 use super::policy::Policy;
 use super::services::{self, ServiceView};
 use crate::manifest::walk::{index, join};
@@ -222,6 +222,17 @@ impl<'a> Context<'a> {
             for (target, line) in nginx::targets(text) {
                 let at = format!("{field}: line {line}");
                 self.scan_leaf(i, &at, &target, None, false);
+            }
+        } else if alloy::is_alloy(text) {
+            // Only the values an Alloy config sets (an address in a comment is not used); Alloy
+            // starts without them, its components retry: none is needed to start.
+            let from = self.dns.len();
+            for (value, line) in alloy::strings(text) {
+                let at = format!("{field}: line {line}");
+                self.scan_leaf(i, &at, &value, None, false);
+            }
+            for u in &mut self.dns[from..] {
+                u.runtime_only = true;
             }
         } else {
             let multi = text.contains('\n');

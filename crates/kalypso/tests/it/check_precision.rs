@@ -221,3 +221,60 @@ fn switching_the_block_on_makes_its_addresses_count() {
         show(&dns)
     );
 }
+
+/// An Alloy config as k8s-monitoring renders it: a destination, and a comment naming an old one.
+const ALLOY: &str = r#"
+apiVersion: v1
+kind: ConfigMap
+metadata: {name: alloy-metrics}
+data:
+  config.alloy: |
+    // Destination: mimir (was http://old-mimir.mimir.svc:8080 before the move)
+    prometheus.remote_write "mimir" {
+      endpoint {
+        url = "http://mimir-gateway.mimir.svc:80/api/v1/push"
+        /* headers = { "X-Scope-OrgID" = "http://tenant.mimir.svc:1" } */
+      }
+    }
+"#;
+
+const MIMIR_GATEWAY: &str = r#"
+apiVersion: v1
+kind: Service
+metadata: {name: mimir-gateway}
+spec:
+  ports: [{name: http-metrics, port: 80, targetPort: 8080}]
+"#;
+
+#[test]
+fn an_address_in_an_alloy_comment_is_not_used_and_its_values_are() {
+    let findings = Fixture::new()
+        .chart("mimir", "mimir", 1, MIMIR_GATEWAY)
+        .chart("collectors", "collectors", 2, ALLOY)
+        .findings();
+    let dns = of_rule(&findings, "wiring/dns");
+    assert!(dns.is_empty(), "{}", show(&dns));
+    let moved = ALLOY.replace("mimir.svc:80/api", "mimir.svc:8080/api");
+    let findings = Fixture::new()
+        .chart("mimir", "mimir", 1, MIMIR_GATEWAY)
+        .chart("collectors", "collectors", 2, &moved)
+        .findings();
+    let dns = of_rule(&findings, "wiring/dns");
+    assert_eq!(dns.len(), 1, "{}", show(&dns));
+    assert!(
+        dns[0].field.ends_with("line 4") && dns[0].message.contains("no port 8080"),
+        "{}",
+        show(&dns)
+    );
+}
+
+#[test]
+fn an_alloy_collector_before_its_destination_is_a_runtime_dependency_not_a_startup_one() {
+    let findings = Fixture::new()
+        .chart("collectors", "collectors", 1, ALLOY)
+        .chart("mimir", "mimir", 2, MIMIR_GATEWAY)
+        .findings();
+    let waves = of_rule(&findings, "ordering/waves");
+    assert_eq!(waves.len(), 1, "{}", show(&waves));
+    assert_eq!(waves[0].severity, Severity::Info, "{}", show(&waves));
+}

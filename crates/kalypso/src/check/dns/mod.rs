@@ -1,6 +1,7 @@
 //! `wiring/dns`: every in-cluster DNS name the stack uses resolves to a rendered Service that
 //! exposes the port used.
 
+pub(crate) mod alloy;
 pub(crate) mod extract;
 pub(crate) mod nginx;
 
