@@ -7,10 +7,10 @@
 //! ```
 //!
 //! `kalypso check` does strictly more (two renders per chart for determinism, every rule,
-//! schema validation); the target is a ratio of at most 0.5 on two cores. It is measured
-//! cold (`--no-cache`: every chart rendered twice) and warm (each chart rendered once and
-//! compared with the cached render of identical inputs, as on a developer's second run).
-//! With `--runs N` everything runs N times and the medians are compared.
+//! schema validation). Targets on two cores: cold (`--no-cache`, as on a fresh clone: every
+//! chart rendered twice) at most 0.5 of the loop; warm (a second run with nothing changed:
+//! every render comes from the cache, verified by the cold run, and the rules run again) at
+//! most 0.3. With `--runs N` everything runs N times and the medians are compared.
 
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
@@ -116,7 +116,7 @@ fn main() {
             let (d, s) = check(&repo, true)?;
             cold.push(d);
             summary = s;
-            // The cold run left this run's renders in the cache: the warm run compares with them.
+            // The cold run left verified renders in the cache: the warm run reuses them.
             warm.push(check(&repo, false)?.0);
             if i % 2 == 0 {
                 loops.push(dev_loop(&helm, &stack)?);
@@ -124,7 +124,7 @@ fn main() {
         }
         let (c, w, l) = (median(cold), median(warm), median(loops));
         let ratio = |d: Duration| d.as_secs_f64() / l.as_secs_f64().max(1e-9);
-        let verdict = |r: f64| if r <= 0.5 { "met" } else { "NOT met" };
+        let verdict = |r: f64, target: f64| if r <= target { "met" } else { "NOT met" };
         println!(
             "helm lint + template loop:             {:>6.2} s",
             l.as_secs_f64()
@@ -133,15 +133,21 @@ fn main() {
             "kalypso check, cold (renders twice):   {:>6.2} s   ratio {:.2} (target <= 0.50: {})",
             c.as_secs_f64(),
             ratio(c),
-            verdict(ratio(c))
+            verdict(ratio(c), 0.5)
         );
         println!(
-            "kalypso check, warm (render + cache):  {:>6.2} s   ratio {:.2} (target <= 0.50: {})",
+            "kalypso check, warm (cached renders):  {:>6.2} s   ratio {:.2} (target <= 0.30: {})",
             w.as_secs_f64(),
             ratio(w),
-            verdict(ratio(w))
+            verdict(ratio(w), 0.3)
         );
         println!("findings: {summary}");
+        if summary.starts_with("PARTIAL") {
+            println!(
+                "NOTE: upstream charts are absent (stand-ins), so helm lint fails early in the loop \
+                 and these ratios mean little: run `helm dependency build` for each chart first"
+            );
+        }
         Ok(())
     };
     if let Err(e) = run() {

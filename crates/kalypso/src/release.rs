@@ -140,12 +140,14 @@ impl ReleaseSpec {
             .collect()
     }
 
-    /// Local `file://` dependencies not yet under `charts/`.
-    pub fn missing_local(&self) -> Vec<Dependency> {
+    /// Local `file://` dependencies, present under `charts/` or not: they are always copied in
+    /// from the repository, since a copy under `charts/` (left by a manual `helm dependency
+    /// build`) goes stale as soon as the library chart is edited.
+    pub fn local_deps(&self) -> Vec<Dependency> {
         self.chart
             .dependencies
             .iter()
-            .filter(|d| d.is_local() && !d.present(&self.chart_dir))
+            .filter(|d| d.is_local())
             .cloned()
             .collect()
     }
@@ -175,7 +177,7 @@ impl ReleaseSpec {
             h.update((bytes.len() as u64).to_le_bytes());
             h.update(bytes);
         };
-        field(&mut h, "v2", b"kalypso release fingerprint");
+        field(&mut h, "v3", b"kalypso release fingerprint");
         field(&mut h, "name", self.component.name.as_bytes());
         field(&mut h, "namespace", self.component.namespace.as_bytes());
         let mut files = Vec::new();
@@ -191,6 +193,31 @@ impl ReleaseSpec {
             let bytes = std::fs::read(&f).with_context(|| format!("reading {}", f.display()))?;
             field(&mut h, "chart-file", rel.as_bytes());
             field(&mut h, "content", &bytes);
+        }
+        // The library charts rendered with it come from their source directories.
+        for dep in self.local_deps() {
+            let Some(dir) = dep.local_dir(&self.chart_dir) else {
+                continue;
+            };
+            let mut files = Vec::new();
+            walk(&dir, &mut files)
+                .with_context(|| format!("reading local dependency {}", dir.display()))?;
+            files.sort();
+            for f in files {
+                let rel = f
+                    .strip_prefix(&dir)
+                    .unwrap_or(&f)
+                    .to_string_lossy()
+                    .into_owned();
+                let bytes =
+                    std::fs::read(&f).with_context(|| format!("reading {}", f.display()))?;
+                field(
+                    &mut h,
+                    "local-dep-file",
+                    format!("{}/{rel}", dep.name).as_bytes(),
+                );
+                field(&mut h, "content", &bytes);
+            }
         }
         for f in &self.values_files {
             let bytes =

@@ -141,7 +141,12 @@ pub fn evaluate(ctx: &Context, args: &CheckArgs) -> Result<Report> {
         findings,
         charts: charts
             .iter()
-            .map(|c| ChartReport::new(&c.name, &c.status))
+            .map(|c| ChartReport {
+                cached: renders
+                    .iter()
+                    .any(|r| r.component.name == c.name && r.reused),
+                ..ChartReport::new(&c.name, &c.status)
+            })
             .collect(),
     })
 }

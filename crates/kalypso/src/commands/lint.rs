@@ -78,7 +78,7 @@ fn lint_chart(helm: &Helm, spec: &ReleaseSpec) -> Result<ChartLint> {
     let dir = &spec.chart_dir;
     let upstream = spec.missing_upstream();
     let mut missing = upstream.clone();
-    missing.extend(spec.missing_local());
+    missing.extend(spec.local_deps());
     // Keeps the temporary copy alive until helm is done with it.
     let copy = if missing.is_empty() {
         None

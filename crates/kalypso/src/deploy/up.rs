@@ -378,7 +378,7 @@ impl ReleaseRun<'_> {
             .map_err(|e| self.failure(r, FailureStage::Helm, format!("{e:#}")))?;
         // Local (file://) dependencies are copied in, as `render` does; the chart directory
         // itself is never written to.
-        let local = r.spec.missing_local();
+        let local = r.spec.local_deps();
         let copy = if local.is_empty() {
             None
         } else {

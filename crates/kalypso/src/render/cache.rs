@@ -1,9 +1,15 @@
 //! The last render of each chart, keyed by everything that determines it (the release
-//! fingerprint of [`crate::release::ReleaseSpec`], plus the helm binary and the stand-ins). `kalypso check` compares a fresh render with
-//! the cached render of identical inputs instead of rendering every chart twice: the
-//! determinism rule still compares two independent renders (from different runs, which also
-//! catches time-dependent output), and an unchanged chart costs one helm run instead of two.
-//! Lives under `<repo>/.cache/kalypso/renders/` (git-ignored); one file per component.
+//! fingerprint of [`crate::release::ReleaseSpec`]: chart files, upstream archives, values
+//! files, `--set` strings, namespace and Kubernetes version; plus the helm binary and the
+//! stand-ins). Lives under `<repo>/.cache/kalypso/renders/` (git-ignored), one file per
+//! component, with a `.verified` marker when the run that stored it rendered those inputs twice
+//! and got the same text.
+//!
+//! `kalypso check` uses it like a build cache: a chart whose inputs are unchanged since a
+//! verified render is not rendered again (its rules run on the cached text); a cached render
+//! that was not verified stands in for the second pass of the determinism rule (two renders
+//! from different runs, which also catches time-dependent output). `--no-cache` renders every
+//! chart twice.
 
 use std::path::{Path, PathBuf};
 
@@ -26,13 +32,20 @@ impl RenderCache {
         self.dir.join(format!("{component}--{key}.yaml"))
     }
 
-    /// The cached render of `component` for `key`.
-    pub fn get(&self, component: &str, key: &str) -> Option<String> {
-        std::fs::read_to_string(self.file(component, key)).ok()
+    fn marker(&self, component: &str, key: &str) -> PathBuf {
+        self.dir.join(format!("{component}--{key}.verified"))
     }
 
-    /// Stores a render, replacing older renders of the component.
-    pub fn put(&self, component: &str, key: &str, text: &str) {
+    /// The cached render of `component` for `key`, and whether it was verified (two renders
+    /// of these inputs were identical).
+    pub fn get(&self, component: &str, key: &str) -> Option<(String, bool)> {
+        let text = std::fs::read_to_string(self.file(component, key)).ok()?;
+        Some((text, self.marker(component, key).is_file()))
+    }
+
+    /// Stores a render, replacing older renders of the component; `verified` when two
+    /// renders of these inputs gave this text.
+    pub fn put(&self, component: &str, key: &str, text: &str, verified: bool) {
         if let Ok(entries) = std::fs::read_dir(&self.dir) {
             let prefix = format!("{component}--");
             for e in entries.flatten() {
@@ -43,8 +56,9 @@ impl RenderCache {
         }
         let target = self.file(component, key);
         let tmp = target.with_extension("tmp");
-        if std::fs::write(&tmp, text).is_ok() {
-            let _ = std::fs::rename(&tmp, &target);
+        if std::fs::write(&tmp, text).is_ok() && std::fs::rename(&tmp, &target).is_ok() && verified
+        {
+            let _ = std::fs::write(self.marker(component, key), "");
         }
     }
 }
@@ -57,9 +71,16 @@ mod tests {
     fn the_cache_keeps_one_render_per_component() {
         let dir = tempfile::tempdir().unwrap();
         let cache = RenderCache::open(dir.path()).unwrap();
-        cache.put("c", "k1", "one");
-        cache.put("c", "k2", "two");
+        cache.put("c", "k1", "one", true);
+        cache.put("c", "k2", "two", false);
         assert_eq!(cache.get("c", "k1"), None);
-        assert_eq!(cache.get("c", "k2").as_deref(), Some("two"));
+        assert_eq!(cache.get("c", "k2"), Some(("two".to_string(), false)));
+        assert_eq!(
+            std::fs::read_dir(&cache.dir).unwrap().count(),
+            1,
+            "old marker removed"
+        );
+        cache.put("c", "k2", "two", true);
+        assert_eq!(cache.get("c", "k2"), Some(("two".to_string(), true)));
     }
 }

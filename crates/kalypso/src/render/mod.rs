@@ -40,8 +40,8 @@ pub struct RenderOptions {
     pub passes: usize,
     /// Where renders are kept for the next run (first pass of each chart).
     pub cache: Option<cache::RenderCache>,
-    /// With 2 passes: a chart whose cached render has the same inputs is rendered once and
-    /// compared with the cached render.
+    /// With 2 passes: a chart whose cached render has the same inputs is not rendered when
+    /// that render was verified, else rendered once and compared with it.
     pub reuse_cache: bool,
 }
 
@@ -84,6 +84,9 @@ pub struct ChartRender {
     pub outputs: Vec<String>,
     /// The second output is the cached render of identical inputs from an earlier run.
     pub second_from_cache: bool,
+    /// Not rendered: both outputs are the cached render of identical inputs, which an
+    /// earlier run rendered twice with the same result.
+    pub reused: bool,
 }
 
 /// A chart prepared for `helm template`.
@@ -97,8 +100,8 @@ struct Job {
     weight: u64,
     /// Render cache key (when caching).
     key: Option<String>,
-    /// The cached render for `key`, standing in for the second pass.
-    cached: Option<String>,
+    /// The cached render for `key`, and whether it was verified.
+    cached: Option<(String, bool)>,
 }
 
 /// Renders every component of `stack` (`opts.passes` times each, at least once), in parallel.
@@ -129,7 +132,11 @@ pub fn render_stack(stack: &Stack, helm: &Helm, opts: &RenderOptions) -> Result<
     let tasks: Vec<(usize, usize)> = order
         .iter()
         .flat_map(|&j| {
-            let fresh = if jobs[j].cached.is_some() { 1 } else { passes };
+            let fresh = match &jobs[j].cached {
+                Some((_, true)) => 0,
+                Some((_, false)) => 1,
+                None => passes,
+            };
             (0..fresh).map(move |p| (j, p))
         })
         .collect();
@@ -170,19 +177,31 @@ pub fn render_stack(stack: &Stack, helm: &Helm, opts: &RenderOptions) -> Result<
         .zip(results)
         .map(|(job, outs)| {
             let mut outputs: Vec<String> = outs.into_iter().flatten().collect();
-            if let (Some(cache), Some(key), Some(first)) = (&opts.cache, &job.key, outputs.first())
-            {
-                cache.put(&job.component.name, key, first);
+            let (mut second_from_cache, mut reused) = (false, false);
+            match job.cached {
+                Some((cached, true)) => {
+                    reused = true;
+                    outputs = vec![cached.clone(), cached];
+                }
+                Some((cached, false)) => {
+                    second_from_cache = true;
+                    outputs.push(cached);
+                }
+                None => {}
             }
-            let second_from_cache = job.cached.is_some();
-            if let Some(cached) = job.cached {
-                outputs.push(cached);
+            // Verified: this run saw two renders of these inputs, and they were identical.
+            if let (Some(cache), Some(key), Some(first), false) =
+                (&opts.cache, &job.key, outputs.first(), reused)
+            {
+                let verified = outputs.len() == 2 && outputs[0] == outputs[1];
+                cache.put(&job.component.name, key, first, verified);
             }
             ChartRender {
                 component: job.component,
                 status: job.status,
                 outputs,
                 second_from_cache,
+                reused,
             }
         })
         .collect())
@@ -201,7 +220,7 @@ fn prepare(spec: ReleaseSpec, helm: &Helm, opts: &RenderOptions) -> Result<Job> 
     }
     let missing_upstream = spec.missing_upstream();
     let mut missing = missing_upstream.clone();
-    missing.extend(spec.missing_local());
+    missing.extend(spec.local_deps());
     let (chart_path, tmp) = if missing.is_empty() {
         (dir.clone(), None)
     } else {

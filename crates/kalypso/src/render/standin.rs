@@ -1,5 +1,5 @@
-//! A temporary copy of a chart with every missing dependency filled in: a local (`file://`)
-//! dependency is copied from the repository, an upstream one becomes an empty stand-in chart
+//! A temporary copy of a chart with its dependencies filled in: a local (`file://`)
+//! dependency is copied from the repository (replacing any copy under `charts/`), an upstream one becomes an empty stand-in chart
 //! (a `Chart.yaml` with name and version only) so the chart's own templates still render.
 
 use std::path::Path;
@@ -35,6 +35,11 @@ pub(crate) fn copy_with_stand_ins(chart_dir: &Path, missing: &[Dependency]) -> R
         }
         let dir = charts.join(&dep.name);
         if let Some(local) = dep.local_dir(chart_dir) {
+            // Whatever copy was there, the repository's own is the one rendered.
+            if dir.exists() {
+                std::fs::remove_dir_all(&dir)
+                    .with_context(|| format!("replacing {}", dir.display()))?;
+            }
             copy_dir(&local, &dir).with_context(|| {
                 format!(
                     "copying the local dependency {} from {}",

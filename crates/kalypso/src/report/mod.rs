@@ -17,6 +17,8 @@ pub struct ChartReport {
     pub status: String,
     /// Dependencies replaced by empty stand-ins.
     pub stand_ins: Vec<String>,
+    /// Not rendered this run: its inputs are unchanged since a verified render in the cache.
+    pub cached: bool,
 }
 
 impl ChartReport {
@@ -29,6 +31,7 @@ impl ChartReport {
                 ChartStatus::Partial { .. } => "partial".into(),
             },
             stand_ins: status.stand_ins().to_vec(),
+            cached: false,
         }
     }
 }
@@ -52,8 +55,9 @@ impl Report {
         let plural = |n: usize, word: &str| format!("{n} {word}{}", if n == 1 { "" } else { "s" });
         let full = self.charts.iter().filter(|c| c.status == "full").count();
         let partial = self.charts.len() - full;
+        let cached = self.charts.iter().filter(|c| c.cached).count();
         format!(
-            "{}{}, {}, {} info; charts: {full} full, {partial} partial",
+            "{}{}, {}, {} info; charts: {full} full, {partial} partial{}",
             if partial > 0 {
                 "PARTIAL (upstream charts absent, stand-ins rendered): "
             } else {
@@ -62,6 +66,11 @@ impl Report {
             plural(self.count(Severity::Error), "error"),
             plural(self.count(Severity::Warning), "warning"),
             self.count(Severity::Info),
+            if cached > 0 {
+                format!(" ({cached} unchanged: cached render reused, --no-cache renders again)")
+            } else {
+                String::new()
+            },
         )
     }
 

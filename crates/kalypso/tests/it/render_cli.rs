@@ -266,34 +266,89 @@ fn check_reports_a_chart_that_renders_differently_each_time() {
 }
 
 #[test]
-fn check_compares_with_the_cached_render_of_identical_inputs() {
+fn check_reuses_a_verified_render_and_renders_again_when_an_input_changes() {
     let Some(helm) = helm_or_skip("render cache") else {
         return;
     };
     let repo = tiny_repo();
+    // (chart, whether it came from the cache), by chart name.
+    let cached_flags = |v: &serde_json::Value| -> Vec<(String, bool)> {
+        let mut flags: Vec<(String, bool)> = v["charts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| {
+                (
+                    c["name"].as_str().unwrap().to_string(),
+                    c["cached"].as_bool().unwrap(),
+                )
+            })
+            .collect();
+        flags.sort();
+        flags
+    };
+    let flags = |a: bool, b: bool| vec![("kalypso-a".to_string(), a), ("kalypso-b".to_string(), b)];
     // (The tiny ApplicationSet has no RollingSync strategy: an ordering error, not ours here.)
     let (_, v) = check(&helm, repo.path(), &[]);
     assert!(determinism(&v).is_empty(), "{v}");
-    let cached: Vec<_> = std::fs::read_dir(repo.path().join(".cache/kalypso/renders"))
+    assert_eq!(cached_flags(&v), flags(false, false), "first run renders");
+    let dir = repo.path().join(".cache/kalypso/renders");
+    let mut cached: Vec<String> = std::fs::read_dir(&dir)
         .unwrap()
         .flatten()
-        .map(|e| e.path())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
         .collect();
-    assert_eq!(cached.len(), 2, "one cached render per chart: {cached:?}");
-    // A cached render that no longer matches a fresh one is a determinism finding.
-    let b = cached
-        .iter()
-        .find(|p| p.to_string_lossy().contains("kalypso-b--"))
-        .unwrap();
-    let text = std::fs::read_to_string(b).unwrap();
-    std::fs::write(b, text.replace("size: \"large\"", "size: \"changed\"")).unwrap();
+    cached.sort();
+    assert_eq!(
+        cached.len(),
+        4,
+        "a render and a verified marker per chart: {cached:?}"
+    );
+    // Nothing changed: neither chart is rendered again, and the summary says so.
+    let (_, v) = check(&helm, repo.path(), &[]);
+    assert_eq!(cached_flags(&v), flags(true, true), "{v}");
+    let summary = v["summary"]["text"].as_str().unwrap_or_default();
+    assert!(
+        summary.contains("(2 unchanged: cached render reused"),
+        "{summary}"
+    );
+    // A changed value file: that chart is rendered again, the other still comes from the cache.
+    let values = repo.path().join("charts/kalypso-b/values.yaml");
+    let text = std::fs::read_to_string(&values).unwrap();
+    std::fs::write(&values, format!("{text}\n# edited\n")).unwrap();
+    let (_, v) = check(&helm, repo.path(), &[]);
+    assert_eq!(cached_flags(&v), flags(true, false), "{v}");
+    // A cached render that was not verified stands in for the second pass: if it no longer
+    // matches a fresh render, that is a determinism finding.
+    let b = |suffix: &str| {
+        std::fs::read_dir(&dir)
+            .unwrap()
+            .flatten()
+            .map(|e| e.path())
+            .find(|p| {
+                let n = p.file_name().unwrap().to_string_lossy().into_owned();
+                n.starts_with("kalypso-b--") && n.ends_with(suffix)
+            })
+            .unwrap()
+    };
+    std::fs::remove_file(b(".verified")).unwrap();
+    let render = b(".yaml");
+    let text = std::fs::read_to_string(&render).unwrap();
+    std::fs::write(
+        &render,
+        text.replace("size: \"large\"", "size: \"changed\""),
+    )
+    .unwrap();
     let (_, v) = check(&helm, repo.path(), &[]);
     let found = determinism(&v);
     assert_eq!(found.len(), 1, "{found:?}");
     assert!(found[0].contains("identical inputs"), "{found:?}");
-    // The fresh render replaced the tampered one.
+    // The fresh render replaced the tampered one (not verified: the two differed).
     let (_, v) = check(&helm, repo.path(), &[]);
     assert!(determinism(&v).is_empty(), "{v}");
+    // --no-cache renders everything.
+    let (_, v) = check(&helm, repo.path(), &["--no-cache"]);
+    assert_eq!(cached_flags(&v), flags(false, false), "{v}");
 }
 
 #[test]
@@ -362,4 +417,80 @@ fn the_same_bad_value_gives_the_same_error_on_every_run() {
     let err = seen.into_iter().next().unwrap_or_default();
     // The first chart in the component list, and its first render's (schema) error.
     assert!(err.contains("kalypso-b") && err.contains("schema"), "{err}");
+}
+
+#[test]
+fn the_library_chart_is_rendered_from_the_repository_and_its_edits_reach_the_cache() {
+    let Some(helm) = helm_or_skip("local dependency") else {
+        return;
+    };
+    let repo = tiny_repo();
+    let root = repo.path();
+    write(
+        root,
+        "charts/kalypso-lib/Chart.yaml",
+        "apiVersion: v2\nname: kalypso-lib\nversion: 0.1.0\ntype: library\n",
+    );
+    write(
+        root,
+        "charts/kalypso-lib/templates/_size.tpl",
+        "{{- define \"lib.size\" -}}from-the-repository{{- end -}}\n",
+    );
+    write(
+        root,
+        "charts/kalypso-b/Chart.yaml",
+        "apiVersion: v2\nname: kalypso-b\nversion: 0.1.0\ndependencies:\n  - name: kalypso-lib\n    version: 0.1.0\n    repository: file://../kalypso-lib\n",
+    );
+    write(
+        root,
+        "charts/kalypso-b/templates/cm.yaml",
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: b\ndata:\n  size: {{ include \"lib.size\" . | quote }}\n",
+    );
+    // A stale copy left by an earlier `helm dependency build`.
+    write(
+        root,
+        "charts/kalypso-b/charts/kalypso-lib/Chart.yaml",
+        "apiVersion: v2\nname: kalypso-lib\nversion: 0.1.0\ntype: library\n",
+    );
+    write(
+        root,
+        "charts/kalypso-b/charts/kalypso-lib/templates/_size.tpl",
+        "{{- define \"lib.size\" -}}stale-copy{{- end -}}\n",
+    );
+    let rendered = |root: &Path| {
+        let out = kalypso(&helm, root).output().unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let text = rendered(root);
+    assert!(text.contains("size: \"from-the-repository\""), "{text}");
+    assert!(!text.contains("stale-copy"), "{text}");
+    // check caches the render; an edit of the library chart alone must be rendered again.
+    let (_, v) = check(&helm, root, &[]);
+    let (_, v2) = check(&helm, root, &[]);
+    let cached_b = |v: &serde_json::Value| {
+        v["charts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["name"] == "kalypso-b")
+            .map(|c| c["cached"].as_bool().unwrap())
+            .unwrap()
+    };
+    assert!(!cached_b(&v) && cached_b(&v2), "{v2}");
+    write(
+        root,
+        "charts/kalypso-lib/templates/_size.tpl",
+        "{{- define \"lib.size\" -}}edited{{- end -}}\n",
+    );
+    let (_, v3) = check(&helm, root, &[]);
+    assert!(
+        !cached_b(&v3),
+        "an edited library chart is rendered again: {v3}"
+    );
+    assert!(rendered(root).contains("size: \"edited\""));
 }
