@@ -22,6 +22,8 @@ pub struct ChartInfo {
     /// `None` for inputs that are not part of a stack (`-f` files).
     pub wave: Option<u32>,
     pub status: ChartStatus,
+    /// The values each stand-in would have passed to its upstream chart.
+    pub stand_in_values: Vec<crate::render::standin::StandInValues>,
 }
 
 /// A config document embedded in a string (a ConfigMap key, a Secret key, a CR field).

@@ -33,6 +33,7 @@ pub mod production;
 pub(crate) mod refs;
 pub mod schema;
 pub(crate) mod services;
+mod stand_in_values;
 pub(crate) mod storage;
 pub(crate) mod tenant;
 

@@ -5,7 +5,9 @@
 //! The object store is recognised by what the MinIO chart renders: a ConfigMap whose scripts
 //! call `createBucket <name> …` (buckets) and, per user, `echo <accessKey> > $MINIO_ACCESSKEY…`
 //! followed by `cat /config/secrets/<secret>/<key> >> …` or `echo <secretKey> >> …` and
-//! `createUser <policy>` (users).
+//! `createUser <policy>` (users). When the object store's chart or a backend's chart is a
+//! stand-in, the buckets in the values it would have received are compared instead
+//! ([`super::stand_in_values`]).
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -13,8 +15,9 @@ use serde_json::Value;
 
 use super::context::{decode_base64, Context};
 use super::finding::{Finding, Severity};
+use super::stand_in_values;
 use crate::manifest::walk::{self, join};
-use crate::manifest::Object;
+use crate::manifest::{Object, ObjectRef};
 
 /// Rule id for buckets.
 pub(crate) const BUCKET_RULE: &str = "wiring/bucket";
@@ -23,7 +26,7 @@ pub(crate) const CREDENTIALS_RULE: &str = "wiring/credentials";
 
 /// Keys backends name their buckets with (Mimir/Pyroscope `bucket_name`, Tempo `bucket`,
 /// Loki `bucketnames`, comma-separated).
-const BUCKET_KEYS: &[&str] = &[
+pub(crate) const BUCKET_KEYS: &[&str] = &[
     "bucket_name",
     "bucket",
     "bucketnames",
@@ -122,13 +125,52 @@ pub(crate) fn secret_value(secret: &Object, key: &str) -> Option<String> {
 /// Checks bucket names against the object store.
 pub(crate) fn check_buckets(ctx: &Context) -> Vec<Finding> {
     let stores = object_stores(ctx);
-    let created: BTreeSet<&String> = stores.iter().flat_map(|s| &s.buckets).collect();
-    let store_namespaces: BTreeSet<&str> = stores.iter().map(|s| s.namespace.as_str()).collect();
+    let value_stores = stand_in_values::store_buckets(ctx);
+    let mut created: BTreeSet<String> = stores.iter().flat_map(|s| s.buckets.clone()).collect();
+    // Entries of a stand-in store's bucket list that are templates kalypso cannot evaluate.
+    let mut unresolved: Vec<String> = Vec::new();
+    for b in value_stores.iter().flat_map(|(_, names)| names) {
+        match &b.name {
+            Ok(name) => {
+                created.insert(name.clone());
+            }
+            Err(_) => unresolved.push(b.key.clone()),
+        }
+    }
+    let mut store_namespaces: Vec<String> = stores.iter().map(|s| s.namespace.clone()).collect();
+    store_namespaces.extend(value_stores.iter().map(|(ns, _)| ns.clone()));
+    let store_known = stores.iter().any(|s| !s.buckets.is_empty()) || !value_stores.is_empty();
+    // Why a bucket outside `created` cannot be called missing, if it cannot.
+    let unverifiable = || -> Option<String> {
+        if !store_known {
+            Some(if ctx.any_partial() {
+                "the object store's chart was rendered with stand-ins".to_string()
+            } else {
+                "no object store in the input creates buckets".to_string()
+            })
+        } else if !unresolved.is_empty() {
+            Some(format!(
+                "the object store's bucket list has templates kalypso cannot evaluate ({})",
+                unresolved.join(", ")
+            ))
+        } else {
+            None
+        }
+    };
+    let missing = |bucket: &str| {
+        let list: Vec<&str> = created.iter().map(String::as_str).collect();
+        format!(
+            "bucket {bucket:?} is not created by the object store (it creates: {})",
+            list.join(", ")
+        )
+    };
     let mut out = Vec::new();
     for cfg in &ctx.configs {
         let obj = &ctx.manifest.objects[cfg.object];
         if obj.is_custom_resource()
-            || store_namespaces.contains(obj.namespace.as_deref().unwrap_or(""))
+            || store_namespaces
+                .iter()
+                .any(|ns| ns == obj.namespace.as_deref().unwrap_or(""))
         {
             continue;
         }
@@ -153,37 +195,60 @@ pub(crate) fn check_buckets(ctx: &Context) -> Vec<Finding> {
             }
         });
         for (path, bucket) in found {
-            let field = cfg.at(&path);
             if created.contains(&bucket) {
                 continue;
             }
-            if stores.iter().all(|s| s.buckets.is_empty()) {
-                let why = if ctx.any_partial() {
-                    "the object store's chart was rendered with stand-ins".to_string()
-                } else {
-                    "no object store in the input creates buckets".to_string()
-                };
-                out.push(Finding::new(
-                    BUCKET_RULE,
+            let (severity, message) = match unverifiable() {
+                Some(why) => (
                     Severity::Info,
-                    obj,
-                    field,
                     format!("bucket {bucket:?} not verified: {why}"),
-                ));
-                continue;
-            }
-            let list: Vec<&str> = created.iter().map(|s| s.as_str()).collect();
+                ),
+                None => (Severity::Error, missing(&bucket)),
+            };
             out.push(Finding::new(
                 BUCKET_RULE,
-                Severity::Error,
+                severity,
                 obj,
-                field,
-                format!(
-                    "bucket {bucket:?} is not created by the object store (it creates: {})",
-                    list.join(", ")
-                ),
+                cfg.at(&path),
+                message,
             ));
         }
+    }
+    // Backends whose upstream chart is a stand-in: the buckets in the values it would receive.
+    for b in stand_in_values::backend_buckets(ctx, &store_namespaces) {
+        let dependency = b.key.split('.').next().unwrap_or_default().to_string();
+        let (severity, message) = match &b.name {
+            Err(template) => (
+                Severity::Info,
+                format!(
+                    "bucket not verified: {template} is evaluated by the {dependency} chart, which was rendered with a stand-in"
+                ),
+            ),
+            Ok(name) if created.contains(name) => continue,
+            Ok(name) => match unverifiable() {
+                Some(why) => (
+                    Severity::Info,
+                    format!("bucket {name:?} (passed to the {dependency} chart, rendered with a stand-in) not verified: {why}"),
+                ),
+                None => (
+                    Severity::Error,
+                    format!(
+                        "{}; read from the values passed to the {dependency} chart (a stand-in here)",
+                        missing(name)
+                    ),
+                ),
+            },
+        };
+        let mut f = Finding::general(
+            BUCKET_RULE,
+            severity,
+            &b.chart,
+            ObjectRef::namespaced("", "HelmValues", &b.namespace, &b.chart),
+            message,
+        );
+        f.field = b.key.clone();
+        f.file = Some(format!("charts/{}/values.yaml", b.chart));
+        out.push(f);
     }
     out
 }

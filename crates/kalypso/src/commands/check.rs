@@ -109,6 +109,7 @@ pub fn evaluate(ctx: &Context, args: &CheckArgs) -> Result<Report> {
                 namespace: r.component.namespace.clone(),
                 wave: Some(r.component.wave),
                 status: r.status.clone(),
+                stand_in_values: r.stand_in_values.clone(),
             })
             .collect();
         (sources, renders, charts)
@@ -310,6 +311,7 @@ pub fn manifest_sources(
                     namespace: e.namespace,
                     wave: Some(e.wave),
                     status: e.chart,
+                    stand_in_values: Vec::new(),
                 });
             }
             continue;

@@ -10,7 +10,7 @@
 //! set; else an empty stand-in chart, and the chart is reported as rendered in part.
 
 pub(crate) mod cache;
-pub(crate) mod standin;
+pub mod standin;
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -87,6 +87,8 @@ pub struct ChartRender {
     /// Not rendered: both outputs are the cached render of identical inputs, which an
     /// earlier run rendered twice with the same result.
     pub reused: bool,
+    /// What each stand-in would have passed to its upstream chart (taken out of `outputs`).
+    pub stand_in_values: Vec<standin::StandInValues>,
 }
 
 /// A chart prepared for `helm template`.
@@ -196,12 +198,21 @@ pub fn render_stack(stack: &Stack, helm: &Helm, opts: &RenderOptions) -> Result<
                 let verified = outputs.len() == 2 && outputs[0] == outputs[1];
                 cache.put(&job.component.name, key, first, verified);
             }
+            let mut stand_in_values = Vec::new();
+            for (i, out) in outputs.iter_mut().enumerate() {
+                let (kept, values) = standin::split_stand_in_values(out);
+                *out = kept;
+                if i == 0 {
+                    stand_in_values = values;
+                }
+            }
             ChartRender {
                 component: job.component,
                 status: job.status,
                 outputs,
                 second_from_cache,
                 reused,
+                stand_in_values,
             }
         })
         .collect())

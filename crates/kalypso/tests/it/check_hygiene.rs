@@ -149,6 +149,7 @@ fn two_renders_that_differ_are_reported_naming_the_object() {
         outputs: vec![a.to_string(), b],
         second_from_cache: false,
         reused: false,
+        stand_in_values: Vec::new(),
     };
     let found = check::determinism::check(&[render]);
     assert_eq!(found.len(), 1, "{found:?}");

@@ -244,3 +244,94 @@ fn a_wave_without_a_rolling_sync_step_is_reported() {
         show(&errs)
     );
 }
+
+/// Removes the upstream archives from a repository copy: the offline check, with stand-ins.
+fn without_archives(root: &Path) {
+    for chart in std::fs::read_dir(root.join("charts"))
+        .expect("charts")
+        .flatten()
+    {
+        let Ok(entries) = std::fs::read_dir(chart.path().join("charts")) else {
+            continue;
+        };
+        for e in entries.flatten() {
+            if e.path().extension().is_some_and(|x| x == "tgz") {
+                std::fs::remove_file(e.path()).expect("remove archive");
+            }
+        }
+    }
+}
+
+#[test]
+fn offline_a_bucket_the_object_store_does_not_create_is_still_reported_from_the_values() {
+    let Some(helm) = helm_or_skip("offline bucket mutation") else {
+        return;
+    };
+    let repo = copy_repo();
+    without_archives(repo.path());
+    // Offline, Loki and MinIO are stand-ins: no Loki config and no MinIO bucket Job are
+    // rendered, only the values each would have received.
+    mutate(
+        repo.path(),
+        "charts/kalypso-loki/values.yaml",
+        r#"chunks: '{{ include "kalypso-common.get" (list . "components" "kalypso-loki" "storage" "buckets" "chunks") }}'"#,
+        "chunks: loki-chunkz",
+    );
+    let (code, findings, v) = check(&helm, repo.path(), &[]);
+    assert!(
+        v["summary"]["text"]
+            .as_str()
+            .unwrap_or_default()
+            .starts_with("PARTIAL"),
+        "{v}"
+    );
+    let errs = errors(&findings);
+    assert_eq!(code, 1, "{}", show(&errs));
+    let bucket: Vec<_> = errs
+        .iter()
+        .filter(|f| f["rule"] == "wiring/bucket")
+        .collect();
+    assert_eq!(bucket.len(), 1, "{}", show(&errs));
+    assert_eq!(bucket[0]["field"], "loki.loki.storage.bucketNames.chunks");
+    assert_eq!(bucket[0]["object"]["namespace"], "loki");
+    let m = bucket[0]["message"].as_str().unwrap_or_default();
+    assert!(
+        m.contains("\"loki-chunkz\" is not created by the object store"),
+        "{m}"
+    );
+    assert!(m.contains("loki-chunks"), "lists what is created: {m}");
+}
+
+#[test]
+fn offline_a_bucket_set_by_a_template_kalypso_cannot_evaluate_is_listed_as_not_verified() {
+    let Some(helm) = helm_or_skip("offline unverifiable bucket") else {
+        return;
+    };
+    let repo = copy_repo();
+    without_archives(repo.path());
+    mutate(
+        repo.path(),
+        "charts/kalypso-tempo/values.yaml",
+        r#"bucket: '{{ include "kalypso-common.get" (list . "components" "kalypso-tempo" "storage" "buckets" "traces") }}'"#,
+        r#"bucket: '{{ printf "%s-traces" "tempo" }}'"#,
+    );
+    let (_, findings, _) = check(&helm, repo.path(), &[]);
+    let listed: Vec<_> = findings
+        .iter()
+        .filter(|f| f["rule"] == "wiring/bucket")
+        .collect();
+    assert_eq!(listed.len(), 1, "{}", show(&listed));
+    assert_eq!(listed[0]["severity"], "info");
+    assert_eq!(
+        listed[0]["field"],
+        "tempo-distributed.storage.trace.s3.bucket"
+    );
+    assert!(
+        listed[0]["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("not verified"),
+        "{}",
+        show(&listed)
+    );
+}

@@ -89,6 +89,7 @@ impl Fixture {
             namespace: namespace.into(),
             wave: Some(wave),
             status: ChartStatus::Full,
+            stand_in_values: Vec::new(),
         });
         self
     }
