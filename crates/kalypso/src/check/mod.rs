@@ -5,7 +5,11 @@
 //! |---|---|---|
 //! | `wiring/dns` | [`dns`] | error; info for namespaces outside the input or charts rendered with stand-ins |
 //! | `wiring/secret`, `wiring/configmap` | [`refs`] | error (info when the namespace's chart used stand-ins) |
-//! | `wiring/bucket`, `wiring/credentials` | [`storage`] | error; info when no object store is rendered |
+//! | `wiring/bucket`, `wiring/credentials` | [`storage`], [`stand_in_values`] | error; info when no object store is rendered |
+//! | `wiring/netpol` | [`netpol`] | error |
+//! | `security/pod-security` | [`podsecurity`] | error; warning for a namespace without a level |
+//! | `config/*` | [`config`] | error; warning for `null` and deprecated keys |
+//! | `production/*`, `policy/waivers` | [`production`] | error (production profile; waivers always) |
 //! | `wiring/tenant` | [`tenant`] | error |
 //! | `ordering/crd`, `ordering/waves` | [`ordering`] | error / warning / info (runtime-only dependencies) |
 //! | `hygiene/*` | [`hygiene`] | error; `hygiene/probes` warning |
@@ -44,11 +48,12 @@ pub use schema::SchemaOptions;
 
 use crate::render::ChartRender;
 
-/// Every rule id with a one-line description (for `--output sarif` and documentation).
 /// Rule id of the contract-against-component-list check (`commands::check` runs it, since it
 /// compares two files rather than rendered objects).
 pub const CONTRACT_RULE: &str = "wiring/contract";
 
+/// Every rule id with a one-line description (for `--output sarif`; README's rules table has
+/// a row for each, which a test enforces).
 pub const RULES: &[(&str, &str)] = &[
     (
         CONTRACT_RULE,
