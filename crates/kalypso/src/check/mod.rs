@@ -175,6 +175,8 @@ pub struct CheckOptions {
     pub pod_security: Option<std::collections::BTreeMap<String, String>>,
     /// The render is the production profile's: the `production/*` rules apply.
     pub production: bool,
+    /// The `--profile` rendered (`None`: the default values).
+    pub profile: Option<String>,
     /// The checkov waivers (`kalypso-waivers.yaml`), checked by `policy/waivers`.
     pub waivers: Vec<production::Waiver>,
 }
@@ -218,7 +220,11 @@ pub fn run_on(
 /// The rules that depend on how `check` was asked to run.
 fn option_rules(ctx: &Context, opts: &CheckOptions) -> Vec<Finding> {
     let mut f = podsecurity::check(ctx, opts.pod_security.as_ref());
-    f.extend(production::check_waivers(ctx, &opts.waivers));
+    f.extend(production::check_waivers(
+        ctx,
+        &opts.waivers,
+        opts.profile.as_deref(),
+    ));
     if opts.production {
         f.extend(production::check(ctx));
     }

@@ -145,6 +145,10 @@ pub struct Waiver {
     pub namespace: String,
     pub name: String,
     pub reason: String,
+    /// The render the object exists in, when only one has it: `default` (no `--profile`) or a
+    /// profile name. In any other render its absence is expected, not stale.
+    #[serde(default)]
+    pub profile: Option<String>,
 }
 
 /// Reads `<repo>/kalypso-waivers.yaml` (none when absent).
@@ -167,7 +171,12 @@ pub fn load_waivers(repo: &Path) -> Result<Vec<Waiver>> {
 
 /// `policy/waivers`: every waiver has a reason, a checkov check id, and names an object the
 /// stack renders (one that is gone is stale: remove it).
-pub(crate) fn check_waivers(ctx: &Context, waivers: &[Waiver]) -> Vec<Finding> {
+pub(crate) fn check_waivers(
+    ctx: &Context,
+    waivers: &[Waiver],
+    profile: Option<&str>,
+) -> Vec<Finding> {
+    let rendered = profile.unwrap_or("default");
     let mut out = Vec::new();
     for (i, w) in waivers.iter().enumerate() {
         let at = crate::manifest::ObjectRef {
@@ -205,7 +214,8 @@ pub(crate) fn check_waivers(ctx: &Context, waivers: &[Waiver]) -> Vec<Finding> {
         let checked_in_full = ctx
             .chart_in_namespace(&w.namespace)
             .is_none_or(|c| c.status.stand_ins().is_empty());
-        if !exists && checked_in_full {
+        let this_render = w.profile.as_deref().is_none_or(|p| p == rendered);
+        if !exists && checked_in_full && this_render {
             out.push(say(
                 Severity::Warning,
                 format!(

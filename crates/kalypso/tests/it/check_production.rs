@@ -86,6 +86,7 @@ fn a_waiver_needs_a_reason_and_an_object_the_stack_renders() {
         namespace: "loki".into(),
         name: name.into(),
         reason: reason.into(),
+        profile: None,
     };
     let found = run(
         &f,
@@ -106,6 +107,19 @@ fn a_waiver_needs_a_reason_and_an_object_the_stack_renders() {
     assert!(w
         .iter()
         .any(|x| x.severity == Severity::Warning && x.message.contains("StatefulSet loki/gone")));
+    // An object only the default render has is not stale in the production render.
+    let only_default = Waiver {
+        profile: Some("default".into()),
+        ..waiver("gone", "MinIO is off in production")
+    };
+    let options = |profile: Option<&str>| CheckOptions {
+        waivers: vec![only_default.clone()],
+        profile: profile.map(String::from),
+        production: profile == Some("production"),
+        ..Default::default()
+    };
+    assert!(rule(&run(&f, options(Some("production"))), "policy/waivers").is_empty());
+    assert_eq!(rule(&run(&f, options(None)), "policy/waivers").len(), 1);
 }
 
 #[test]

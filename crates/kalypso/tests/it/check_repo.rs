@@ -227,8 +227,8 @@ fn a_wave_without_a_rolling_sync_step_is_reported() {
     mutate(
         repo.path(),
         "argocd/applicationset.yaml",
-        "namespace: minio, wave: \"3\"}",
-        "namespace: minio, wave: \"7\"}",
+        "namespace: minio, wave: \"3\",",
+        "namespace: minio, wave: \"7\",",
     );
     let (code, findings, _) = check(&helm, repo.path(), &["--only", "minio"]);
     let errs = errors(&findings);
@@ -333,5 +333,49 @@ fn offline_a_bucket_set_by_a_template_kalypso_cannot_evaluate_is_listed_as_not_v
             .contains("not verified"),
         "{}",
         show(&listed)
+    );
+}
+
+#[test]
+fn the_production_profile_checks_clean_and_fails_when_a_development_credential_comes_back() {
+    let Some(helm) = helm_or_skip("production profile") else {
+        return;
+    };
+    let repo = copy_repo();
+    let (code, findings, _) = check(&helm, repo.path(), &["--profile", "production"]);
+    assert_eq!(code, 0, "{}", show(&errors(&findings)));
+    // Someone drops the existingSecret of Loki's production profile and restores the
+    // development key of values.yaml.
+    mutate(
+        repo.path(),
+        "charts/kalypso-loki/profiles/production.yaml",
+        "    secretAccessKey: \"\"\n    existingSecret: loki-s3-credentials\n",
+        "    secretAccessKey: loki-dev-secret-change-me\n    existingSecret: \"\"\n",
+    );
+    let (code, findings, _) = check(&helm, repo.path(), &["--profile", "production"]);
+    let errs = errors(&findings);
+    assert_eq!(code, 1, "{}", show(&errs));
+    let on_loki_secret = |rule: &str| {
+        errs.iter().any(|f| {
+            f["rule"] == rule
+                && f["object"]["kind"] == "Secret"
+                && f["object"]["namespace"] == "loki"
+                && f["object"]["name"] == "loki-s3-credentials"
+        })
+    };
+    assert!(on_loki_secret("production/credentials"), "{}", show(&errs));
+    assert!(
+        on_loki_secret("production/existing-secret"),
+        "{}",
+        show(&errs)
+    );
+    // The same render without the profile is development: no production findings.
+    let (_, findings, _) = check(&helm, repo.path(), &[]);
+    assert!(
+        findings
+            .iter()
+            .all(|f| !f["rule"].as_str().unwrap_or("").starts_with("production/")),
+        "{}",
+        show(&findings.iter().collect::<Vec<_>>())
     );
 }
