@@ -297,6 +297,9 @@ fn a_pod_that_cannot_be_placed_fails_up_naming_the_release_the_object_and_the_sc
         "canary.enabled=true",
         "--set",
         "canary.resources.requests.cpu=100",
+        // (The chart sets a CPU limit; a request above it is refused before scheduling.)
+        "--set",
+        "canary.resources.limits.cpu=100",
     ]));
     let all = text(&out);
     assert_eq!(out.status.code(), Some(1), "{all}");
