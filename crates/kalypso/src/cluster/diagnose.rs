@@ -342,7 +342,9 @@ pub(crate) fn failing_pod(pods: &[Pod]) -> Option<PodProblem> {
     best.map(|(_, p)| p)
 }
 
-/// The newest ReplicaSet of a Deployment (by its pod selector).
+/// The newest ReplicaSet of a Deployment (by its pod selector): the highest
+/// `deployment.kubernetes.io/revision`, since creation times have one-second resolution and
+/// a rollout right after another ties with it.
 async fn newest_replica_set(cluster: &Cluster, ns: &str, selector: &str) -> Option<String> {
     let list = Api::<ReplicaSet>::namespaced(cluster.client(), ns)
         .list(&ListParams::default().labels(selector))
@@ -350,7 +352,19 @@ async fn newest_replica_set(cluster: &Cluster, ns: &str, selector: &str) -> Opti
         .ok()?;
     list.items
         .into_iter()
-        .max_by_key(|rs| rs.metadata.creation_timestamp.as_ref().map(|t| t.0))
+        .max_by_key(|rs| {
+            let revision = rs
+                .metadata
+                .annotations
+                .as_ref()
+                .and_then(|a| a.get("deployment.kubernetes.io/revision"))
+                .and_then(|r| r.parse::<u64>().ok())
+                .unwrap_or(0);
+            (
+                revision,
+                rs.metadata.creation_timestamp.as_ref().map(|t| t.0),
+            )
+        })
         .and_then(|rs| rs.metadata.name)
 }
 
