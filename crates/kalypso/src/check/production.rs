@@ -211,9 +211,14 @@ pub(crate) fn check_waivers(
                 && o.name == w.name
                 && o.namespace.as_deref().unwrap_or("") == w.namespace
         });
-        let checked_in_full = ctx
-            .chart_in_namespace(&w.namespace)
-            .is_none_or(|c| c.status.stand_ins().is_empty());
+        // A cluster-scoped object may come from any chart: only a full render of every chart
+        // shows that it is gone.
+        let checked_in_full = if w.namespace.is_empty() {
+            ctx.charts.iter().all(|c| c.status.stand_ins().is_empty())
+        } else {
+            ctx.chart_in_namespace(&w.namespace)
+                .is_none_or(|c| c.status.stand_ins().is_empty())
+        };
         let this_render = w.profile.as_deref().is_none_or(|p| p == rendered);
         if !exists && checked_in_full && this_render {
             out.push(say(

@@ -26,7 +26,11 @@ pub fn copy_repo() -> tempfile::TempDir {
     for dir in ["argocd", "charts"] {
         copy_dir(&root.join(dir), &tmp.path().join(dir));
     }
-    for file in ["kalypso-policy.yaml", "contract.yaml"] {
+    for file in [
+        "kalypso-policy.yaml",
+        "kalypso-waivers.yaml",
+        "contract.yaml",
+    ] {
         if root.join(file).is_file() {
             std::fs::copy(root.join(file), tmp.path().join(file)).expect("copy");
         }
