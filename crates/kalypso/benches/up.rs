@@ -11,6 +11,9 @@
 //! The upstream charts are the real ones where their archives are present
 //! (`charts/*/charts/*.tgz`), stand-ins otherwise (the run says which). No container runs
 //! (kwok), so this measures orchestration: waves in parallel, health gates, helm's own waits.
+//! The gates are stricter than `helm --wait`: a Deployment counts when its replicas are
+//! available (ready for its `minReadySeconds`, as `kubectl rollout status` waits), where helm
+//! counts ready ones; tempo-distributed sets `minReadySeconds: 10`.
 
 #[allow(dead_code)]
 #[path = "../tests/it/controlplane/mod.rs"]
@@ -61,6 +64,8 @@ fn plain_helm(cp: &ControlPlane, repo: &UpRepo) -> Duration {
                 cmd.args(["upgrade", "--install", &c.name])
                     .arg(&dir)
                     .args(["-n", &c.namespace, "--create-namespace", "--reset-values"])
+                    .arg("-f")
+                    .arg(repo.path().join("contract.yaml"))
                     .args(["--wait", "--timeout", "10m"])
                     .args(&extra);
                 run(&mut cmd, &format!("helm upgrade --install {}", c.name));
