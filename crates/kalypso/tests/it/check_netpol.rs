@@ -171,3 +171,135 @@ fn an_egress_policy_of_the_source_counts_too() {
         errors[0].message
     );
 }
+
+// ---- scrapes: a collector's Prometheus receiver with Kubernetes pod discovery
+
+/// A node agent in `obs` that scrapes annotated pods (on their prometheus.io/port) and ports
+/// named `http-metrics`, like the stack's own agent.
+const AGENT: &str = r#"
+apiVersion: opentelemetry.io/v1beta1
+kind: OpenTelemetryCollector
+metadata: {name: agent}
+spec:
+  mode: daemonset
+  config:
+    receivers:
+      prometheus:
+        config:
+          scrape_configs:
+            - job_name: pods
+              kubernetes_sd_configs:
+                - role: pod
+                  selectors: [{role: pod, field: "spec.nodeName=${env:K8S_NODE_NAME}"}]
+              relabel_configs:
+                - source_labels: [__meta_kubernetes_pod_annotation_prometheus_io_scrape, __meta_kubernetes_pod_container_port_name]
+                  regex: 'true;.*|[^;]*;(http-metrics)'
+                  action: keep
+                - source_labels: [__address__, __meta_kubernetes_pod_annotation_prometheus_io_port]
+                  regex: '([^:]+)(?::\d+)?;(\d+)'
+                  replacement: '$$1:$$2'
+                  target_label: __address__
+    exporters:
+      debug: {}
+    service:
+      pipelines:
+        metrics: {receivers: [prometheus], exporters: [debug]}
+"#;
+
+/// `web` in `shop` with a metrics port, and the policy that lets the agent scrape it.
+fn shop_with_metrics() -> String {
+    SHOP.replace(
+        "          ports: [{name: http, containerPort: 8080}]",
+        "          ports: [{name: http, containerPort: 8080}, {name: http-metrics, containerPort: 3100}]",
+    ) + r#"---
+apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: {name: web-metrics}
+spec:
+  podSelector: {matchLabels: {app: web}}
+  policyTypes: [Ingress]
+  ingress:
+    - from: [{namespaceSelector: {matchLabels: {kubernetes.io/metadata.name: obs}}}]
+      ports: [{port: 3100}]
+"#
+}
+
+fn with_agent(shop: &str) -> Vec<kalypso::check::Finding> {
+    Fixture::new()
+        .chart("kalypso-shop", "shop", 1, shop)
+        .chart("kalypso-app", "app", 2, APP)
+        .chart("kalypso-obs", "obs", 0, AGENT)
+        .findings()
+}
+
+fn netpol_errors(f: &[kalypso::check::Finding]) -> Vec<&kalypso::check::Finding> {
+    of_rule(f, "wiring/netpol")
+        .into_iter()
+        .filter(|f| f.severity == Severity::Error)
+        .collect()
+}
+
+#[test]
+fn a_scrape_the_policies_allow_is_a_wire_and_uses_its_rule() {
+    let f = with_agent(&shop_with_metrics());
+    assert!(
+        of_rule(&f, "wiring/netpol").is_empty(),
+        "the metrics rule is used by the scrape, and nothing is dropped:\n{}",
+        all(&f)
+    );
+}
+
+#[test]
+fn a_scrape_a_policy_drops_is_an_error_naming_the_job_the_pods_and_the_policy() {
+    let shop = shop_with_metrics().replace("ports: [{port: 3100}]", "ports: [{port: 3101}]");
+    let f = with_agent(&shop);
+    let errors = netpol_errors(&f);
+    assert_eq!(errors.len(), 1, "{}", all(&f));
+    let e = errors[0];
+    assert_eq!(e.object.kind, "OpenTelemetryCollector");
+    assert_eq!(
+        e.field,
+        "spec.config.receivers.prometheus.config.scrape_configs[0]"
+    );
+    for want in [
+        "Deployment shop/web port 3100",
+        "scraped by job \"pods\" of OpenTelemetryCollector obs/agent",
+        "web-metrics",
+        "obs/agent on port 3100",
+    ] {
+        assert!(e.message.contains(want), "missing {want:?}: {}", e.message);
+    }
+}
+
+#[test]
+fn an_annotated_pod_is_scraped_on_its_annotation_port() {
+    // No metrics port name: the annotation alone selects the pod, on port 9102.
+    let shop = SHOP
+        .replace(
+            "    metadata: {labels: {app: web}}",
+            "    metadata:\n      labels: {app: web}\n      annotations: {prometheus.io/scrape: \"true\", prometheus.io/port: \"9102\"}",
+        );
+    let f = with_agent(&shop);
+    let errors = netpol_errors(&f);
+    assert_eq!(errors.len(), 1, "{}", all(&f));
+    assert!(
+        errors[0].message.contains("Deployment shop/web port 9102"),
+        "{}",
+        errors[0].message
+    );
+}
+
+#[test]
+fn pods_the_relabelling_drops_and_receivers_outside_a_pipeline_are_not_scraped() {
+    // `web` has neither the annotation nor a metrics port: not a target, nothing to allow.
+    let f = with_agent(SHOP);
+    assert!(netpol_errors(&f).is_empty(), "{}", all(&f));
+    // A receiver no pipeline uses scrapes nothing.
+    let shop = shop_with_metrics().replace("ports: [{port: 3100}]", "ports: [{port: 3101}]");
+    let agent = AGENT.replace("receivers: [prometheus]", "receivers: []");
+    let f = Fixture::new()
+        .chart("kalypso-shop", "shop", 1, &shop)
+        .chart("kalypso-obs", "obs", 0, &agent)
+        .findings();
+    assert!(netpol_errors(&f).is_empty(), "{}", all(&f));
+}

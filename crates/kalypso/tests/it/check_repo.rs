@@ -175,6 +175,40 @@ fn a_wrong_s3_endpoint_is_reported() {
 }
 
 #[test]
+fn a_metrics_port_the_policies_close_to_the_node_agent_is_reported() {
+    let Some(helm) = helm_or_skip("scrape mutation") else {
+        return;
+    };
+    if !archives_or_skip("scrape mutation", &[LOKI]) {
+        return;
+    }
+    let repo = copy_repo();
+    // The node agent finds Loki's `http-metrics` port (3100) by service discovery; the
+    // metrics rule now opens another port.
+    mutate(
+        repo.path(),
+        "charts/kalypso-loki/values.yaml",
+        "      podSelector: {matchLabels: {app.kubernetes.io/component: single-binary}}\n      ports: [3100]",
+        "      podSelector: {matchLabels: {app.kubernetes.io/component: single-binary}}\n      ports: [3101]",
+    );
+    let (code, findings, _) = check(&helm, repo.path(), &["--only", "otel,loki"]);
+    let errs = errors(&findings);
+    assert_eq!(code, 1, "{}", show(&errs));
+    let scrape: Vec<_> = errs
+        .iter()
+        .filter(|f| f["rule"] == "wiring/netpol")
+        .collect();
+    assert_eq!(scrape.len(), 1, "{}", show(&errs));
+    assert_eq!(scrape[0]["object"]["name"], "kalypso-agent");
+    let m = scrape[0]["message"].as_str().unwrap_or_default();
+    assert!(
+        m.contains("StatefulSet loki/loki port 3100 (scraped by job \"kubernetes-pods\""),
+        "{m}"
+    );
+    assert!(m.contains("kalypso-loki-ingress-metrics"), "{m}");
+}
+
+#[test]
 fn a_bucket_the_object_store_does_not_create_is_reported() {
     let Some(helm) = helm_or_skip("bucket mutation") else {
         return;

@@ -11,6 +11,9 @@
 //! selectors, with namespaces labelled `kubernetes.io/metadata.name`) and whose ports match
 //! the target container's port number or name.
 //!
+//! Scrapes are wires too: the pods a collector's Prometheus receiver finds through Kubernetes
+//! service discovery, on the port its relabelling leaves ([`scrape`]).
+//!
 //! A cross-namespace ingress rule that no wire uses is reported as info: it opens a flow the
 //! stack does not need (rules for the API server, the kubelet or pods of the same namespace
 //! are not counted: those flows are not wires).
@@ -25,6 +28,8 @@ use super::finding::{Finding, Severity};
 use crate::manifest::workload::{collector_workload, pod_spec, OTEL_COLLECTOR_KIND};
 use crate::manifest::Object;
 
+mod scrape;
+
 /// Rule id.
 pub(crate) const RULE: &str = "wiring/netpol";
 
@@ -33,14 +38,20 @@ const NAMESPACE_NAME_LABEL: &str = "kubernetes.io/metadata.name";
 
 type Labels = BTreeMap<String, String>;
 
-/// Pods of one workload, as policies see them.
+/// Pods of one workload, as policies (and service discovery) see them.
 struct PodGroup<'a> {
     object: &'a Object,
     namespace: String,
     labels: Labels,
+    annotations: Labels,
     /// Container ports: (name, number).
     ports: Vec<(Option<String>, u64)>,
+    /// Each container (not init containers) with its ports: (name, number, protocol).
+    containers: Vec<(String, Vec<ContainerPort>)>,
 }
+
+/// A declared container port: (name, number, protocol).
+type ContainerPort = (Option<String>, u64, String);
 
 /// A label selector (`matchLabels` and `matchExpressions`).
 #[derive(Debug, Clone, Default)]
@@ -244,36 +255,66 @@ fn pod_groups<'a>(ctx: &Context<'a>) -> Vec<PodGroup<'a>> {
             if collector_workload(&o.name, &o.body["spec"]).is_none() {
                 continue;
             }
-            let ports = super::services::collector_ports(&o.body["spec"])
-                .into_iter()
-                .map(|p| (p.name, p.port))
+            let ports: Vec<(Option<String>, u64)> =
+                super::services::collector_ports(&o.body["spec"])
+                    .into_iter()
+                    .map(|p| (p.name, p.port))
+                    .collect();
+            // The operator's collector container.
+            let container_ports = ports
+                .iter()
+                .map(|(n, p)| (n.clone(), *p, "TCP".to_string()))
                 .collect();
             out.push(PodGroup {
                 object: o,
                 namespace: ns,
                 labels: collector_pod_labels(o),
+                annotations: labels_of(&o.body["spec"]["podAnnotations"]),
                 ports,
+                containers: vec![("otc-container".into(), container_ports)],
             });
             continue;
         }
         let Some(pod) = pod_spec(o) else { continue };
         let labels = labels_of(&pod.template_meta["labels"]);
+        let container_ports = |c: &Value| -> Vec<ContainerPort> {
+            c["ports"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|p| {
+                    Some((
+                        p["name"].as_str().map(str::to_string),
+                        p["containerPort"].as_u64()?,
+                        p["protocol"].as_str().unwrap_or("TCP").to_string(),
+                    ))
+                })
+                .collect()
+        };
         let ports = ["containers", "initContainers"]
             .iter()
             .flat_map(|k| pod.spec[*k].as_array().into_iter().flatten())
-            .flat_map(|c| c["ports"].as_array().into_iter().flatten())
-            .filter_map(|p| {
-                Some((
-                    p["name"].as_str().map(str::to_string),
-                    p["containerPort"].as_u64()?,
-                ))
+            .flat_map(container_ports)
+            .map(|(name, number, _)| (name, number))
+            .collect();
+        let containers = pod.spec["containers"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|c| {
+                (
+                    c["name"].as_str().unwrap_or_default().to_string(),
+                    container_ports(c),
+                )
             })
             .collect();
         out.push(PodGroup {
             object: o,
             namespace: ns,
             labels,
+            annotations: labels_of(&pod.template_meta["annotations"]),
             ports,
+            containers,
         });
     }
     out
@@ -576,6 +617,51 @@ pub(crate) fn check(ctx: &Context) -> Vec<Finding> {
             }
         }
     }
+    for sc in scrape::scrapes(&groups) {
+        let (s, t) = (sc.scraper, &sc.target);
+        let port = t.number.map(|n| n.to_string()).unwrap_or_default();
+        let what = format!(
+            "{} {}/{} port {port} (scraped by job {:?} of {} {}/{})",
+            t.group.object.kind,
+            t.group.namespace,
+            t.group.object.name,
+            sc.job,
+            s.object.kind,
+            s.namespace,
+            s.object.name,
+        );
+        if let Some(pols) = blocked(ctx, &policies, (t.group, s), t, true, &mut used) {
+            out.push(Finding::new(
+                RULE,
+                Severity::Error,
+                s.object,
+                &sc.field,
+                format!(
+                    "{what} is dropped: NetworkPolicy {} in {} selects it for ingress and allows no peer matching {}/{} on port {port}",
+                    pols.join(", "),
+                    t.group.namespace,
+                    s.namespace,
+                    s.object.name,
+                ),
+            ));
+        } else if let Some(pols) =
+            blocked(ctx, &policies, (s, t.group), t, false, &mut BTreeSet::new())
+        {
+            out.push(Finding::new(
+                RULE,
+                Severity::Error,
+                s.object,
+                &sc.field,
+                format!(
+                    "{what} is dropped: NetworkPolicy {} in {} isolates the scraper for egress and allows no peer matching {}/{} on port {port}",
+                    pols.join(", "),
+                    s.namespace,
+                    t.group.namespace,
+                    t.group.object.name,
+                ),
+            ));
+        }
+    }
     // Cross-namespace ingress rules no wire uses.
     for (pi, p) in policies.iter().enumerate() {
         for (ri, r) in p.ingress.iter().flatten().enumerate() {
@@ -593,12 +679,19 @@ pub(crate) fn check(ctx: &Context) -> Vec<Finding> {
                 _ => false,
             });
             if cross {
+                let selects_a_pod = groups
+                    .iter()
+                    .any(|g| g.namespace == p.namespace && p.selects.matches(&g.labels));
                 out.push(Finding::new(
                     RULE,
                     Severity::Info,
                     p.object,
                     format!("spec.ingress[{ri}]"),
-                    "allows traffic from another namespace that no wire of the stack uses",
+                    if selects_a_pod {
+                        "allows traffic from another namespace that no wire of the stack uses"
+                    } else {
+                        "allows traffic from another namespace to pods the render does not contain (a component switched off?)"
+                    },
                 ));
             }
         }
