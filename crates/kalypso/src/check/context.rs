@@ -50,6 +50,15 @@ impl EmbeddedConfig {
     }
 }
 
+/// A Grafana Alloy configuration held by an object.
+#[derive(Debug, Clone)]
+pub(crate) struct AlloyConfig {
+    pub(crate) object: usize,
+    /// Field holding the text, e.g. `data.config.alloy`.
+    pub(crate) field: String,
+    pub(crate) root: alloy::Block,
+}
+
 /// An in-cluster DNS name used by an object.
 #[derive(Debug, Clone)]
 pub struct DnsUse {
@@ -70,6 +79,8 @@ pub struct Context<'a> {
     /// Every namespace the input contains (objects and component namespaces).
     pub namespaces: BTreeSet<String>,
     pub configs: Vec<EmbeddedConfig>,
+    /// Grafana Alloy configurations (ConfigMap or Secret keys), parsed into blocks.
+    pub(crate) alloy: Vec<AlloyConfig>,
     pub dns: Vec<DnsUse>,
     /// Services by (namespace, name): rendered, and made by operators from custom resources.
     pub services: BTreeMap<(String, String), ServiceView>,
@@ -97,6 +108,7 @@ impl<'a> Context<'a> {
             policy,
             namespaces,
             configs: Vec::new(),
+            alloy: Vec::new(),
             dns: Vec::new(),
             services: services::services(manifest),
         };
@@ -236,6 +248,11 @@ impl<'a> Context<'a> {
             for u in &mut self.dns[from..] {
                 u.runtime_only = true;
             }
+            self.alloy.push(AlloyConfig {
+                object: i,
+                field: field.to_string(),
+                root: alloy::parse(text),
+            });
         } else {
             let multi = text.contains('\n');
             self.scan_leaf(i, field, text, None, multi);

@@ -3,12 +3,17 @@
 //! with `endpoint` and `headers`) and remote writes (`remote_write[]` with `url` and
 //! `headers`); readers: Grafana datasources (`datasources[]` with `url`, and
 //! `jsonData.httpHeaderNameN: X-Scope-OrgID` + `secureJsonData.httpHeaderValueN`).
+//! Grafana Alloy writers too: the `endpoint` blocks of `loki.write`, `prometheus.remote_write`
+//! and `pyroscope.write` (`url`, `tenant_id`, `headers`) and the `client` block of the
+//! `otelcol.exporter.otlp`/`otlphttp` components (`endpoint`, `headers`), with tenants read
+//! from literals or from the Secret a `remote.kubernetes.secret` component names.
 
 use std::collections::BTreeMap;
 
 use serde_json::{Map, Value};
 
-use super::context::Context;
+use super::context::{AlloyConfig, Context};
+use super::dns::alloy::{Block, Expr};
 use super::dns::extract;
 use super::finding::{Finding, Severity};
 use crate::manifest::walk::{self, get_ci};
@@ -122,7 +127,107 @@ pub(crate) fn uses(ctx: &Context) -> Vec<TenantUse> {
             });
         });
     }
+    for cfg in &ctx.alloy {
+        out.extend(alloy_writers(ctx, cfg));
+    }
     out
+}
+
+/// An Alloy tenant value: `Ok(None)` for none, `Err(())` when it cannot be known offline.
+fn alloy_tenant(ctx: &Context, cfg: &AlloyConfig, e: Option<&Expr>) -> Result<Option<String>, ()> {
+    match e {
+        None => Ok(None),
+        Some(Expr::Str(s)) if s.is_empty() => Ok(None),
+        Some(Expr::Str(s)) => Ok(Some(s.clone())),
+        Some(Expr::SecretRef { label, key }) => {
+            let source = cfg
+                .root
+                .all()
+                .into_iter()
+                .find(|b| b.kind == "remote.kubernetes.secret" && b.label.as_deref() == Some(label))
+                .ok_or(())?;
+            let (name, ns) = (
+                source.str_attr("name").ok_or(())?,
+                source.str_attr("namespace"),
+            );
+            let obj = &ctx.manifest.objects[cfg.object];
+            let ns = ns.or(obj.namespace.as_deref()).ok_or(())?;
+            let secret = ctx.manifest.get("Secret", Some(ns), name).ok_or(())?;
+            let value = secret.body["stringData"][key.as_str()]
+                .as_str()
+                .map(str::to_string)
+                .or_else(|| {
+                    secret.body["data"][key.as_str()]
+                        .as_str()
+                        .and_then(super::context::decode_base64)
+                })
+                .ok_or(())?;
+            Ok((!value.is_empty()).then_some(value))
+        }
+        Some(_) => Err(()),
+    }
+}
+
+/// The writers an Alloy configuration sets up, with their tenants.
+fn alloy_writers(ctx: &Context, cfg: &AlloyConfig) -> Vec<TenantUse> {
+    let obj = &ctx.manifest.objects[cfg.object];
+    let own_ns = obj.namespace.clone().unwrap_or_default();
+    let mut out = Vec::new();
+    for component in cfg.root.all() {
+        let (inner, addr_key, tenant_key) = match component.kind.as_str() {
+            "loki.write" | "pyroscope.write" => ("endpoint", "url", Some("tenant_id")),
+            "prometheus.remote_write" => ("endpoint", "url", None),
+            "otelcol.exporter.otlp" | "otelcol.exporter.otlphttp" => ("client", "endpoint", None),
+            _ => continue,
+        };
+        for b in component.blocks.iter().filter(|b| b.kind == inner) {
+            let Some(addr) = b.str_attr(addr_key) else {
+                continue;
+            };
+            let Some(r) = extract::find(addr, &ctx.namespaces).into_iter().next() else {
+                continue;
+            };
+            // An auth extension may set the header: not known here.
+            if r.namespace == own_ns || b.attr("auth").is_some() {
+                continue;
+            }
+            let header = match b.attr("headers") {
+                Some(Expr::Object(h)) => h
+                    .iter()
+                    .find(|(k, _)| k.eq_ignore_ascii_case(TENANT_HEADER))
+                    .map(|(_, v)| v),
+                Some(_) => continue,
+                None => None,
+            };
+            let tenant = match (tenant_key.and_then(|k| b.attr(k)), header) {
+                (Some(t), _) | (None, Some(t)) => alloy_tenant(ctx, cfg, Some(t)),
+                (None, None) => Ok(None),
+            };
+            let Ok(tenant) = tenant else { continue };
+            out.push(TenantUse {
+                object: cfg.object,
+                field: alloy_field(cfg, component, b, addr_key),
+                role: Role::Writer,
+                namespace: r.namespace,
+                service: r.service,
+                tenant,
+            });
+        }
+    }
+    out
+}
+
+/// `data.config.alloy: loki.write "default" endpoint.url (line 12)`.
+fn alloy_field(cfg: &AlloyConfig, component: &Block, block: &Block, key: &str) -> String {
+    let label = component
+        .label
+        .as_deref()
+        .map(|l| format!(" {l:?}"))
+        .unwrap_or_default();
+    format!(
+        "{}: {}{label} {}.{key} (line {})",
+        cfg.field, component.kind, block.kind, block.line
+    )
 }
 
 /// Checks that writers and readers of each backend agree on the tenant.

@@ -278,3 +278,112 @@ fn an_alloy_collector_before_its_destination_is_a_runtime_dependency_not_a_start
     assert_eq!(waves.len(), 1, "{}", show(&waves));
     assert_eq!(waves[0].severity, Severity::Info, "{}", show(&waves));
 }
+
+/// k8s-monitoring's Loki destination: the tenant is read from a Secret the chart renders.
+const ALLOY_LOKI: &str = r#"
+apiVersion: v1
+kind: Secret
+metadata: {name: loki-k8smon}
+stringData: {tenantId: team-a}
+---
+apiVersion: v1
+kind: ConfigMap
+metadata: {name: alloy-logs}
+data:
+  config.alloy: |
+    remote.kubernetes.secret "loki" {
+      name      = "loki-k8smon"
+      namespace = "collectors"
+    }
+    loki.write "loki" {
+      endpoint {
+        url = "http://loki-gateway.loki.svc:80/loki/api/v1/push"
+        tenant_id = convert.nonsensitive(remote.kubernetes.secret.loki.data["tenantId"])
+      }
+    }
+"#;
+
+const LOKI_GATEWAY: &str = r#"
+apiVersion: v1
+kind: Service
+metadata: {name: loki-gateway}
+spec:
+  ports: [{name: http, port: 80, targetPort: 8080}]
+"#;
+
+fn grafana_reading_loki_as(tenant: &str) -> String {
+    format!(
+        r#"
+apiVersion: v1
+kind: ConfigMap
+metadata: {{name: datasources}}
+data:
+  datasources.yaml: |
+    apiVersion: 1
+    datasources:
+      - name: Loki
+        type: loki
+        url: http://loki-gateway.loki.svc:80
+        jsonData: {{httpHeaderName1: X-Scope-OrgID}}
+        secureJsonData: {{httpHeaderValue1: {tenant}}}
+"#
+    )
+}
+
+fn alloy_tenant_findings(alloy: &str, grafana_tenant: &str) -> Vec<kalypso::check::Finding> {
+    Fixture::new()
+        .chart("loki", "loki", 1, LOKI_GATEWAY)
+        .chart("collectors", "collectors", 2, alloy)
+        .chart(
+            "grafana",
+            "grafana",
+            3,
+            &grafana_reading_loki_as(grafana_tenant),
+        )
+        .findings()
+}
+
+#[test]
+fn an_alloy_writer_s_tenant_is_read_from_the_secret_it_names_and_compared_with_the_readers() {
+    let same = alloy_tenant_findings(ALLOY_LOKI, "team-a");
+    assert!(
+        of_rule(&same, "wiring/tenant").is_empty(),
+        "{}",
+        show(&of_rule(&same, "wiring/tenant"))
+    );
+    let other = alloy_tenant_findings(ALLOY_LOKI, "team-b");
+    let tenant = of_rule(&other, "wiring/tenant");
+    assert_eq!(tenant.len(), 1, "{}", show(&tenant));
+    assert_eq!(tenant[0].object.name, "alloy-logs");
+    assert_eq!(
+        tenant[0].field,
+        "data.config.alloy: loki.write \"loki\" endpoint.url (line 6)"
+    );
+    let m = &tenant[0].message;
+    assert!(
+        m.contains("writes to loki/loki-gateway with tenant \"team-a\""),
+        "{m}"
+    );
+    assert!(m.contains("uses tenant \"team-b\""), "{m}");
+}
+
+#[test]
+fn an_alloy_tenant_that_cannot_be_known_offline_is_not_compared() {
+    for unknown in [
+        // Read from the environment at run time.
+        r#"tenant_id = sys.env("TENANT")"#,
+        // A Secret the input does not contain.
+        r#"tenant_id = convert.nonsensitive(remote.kubernetes.secret.gone.data["tenantId"])"#,
+    ] {
+        let alloy = ALLOY_LOKI.replace(
+            r#"tenant_id = convert.nonsensitive(remote.kubernetes.secret.loki.data["tenantId"])"#,
+            unknown,
+        );
+        let f = alloy_tenant_findings(&alloy, "team-b");
+        assert!(
+            of_rule(&f, "wiring/tenant").is_empty(),
+            "{unknown}: {}",
+            show(&of_rule(&f, "wiring/tenant"))
+        );
+    }
+}
