@@ -189,10 +189,9 @@ fn first_up_installs_every_release_with_its_collectors_and_a_rerun_changes_nothi
         text(&out)
     );
     assert_eq!(revisions(&cp), before, "the rerun made new helm revisions");
-    assert!(
-        second < first / 2 + Duration::from_secs(5),
-        "rerun took {second:?}, first install {first:?}"
-    );
+    // Quick because nothing ran (no helm upgrade, asserted above); the times are for the log,
+    // speed itself is the bench's job (benches/up.rs).
+    println!("first up {first:?}, rerun {second:?}");
 
     // up --set X, then up without it: X is gone (helm reuses no value of an earlier revision).
     let marker = "kalypso.collector.grpcPort=4317"; // harmless, but recorded in the release
