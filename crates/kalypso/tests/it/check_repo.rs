@@ -113,23 +113,39 @@ fn offline_the_repository_stack_checks_clean_without_warnings() {
     );
 }
 
-#[test]
-fn a_grafana_datasource_on_the_wrong_port_is_reported() {
-    let Some(helm) = helm_or_skip("datasource mutation") else {
-        return;
-    };
-    if !archives_or_skip("datasource mutation", &[TEMPO]) {
-        return;
+/// A repository copy with one mutation (`file`: `from` → `to`), checked with `--only only`:
+/// the exit code and the errors. `None`, after a SKIP line, when helm or an upstream archive
+/// the broken side needs is absent.
+fn check_mutated(
+    test: &str,
+    archives: &[&str],
+    (file, from, to): (&str, &str, &str),
+    only: &str,
+) -> Option<(i32, Vec<serde_json::Value>)> {
+    let helm = helm_or_skip(test)?;
+    if !archives_or_skip(test, archives) {
+        return None;
     }
     let repo = copy_repo();
-    mutate(
-        repo.path(),
-        "charts/kalypso-grafana/templates/datasources-configmap.yaml",
-        r#"url: {{ include "kalypso-common.url" (list . "kalypso-tempo" "queryFrontend") | quote }}"#,
-        "url: http://tempo-distributed-query-frontend.tempo.svc.cluster.local:3300",
-    );
-    let (code, findings, _) = check(&helm, repo.path(), &["--only", "tempo,grafana"]);
-    let errs = errors(&findings);
+    mutate(repo.path(), file, from, to);
+    let (code, findings, _) = check(&helm, repo.path(), &["--only", only]);
+    Some((code, errors(&findings).into_iter().cloned().collect()))
+}
+
+#[test]
+fn a_grafana_datasource_on_the_wrong_port_is_reported() {
+    let Some((code, errs)) = check_mutated(
+        "datasource mutation",
+        &[TEMPO],
+        (
+            "charts/kalypso-grafana/templates/datasources-configmap.yaml",
+            r#"url: {{ include "kalypso-common.url" (list . "kalypso-tempo" "queryFrontend") | quote }}"#,
+            "url: http://tempo-distributed-query-frontend.tempo.svc.cluster.local:3300",
+        ),
+        "tempo,grafana",
+    ) else {
+        return;
+    };
     assert_eq!(code, 1);
     assert!(
         errs.iter().any(|f| f["rule"] == "wiring/dns"
@@ -139,27 +155,24 @@ fn a_grafana_datasource_on_the_wrong_port_is_reported() {
                 .unwrap_or("")
                 .contains("has no port 3300")),
         "{}",
-        show(&errs)
+        show(&errs.iter().collect::<Vec<_>>())
     );
 }
 
 #[test]
 fn a_wrong_s3_endpoint_is_reported() {
-    let Some(helm) = helm_or_skip("S3 endpoint mutation") else {
+    let Some((code, errs)) = check_mutated(
+        "S3 endpoint mutation",
+        &[MINIO, LOKI],
+        (
+            "charts/kalypso-loki/values.yaml",
+            r#"endpoint: '{{ include "kalypso-common.address" (list . "kalypso-minio" "s3") }}'"#,
+            "endpoint: minio.minio.svc.cluster.local:9001",
+        ),
+        "minio,loki",
+    ) else {
         return;
     };
-    if !archives_or_skip("S3 endpoint mutation", &[MINIO, LOKI]) {
-        return;
-    }
-    let repo = copy_repo();
-    mutate(
-        repo.path(),
-        "charts/kalypso-loki/values.yaml",
-        r#"endpoint: '{{ include "kalypso-common.address" (list . "kalypso-minio" "s3") }}'"#,
-        "endpoint: minio.minio.svc.cluster.local:9001",
-    );
-    let (code, findings, _) = check(&helm, repo.path(), &["--only", "minio,loki"]);
-    let errs = errors(&findings);
     assert_eq!(code, 1);
     assert!(
         errs.iter().any(|f| f["rule"] == "wiring/dns"
@@ -170,35 +183,34 @@ fn a_wrong_s3_endpoint_is_reported() {
                 .unwrap_or("")
                 .contains("minio.minio.svc.cluster.local:9001")),
         "{}",
-        show(&errs)
+        show(&errs.iter().collect::<Vec<_>>())
     );
 }
 
 #[test]
 fn a_metrics_port_the_policies_close_to_the_node_agent_is_reported() {
-    let Some(helm) = helm_or_skip("scrape mutation") else {
-        return;
-    };
-    if !archives_or_skip("scrape mutation", &[LOKI]) {
-        return;
-    }
-    let repo = copy_repo();
     // The node agent finds Loki's `http-metrics` port (3100) by service discovery; the
     // metrics rule now opens another port.
-    mutate(
-        repo.path(),
-        "charts/kalypso-loki/values.yaml",
-        "      podSelector: {matchLabels: {app.kubernetes.io/component: single-binary}}\n      ports: [3100]",
-        "      podSelector: {matchLabels: {app.kubernetes.io/component: single-binary}}\n      ports: [3101]",
-    );
-    let (code, findings, _) = check(&helm, repo.path(), &["--only", "otel,loki"]);
-    let errs = errors(&findings);
-    assert_eq!(code, 1, "{}", show(&errs));
+    let rule = "      podSelector: {matchLabels: {app.kubernetes.io/component: single-binary}}\n      ports: [3100]";
+    let Some((code, errs)) = check_mutated(
+        "scrape mutation",
+        &[LOKI],
+        (
+            "charts/kalypso-loki/values.yaml",
+            rule,
+            &rule.replace("[3100]", "[3101]"),
+        ),
+        "otel,loki",
+    ) else {
+        return;
+    };
+    let all = errs.iter().collect::<Vec<_>>();
+    assert_eq!(code, 1, "{}", show(&all));
     let scrape: Vec<_> = errs
         .iter()
         .filter(|f| f["rule"] == "wiring/netpol")
         .collect();
-    assert_eq!(scrape.len(), 1, "{}", show(&errs));
+    assert_eq!(scrape.len(), 1, "{}", show(&all));
     assert_eq!(scrape[0]["object"]["name"], "kalypso-agent");
     let m = scrape[0]["message"].as_str().unwrap_or_default();
     assert!(
@@ -210,21 +222,18 @@ fn a_metrics_port_the_policies_close_to_the_node_agent_is_reported() {
 
 #[test]
 fn a_bucket_the_object_store_does_not_create_is_reported() {
-    let Some(helm) = helm_or_skip("bucket mutation") else {
+    let Some((code, errs)) = check_mutated(
+        "bucket mutation",
+        &[MINIO, TEMPO],
+        (
+            "charts/kalypso-tempo/values.yaml",
+            r#"bucket: '{{ include "kalypso-common.get" (list . "components" "kalypso-tempo" "storage" "buckets" "traces") }}'"#,
+            "bucket: tempo-tracez",
+        ),
+        "minio,tempo",
+    ) else {
         return;
     };
-    if !archives_or_skip("bucket mutation", &[MINIO, TEMPO]) {
-        return;
-    }
-    let repo = copy_repo();
-    mutate(
-        repo.path(),
-        "charts/kalypso-tempo/values.yaml",
-        r#"bucket: '{{ include "kalypso-common.get" (list . "components" "kalypso-tempo" "storage" "buckets" "traces") }}'"#,
-        "bucket: tempo-tracez",
-    );
-    let (code, findings, _) = check(&helm, repo.path(), &["--only", "minio,tempo"]);
-    let errs = errors(&findings);
     assert_eq!(code, 1);
     assert!(
         errs.iter().any(|f| f["rule"] == "wiring/bucket"
@@ -234,7 +243,7 @@ fn a_bucket_the_object_store_does_not_create_is_reported() {
                 .unwrap_or("")
                 .contains("\"tempo-tracez\"")),
         "{}",
-        show(&errs)
+        show(&errs.iter().collect::<Vec<_>>())
     );
 }
 

@@ -539,6 +539,44 @@ fn blocked<'a>(
     }
 }
 
+/// Why the flow from `s` to `t` is dropped, if it is: the target's ingress policies first,
+/// then the source's egress policies. Records the ingress rules that allow it in `used`.
+fn dropped(
+    ctx: &Context,
+    policies: &[Policy],
+    (s, t): (&PodGroup, &Target),
+    used: &mut BTreeSet<(usize, usize)>,
+) -> Option<String> {
+    let port = t
+        .number
+        .map(|n| n.to_string())
+        .or_else(|| t.name.clone())
+        .unwrap_or_else(|| "?".into());
+    let g = t.group;
+    if let Some(pols) = blocked(ctx, policies, (g, s), t, true, used) {
+        return Some(format!(
+            "NetworkPolicy {} in {} selects {} {} for ingress and allows no peer matching {}/{} on port {port}",
+            pols.join(", "),
+            g.namespace,
+            g.object.kind,
+            g.object.name,
+            s.namespace,
+            s.object.name,
+        ));
+    }
+    let pols = blocked(ctx, policies, (s, g), t, false, &mut BTreeSet::new())?;
+    Some(format!(
+        "NetworkPolicy {} in {} isolates {} {} for egress and allows no peer matching {} {}/{} on port {port}",
+        pols.join(", "),
+        s.namespace,
+        s.object.kind,
+        s.object.name,
+        g.object.kind,
+        g.namespace,
+        g.object.name,
+    ))
+}
+
 /// Checks every wire against the NetworkPolicies of both ends.
 pub(crate) fn check(ctx: &Context) -> Vec<Finding> {
     let policies = policies(ctx);
@@ -554,111 +592,42 @@ pub(crate) fn check(ctx: &Context) -> Vec<Finding> {
         if !seen.insert((u.object, r.address.clone())) {
             continue;
         }
-        let sources = users(ctx, &groups, u.object);
         let targets = targets(ctx, &groups, u);
-        let obj = &ctx.manifest.objects[u.object];
-        let mut reported = false;
-        for s in &sources {
-            for t in &targets {
-                if reported {
-                    break;
-                }
-                let port = t
-                    .number
-                    .map(|n| n.to_string())
-                    .or_else(|| t.name.clone())
-                    .unwrap_or_else(|| "?".into());
-                if let Some(pols) = blocked(ctx, &policies, (t.group, s), t, true, &mut used) {
-                    out.push(Finding::new(
-                        RULE,
-                        Severity::Error,
-                        obj,
-                        &u.field,
-                        format!(
-                            "{} (used by {} {}/{}) is dropped: NetworkPolicy {} in {} selects {} {} for ingress and allows no peer matching {}/{} on port {port}",
-                            r.address,
-                            s.object.kind,
-                            s.namespace,
-                            s.object.name,
-                            pols.join(", "),
-                            t.group.namespace,
-                            t.group.object.kind,
-                            t.group.object.name,
-                            s.namespace,
-                            s.object.name,
-                        ),
-                    ));
-                    reported = true;
-                    continue;
-                }
-                if let Some(pols) =
-                    blocked(ctx, &policies, (s, t.group), t, false, &mut BTreeSet::new())
-                {
-                    out.push(Finding::new(
-                        RULE,
-                        Severity::Error,
-                        obj,
-                        &u.field,
-                        format!(
-                            "{} (used by {} {}/{}) is dropped: NetworkPolicy {} in {} isolates it for egress and allows no peer matching {} {}/{} on port {port}",
-                            r.address,
-                            s.object.kind,
-                            s.namespace,
-                            s.object.name,
-                            pols.join(", "),
-                            s.namespace,
-                            t.group.object.kind,
-                            t.group.namespace,
-                            t.group.object.name,
-                        ),
-                    ));
-                    reported = true;
-                }
-            }
+        // One finding per address: the first (source, target) pair that is dropped.
+        let first = users(ctx, &groups, u.object).into_iter().find_map(|s| {
+            targets.iter().find_map(|t| {
+                let why = dropped(ctx, &policies, (s, t), &mut used)?;
+                Some(format!(
+                    "{} (used by {} {}/{}) is dropped: {why}",
+                    r.address, s.object.kind, s.namespace, s.object.name
+                ))
+            })
+        });
+        if let Some(message) = first {
+            let obj = &ctx.manifest.objects[u.object];
+            out.push(Finding::new(RULE, Severity::Error, obj, &u.field, message));
         }
     }
     for sc in scrape::scrapes(&groups) {
         let (s, t) = (sc.scraper, &sc.target);
-        let port = t.number.map(|n| n.to_string()).unwrap_or_default();
-        let what = format!(
-            "{} {}/{} port {port} (scraped by job {:?} of {} {}/{})",
-            t.group.object.kind,
-            t.group.namespace,
-            t.group.object.name,
-            sc.job,
-            s.object.kind,
-            s.namespace,
-            s.object.name,
-        );
-        if let Some(pols) = blocked(ctx, &policies, (t.group, s), t, true, &mut used) {
+        if let Some(why) = dropped(ctx, &policies, (s, t), &mut used) {
+            let message = format!(
+                "{} {}/{} port {} (scraped by job {:?} of {} {}/{}) is dropped: {why}",
+                t.group.object.kind,
+                t.group.namespace,
+                t.group.object.name,
+                t.number.map(|n| n.to_string()).unwrap_or_default(),
+                sc.job,
+                s.object.kind,
+                s.namespace,
+                s.object.name,
+            );
             out.push(Finding::new(
                 RULE,
                 Severity::Error,
                 s.object,
                 &sc.field,
-                format!(
-                    "{what} is dropped: NetworkPolicy {} in {} selects it for ingress and allows no peer matching {}/{} on port {port}",
-                    pols.join(", "),
-                    t.group.namespace,
-                    s.namespace,
-                    s.object.name,
-                ),
-            ));
-        } else if let Some(pols) =
-            blocked(ctx, &policies, (s, t.group), t, false, &mut BTreeSet::new())
-        {
-            out.push(Finding::new(
-                RULE,
-                Severity::Error,
-                s.object,
-                &sc.field,
-                format!(
-                    "{what} is dropped: NetworkPolicy {} in {} isolates the scraper for egress and allows no peer matching {}/{} on port {port}",
-                    pols.join(", "),
-                    s.namespace,
-                    t.group.namespace,
-                    t.group.object.name,
-                ),
+                message,
             ));
         }
     }
