@@ -303,3 +303,18 @@ fn pods_the_relabelling_drops_and_receivers_outside_a_pipeline_are_not_scraped()
         .findings();
     assert!(netpol_errors(&f).is_empty(), "{}", all(&f));
 }
+
+#[test]
+fn a_host_network_pod_is_not_governed_by_network_policies() {
+    // The scrape would be dropped for a pod on the pod network (see above); on the node's
+    // network the policies do not apply to it, so nothing is reported.
+    let shop = shop_with_metrics()
+        .replace("ports: [{port: 3100}]", "ports: [{port: 3101}]")
+        .replace(
+            "    spec:\n      containers:\n        - name: web",
+            "    spec:\n      hostNetwork: true\n      containers:\n        - name: web",
+        );
+    assert!(shop.contains("hostNetwork: true"), "fixture changed");
+    let f = with_agent(&shop);
+    assert!(netpol_errors(&f).is_empty(), "{}", all(&f));
+}

@@ -48,6 +48,8 @@ struct PodGroup<'a> {
     ports: Vec<(Option<String>, u64)>,
     /// Each container (not init containers) with its ports: (name, number, protocol).
     containers: Vec<(String, Vec<ContainerPort>)>,
+    /// On the node's network: NetworkPolicies do not govern it (the CNIs ignore such pods).
+    host_network: bool,
 }
 
 /// A declared container port: (name, number, protocol).
@@ -272,6 +274,7 @@ fn pod_groups<'a>(ctx: &Context<'a>) -> Vec<PodGroup<'a>> {
                 annotations: labels_of(&o.body["spec"]["podAnnotations"]),
                 ports,
                 containers: vec![("otc-container".into(), container_ports)],
+                host_network: o.body["spec"]["hostNetwork"].as_bool() == Some(true),
             });
             continue;
         }
@@ -315,6 +318,7 @@ fn pod_groups<'a>(ctx: &Context<'a>) -> Vec<PodGroup<'a>> {
             annotations: labels_of(&pod.template_meta["annotations"]),
             ports,
             containers,
+            host_network: pod.spec["hostNetwork"].as_bool() == Some(true),
         });
     }
     out
@@ -506,6 +510,9 @@ fn blocked<'a>(
     ingress: bool,
     used: &mut BTreeSet<(usize, usize)>,
 ) -> Option<Vec<&'a str>> {
+    if at.host_network {
+        return None;
+    }
     let (number, name) = (target.number, target.name.as_deref());
     let mut isolating = Vec::new();
     let mut allowed = false;
