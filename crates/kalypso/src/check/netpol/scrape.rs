@@ -49,7 +49,6 @@ pub(super) fn scrapes<'a>(groups: &'a [PodGroup<'a>]) -> Vec<Scrape<'a>> {
         .filter(|g| g.object.kind == OTEL_COLLECTOR_KIND)
     {
         for job in jobs(scraper) {
-            let mut seen = BTreeSet::new();
             for g in groups {
                 if !job
                     .namespaces
@@ -60,9 +59,6 @@ pub(super) fn scrapes<'a>(groups: &'a [PodGroup<'a>]) -> Vec<Scrape<'a>> {
                     continue;
                 }
                 for number in scraped_ports(&job, g) {
-                    if !seen.insert((std::ptr::from_ref(g.object), number)) {
-                        continue;
-                    }
                     let name = g
                         .ports
                         .iter()
