@@ -179,10 +179,19 @@ impl<'a> Context<'a> {
         if let Some(pod) = workload::pod_spec(obj) {
             if !pod.operator_managed {
                 for c in workload::containers(&pod) {
+                    // `$(VAR)` in env values, args and command is expanded by the kubelet from
+                    // the container's own variables: read the address it ends up with.
+                    let vars =
+                        workload::environment(c.body, obj.namespace.as_deref().unwrap_or(""));
                     if let Some(env) = c.body["env"].as_array() {
                         for (j, e) in env.iter().enumerate() {
                             if let Some(v) = e["value"].as_str() {
                                 let f = join(&index(&join(&c.path, "env"), j), "value");
+                                // Expanded in list order (a variable sees only earlier ones).
+                                let v = e["name"]
+                                    .as_str()
+                                    .and_then(|n| vars.get(n))
+                                    .map_or(v, String::as_str);
                                 self.scan_leaf(i, &f, v, None, false);
                             }
                         }
@@ -192,7 +201,7 @@ impl<'a> Context<'a> {
                             for (j, a) in list.iter().enumerate() {
                                 if let Some(v) = a.as_str() {
                                     let f = index(&join(&c.path, key), j);
-                                    self.scan_leaf(i, &f, v, None, false);
+                                    self.scan_leaf(i, &f, &workload::expand(v, &vars), None, false);
                                 }
                             }
                         }

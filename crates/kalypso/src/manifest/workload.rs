@@ -2,6 +2,8 @@
 //! workload kinds this knows the OpenTelemetry Operator's `OpenTelemetryCollector`, whose spec
 //! is both a pod spec (volumes, hostNetwork) and its main container (image, resources, env).
 
+use std::collections::BTreeMap;
+
 use serde_json::Value;
 
 use super::walk::{index, join};
@@ -136,4 +138,71 @@ pub(crate) fn containers<'a>(pod: &PodSpec<'a>) -> Vec<Container<'a>> {
         }
     }
     out
+}
+
+/// A container's `$(VAR)` references expanded from its `env` (literal values and the pod's
+/// own namespace); `$$(VAR)` is an escaped literal, unknown variables stay as written.
+pub(crate) fn expand(arg: &str, env: &BTreeMap<String, String>) -> String {
+    let mut out = String::new();
+    let mut rest = arg;
+    while let Some(i) = rest.find('$') {
+        out.push_str(&rest[..i]);
+        let after = &rest[i + 1..];
+        if let Some(escaped) = after.strip_prefix("$(") {
+            out.push_str("$(");
+            rest = escaped;
+            continue;
+        }
+        match after
+            .strip_prefix('(')
+            .and_then(|inner| inner.find(')').map(|end| &inner[..end]))
+        {
+            Some(name) => {
+                match env.get(name) {
+                    Some(v) => out.push_str(v),
+                    None => out.push_str(&format!("$({name})")),
+                }
+                rest = &after[name.len() + 2..];
+            }
+            None => {
+                out.push('$');
+                rest = after;
+            }
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+/// A container's variables as `$(VAR)` expansion sees them: literal `env` values (themselves
+/// expanded in order) and `fieldRef: metadata.namespace`.
+pub(crate) fn environment(container: &Value, namespace: &str) -> BTreeMap<String, String> {
+    let mut env = BTreeMap::new();
+    for e in container["env"].as_array().into_iter().flatten() {
+        let Some(name) = e["name"].as_str() else {
+            continue;
+        };
+        if let Some(v) = e["value"].as_str() {
+            let v = expand(v, &env);
+            env.insert(name.to_string(), v);
+        } else if e["valueFrom"]["fieldRef"]["fieldPath"].as_str() == Some("metadata.namespace") {
+            env.insert(name.to_string(), namespace.to_string());
+        }
+    }
+    env
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn container_variables_are_expanded_as_the_kubelet_does() {
+        let env: BTreeMap<String, String> = [("NS".to_string(), "monitoring".to_string())].into();
+        assert_eq!(expand("--namespace=$(NS)", &env), "--namespace=monitoring");
+        assert_eq!(
+            expand("$$(NS) $(OTHER) $HOME", &env),
+            "$(NS) $(OTHER) $HOME"
+        );
+    }
 }

@@ -387,3 +387,57 @@ fn an_alloy_tenant_that_cannot_be_known_offline_is_not_compared() {
         );
     }
 }
+
+/// A client that builds its push URL from its own variables, as the kubelet expands them.
+fn client_with_arg(arg: &str) -> String {
+    format!(
+        r#"
+apiVersion: apps/v1
+kind: Deployment
+metadata: {{name: shipper}}
+spec:
+  selector: {{matchLabels: {{app: shipper}}}}
+  template:
+    metadata: {{labels: {{app: shipper}}}}
+    spec:
+      containers:
+        - name: shipper
+          image: shipper:1.0
+          env:
+            - {{name: LOKI_HOST, value: loki-gateway.loki.svc.cluster.local}}
+          args: ["{arg}"]
+"#
+    )
+}
+
+#[test]
+fn container_variables_in_args_are_expanded_before_the_address_is_read() {
+    let f = Fixture::new()
+        .chart("loki", "loki", 1, LOKI_GATEWAY)
+        .chart(
+            "shippers",
+            "shippers",
+            2,
+            &client_with_arg("--url=http://$(LOKI_HOST):3101/push"),
+        )
+        .findings();
+    let dns = of_rule(&f, "wiring/dns");
+    assert_eq!(dns.len(), 1, "{}", show(&dns));
+    assert!(dns[0].message.contains("no port 3101"), "{}", show(&dns));
+    assert_eq!(dns[0].field, "spec.template.spec.containers[0].args[0]");
+    // `$$(VAR)` is the kubelet's escape: the argument is the literal text, no address.
+    let f = Fixture::new()
+        .chart("loki", "loki", 1, LOKI_GATEWAY)
+        .chart(
+            "shippers",
+            "shippers",
+            2,
+            &client_with_arg("--url=http://$$(LOKI_HOST):3101/push"),
+        )
+        .findings();
+    assert!(
+        of_rule(&f, "wiring/dns").is_empty(),
+        "{}",
+        show(&of_rule(&f, "wiring/dns"))
+    );
+}

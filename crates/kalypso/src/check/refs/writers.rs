@@ -13,7 +13,8 @@ use std::collections::BTreeMap;
 
 use serde_json::Value;
 
-use crate::manifest::{workload, Manifest, Object, ObjectRef};
+use crate::manifest::workload::{self, environment, expand};
+use crate::manifest::{Manifest, Object, ObjectRef};
 
 /// A Secret written at install time.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -89,56 +90,6 @@ pub(crate) fn secret_writes(manifest: &Manifest) -> Vec<SecretWrite> {
         }
     }
     out
-}
-
-/// A container's `$(VAR)` references expanded from its `env` (literal values and the pod's
-/// own namespace); `$$(VAR)` is an escaped literal, unknown variables stay as written.
-fn expand(arg: &str, env: &BTreeMap<String, String>) -> String {
-    let mut out = String::new();
-    let mut rest = arg;
-    while let Some(i) = rest.find('$') {
-        out.push_str(&rest[..i]);
-        let after = &rest[i + 1..];
-        if let Some(escaped) = after.strip_prefix("$(") {
-            out.push_str("$(");
-            rest = escaped;
-            continue;
-        }
-        match after
-            .strip_prefix('(')
-            .and_then(|inner| inner.find(')').map(|end| &inner[..end]))
-        {
-            Some(name) => {
-                match env.get(name) {
-                    Some(v) => out.push_str(v),
-                    None => out.push_str(&format!("$({name})")),
-                }
-                rest = &after[name.len() + 2..];
-            }
-            None => {
-                out.push('$');
-                rest = after;
-            }
-        }
-    }
-    out.push_str(rest);
-    out
-}
-
-fn environment(container: &Value, namespace: &str) -> BTreeMap<String, String> {
-    let mut env = BTreeMap::new();
-    for e in container["env"].as_array().into_iter().flatten() {
-        let Some(name) = e["name"].as_str() else {
-            continue;
-        };
-        if let Some(v) = e["value"].as_str() {
-            let v = expand(v, &env);
-            env.insert(name.to_string(), v);
-        } else if e["valueFrom"]["fieldRef"]["fieldPath"].as_str() == Some("metadata.namespace") {
-            env.insert(name.to_string(), namespace.to_string());
-        }
-    }
-    env
 }
 
 /// The (namespace, Secret) a `kube-webhook-certgen create` container writes.
@@ -275,16 +226,6 @@ impl<'a> Rbac<'a> {
 mod tests {
     use super::*;
     use serde_json::json;
-
-    #[test]
-    fn container_variables_are_expanded_as_the_kubelet_does() {
-        let env: BTreeMap<String, String> = [("NS".to_string(), "monitoring".to_string())].into();
-        assert_eq!(expand("--namespace=$(NS)", &env), "--namespace=monitoring");
-        assert_eq!(
-            expand("$$(NS) $(OTHER) $HOME", &env),
-            "$(NS) $(OTHER) $HOME"
-        );
-    }
 
     #[test]
     fn certgen_create_writes_its_secret_name_and_patch_writes_nothing() {
