@@ -35,7 +35,7 @@ pub(crate) mod podsecurity;
 pub(crate) mod policy;
 pub mod production;
 pub(crate) mod refs;
-mod relabel;
+pub mod relabel;
 pub mod schema;
 pub(crate) mod services;
 mod stand_in_values;

@@ -5,6 +5,7 @@
 //! regex anchored at both ends, `replacement` expanded with `$1`/`${name}`, an empty result
 //! deleting the target label. `hashmod` depends on a hash of run-time values: a config that
 //! uses it (or an action this module does not know) makes the outcome [`Outcome::Unknown`].
+//! Public so that a test can hold it against a real Prometheus on the same inputs.
 
 use std::collections::BTreeMap;
 
@@ -12,11 +13,11 @@ use regex::Regex;
 use serde_json::Value;
 
 /// A target's labels.
-pub(crate) type Labels = BTreeMap<String, String>;
+pub type Labels = BTreeMap<String, String>;
 
 /// One step of `relabel_configs`.
 #[derive(Debug, Clone)]
-pub(crate) struct Step {
+pub struct Step {
     source_labels: Vec<String>,
     separator: String,
     regex: Regex,
@@ -27,7 +28,7 @@ pub(crate) struct Step {
 
 /// What the steps do to a target.
 #[derive(Debug, Clone, PartialEq)]
-pub(crate) enum Outcome {
+pub enum Outcome {
     /// Scraped, with these labels (`__address__` among them).
     Kept(Labels),
     /// Dropped by a `keep`/`drop` step.
@@ -38,7 +39,7 @@ pub(crate) enum Outcome {
 
 impl Step {
     /// Parses one relabel config; `Err` names the problem (a regex that does not compile).
-    pub(crate) fn parse(v: &Value) -> Result<Step, String> {
+    pub fn parse(v: &Value) -> Result<Step, String> {
         let text = |key: &str, default: &str| -> String {
             match &v[key] {
                 Value::String(s) => s.clone(),
@@ -72,7 +73,7 @@ impl Step {
 }
 
 /// Runs `steps` on `labels`.
-pub(crate) fn apply(steps: &[Step], mut labels: Labels) -> Outcome {
+pub fn apply(steps: &[Step], mut labels: Labels) -> Outcome {
     for s in steps {
         let value = s
             .source_labels
@@ -139,7 +140,7 @@ pub(crate) fn apply(steps: &[Step], mut labels: Labels) -> Outcome {
 
 /// A label or annotation name as Kubernetes service discovery writes it in a meta label:
 /// every character outside `[a-zA-Z0-9_]` becomes `_`.
-pub(crate) fn sanitize(name: &str) -> String {
+pub fn sanitize(name: &str) -> String {
     name.chars()
         .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
         .collect()

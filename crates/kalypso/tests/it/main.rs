@@ -29,6 +29,7 @@ mod deploy_down;
 mod deploy_up;
 mod lint_cli;
 mod readme_contract;
+mod relabel_prometheus;
 mod render_cli;
 mod up_controlplane;
 mod verify_cli;

@@ -11,7 +11,7 @@ use crate::fakes::backends::{closed_port, options, row, DataFakes};
 use kalypso::verify::probe::Status;
 use kalypso::verify::Signal;
 
-fn prometheus_binary() -> Option<PathBuf> {
+pub(crate) fn prometheus_binary() -> Option<PathBuf> {
     let debian = PathBuf::from("/usr/bin/prometheus");
     if debian.is_file() {
         return Some(debian);
