@@ -86,17 +86,9 @@ fn the_repository_stack_checks_clean() {
 /// warning (a waiver of an object only an upstream chart renders is not called stale).
 #[test]
 fn offline_the_repository_stack_checks_clean_without_warnings() {
-    let Some(helm) = helm_or_skip("offline clean check") else {
+    let Some((helm, repo)) = offline_repo("offline clean check") else {
         return;
     };
-    let repo = copy_repo();
-    without_archives(repo.path());
-    // The Kubernetes schemas CI installed for the repository (a missing one is a warning).
-    let venv = repo_root().join(".cache/venv");
-    if venv.is_dir() {
-        std::fs::create_dir_all(repo.path().join(".cache")).expect("cache dir");
-        std::os::unix::fs::symlink(&venv, repo.path().join(".cache/venv")).expect("link venv");
-    }
     let (code, findings, v) = check(&helm, repo.path(), &[]);
     let loud: Vec<_> = findings
         .iter()
@@ -104,13 +96,7 @@ fn offline_the_repository_stack_checks_clean_without_warnings() {
         .collect();
     assert_eq!(code, 0, "{}", show(&loud));
     assert!(loud.is_empty(), "{}", show(&loud));
-    assert!(
-        v["summary"]["text"]
-            .as_str()
-            .unwrap_or_default()
-            .starts_with("PARTIAL"),
-        "{v}"
-    );
+    assert!(partial(&v), "{v}");
 }
 
 /// A repository copy with one mutation (`file`: `from` → `to`), checked with `--only only`:
@@ -324,6 +310,29 @@ fn a_wave_without_a_rolling_sync_step_is_reported() {
     );
 }
 
+/// A repository copy as the offline main job sees it: no upstream archive (every upstream chart
+/// a stand-in), and the Kubernetes schemas CI installed for the repository (without them the
+/// schema rule warns). `None`, after a SKIP line, without helm.
+fn offline_repo(test: &str) -> Option<(kalypso::helm::Helm, tempfile::TempDir)> {
+    let helm = helm_or_skip(test)?;
+    let repo = copy_repo();
+    without_archives(repo.path());
+    let venv = repo_root().join(".cache/venv");
+    if venv.is_dir() {
+        std::fs::create_dir_all(repo.path().join(".cache")).expect("cache dir");
+        std::os::unix::fs::symlink(&venv, repo.path().join(".cache/venv")).expect("link venv");
+    }
+    Some((helm, repo))
+}
+
+/// Whether the summary says the check was partial.
+fn partial(v: &serde_json::Value) -> bool {
+    v["summary"]["text"]
+        .as_str()
+        .unwrap_or_default()
+        .starts_with("PARTIAL")
+}
+
 /// Removes the upstream archives from a repository copy: the offline check, with stand-ins.
 fn without_archives(root: &Path) {
     for chart in std::fs::read_dir(root.join("charts"))
@@ -343,11 +352,9 @@ fn without_archives(root: &Path) {
 
 #[test]
 fn offline_a_bucket_the_object_store_does_not_create_is_still_reported_from_the_values() {
-    let Some(helm) = helm_or_skip("offline bucket mutation") else {
+    let Some((helm, repo)) = offline_repo("offline bucket mutation") else {
         return;
     };
-    let repo = copy_repo();
-    without_archives(repo.path());
     // Offline, Loki and MinIO are stand-ins: no Loki config and no MinIO bucket Job are
     // rendered, only the values each would have received.
     mutate(
@@ -357,13 +364,7 @@ fn offline_a_bucket_the_object_store_does_not_create_is_still_reported_from_the_
         "chunks: loki-chunkz",
     );
     let (code, findings, v) = check(&helm, repo.path(), &[]);
-    assert!(
-        v["summary"]["text"]
-            .as_str()
-            .unwrap_or_default()
-            .starts_with("PARTIAL"),
-        "{v}"
-    );
+    assert!(partial(&v), "{v}");
     let errs = errors(&findings);
     assert_eq!(code, 1, "{}", show(&errs));
     let bucket: Vec<_> = errs
@@ -383,11 +384,9 @@ fn offline_a_bucket_the_object_store_does_not_create_is_still_reported_from_the_
 
 #[test]
 fn offline_a_bucket_set_by_a_template_kalypso_cannot_evaluate_is_listed_as_not_verified() {
-    let Some(helm) = helm_or_skip("offline unverifiable bucket") else {
+    let Some((helm, repo)) = offline_repo("offline unverifiable bucket") else {
         return;
     };
-    let repo = copy_repo();
-    without_archives(repo.path());
     mutate(
         repo.path(),
         "charts/kalypso-tempo/values.yaml",

@@ -6,14 +6,13 @@
 //! which it dropped. Every address is on 127.0.0.1. Prints a SKIP line when the binary is absent.
 
 use std::collections::BTreeMap;
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use kalypso::check::relabel::{self, Labels, Outcome, Step};
 use serde_json::{json, Value};
 
 use crate::fakes::backends::closed_port;
-use crate::verify_prometheus::prometheus_binary;
+use crate::verify_prometheus::{prometheus_binary, start_prometheus, Prometheus};
 
 /// The node agent's keep, drop, path, address and target-label rules
 /// (charts/kalypso-otel/templates/agent-collector.yaml, the collector's `$$` escapes resolved),
@@ -97,22 +96,8 @@ fn cases() -> Vec<Labels> {
     ]
 }
 
-/// A Prometheus on a free loopback port reading `targets` from a file; killed when dropped.
-struct Prometheus {
-    child: Child,
-    port: u16,
-    _dir: tempfile::TempDir,
-}
-
-impl Drop for Prometheus {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn start(bin: &std::path::Path, targets: &[Labels]) -> Prometheus {
-    let dir = tempfile::tempdir().expect("tempdir");
+/// A Prometheus reading `targets` from a file_sd file in `dir`, with the rules above.
+async fn start(bin: &std::path::Path, dir: &std::path::Path, targets: &[Labels]) -> Prometheus {
     let sd: Vec<Value> = targets
         .iter()
         .map(|t| {
@@ -121,8 +106,9 @@ fn start(bin: &std::path::Path, targets: &[Labels]) -> Prometheus {
             json!({"targets": [address], "labels": labels})
         })
         .collect();
-    let sd_file = dir.path().join("targets.json");
+    let sd_file = dir.join("targets.json");
     std::fs::write(&sd_file, serde_json::to_string(&sd).expect("json")).expect("sd file");
+    // JSON is YAML.
     let config = json!({
         "global": {"scrape_interval": "1h"},
         "scrape_configs": [{
@@ -131,26 +117,7 @@ fn start(bin: &std::path::Path, targets: &[Labels]) -> Prometheus {
             "relabel_configs": rules(),
         }]
     });
-    // JSON is YAML.
-    let config_file = dir.path().join("prometheus.yml");
-    std::fs::write(&config_file, config.to_string()).expect("config");
-    let port = closed_port();
-    let child = Command::new(bin)
-        .arg(format!("--config.file={}", config_file.display()))
-        .arg(format!(
-            "--storage.tsdb.path={}",
-            dir.path().join("data").display()
-        ))
-        .arg(format!("--web.listen-address=127.0.0.1:{port}"))
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start prometheus");
-    Prometheus {
-        child,
-        port,
-        _dir: dir,
-    }
+    start_prometheus(bin, &config.to_string(), &[]).await
 }
 
 /// Prometheus' view: case → `Some((scrape URL, labels))` when active, `None` when dropped.
@@ -204,7 +171,8 @@ async fn the_relabel_engine_keeps_drops_and_rewrites_targets_as_prometheus_does(
         .map(|r| Step::parse(r).expect("rule"))
         .collect();
     let cases = cases();
-    let prom = start(&bin, &cases);
+    let sd_dir = tempfile::tempdir().expect("tempdir");
+    let prom = start(&bin, sd_dir.path(), &cases).await;
     let seen = targets(&prom, cases.len()).await;
     let mut kept = 0;
     for case in &cases {

@@ -3,7 +3,7 @@
 //! Prints `SKIP: prometheus not installed` and passes when the binary is absent.
 
 /// passing tests, and a skipped check must be visible in CI's log.
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -24,9 +24,9 @@ pub(crate) fn prometheus_binary() -> Option<PathBuf> {
 }
 
 /// A Prometheus on a free loopback port; killed when dropped.
-struct Prometheus {
+pub(crate) struct Prometheus {
     child: Child,
-    port: u16,
+    pub(crate) port: u16,
     _dir: tempfile::TempDir,
 }
 
@@ -37,23 +37,20 @@ impl Drop for Prometheus {
     }
 }
 
-async fn start_prometheus(bin: PathBuf) -> Prometheus {
+/// Starts `bin` with `config` (YAML) and `flags`, and waits until it is ready.
+pub(crate) async fn start_prometheus(bin: &Path, config: &str, flags: &[&str]) -> Prometheus {
     let dir = tempfile::tempdir().expect("tempdir");
-    let config = dir.path().join("prometheus.yml");
-    std::fs::write(
-        &config,
-        "global:\n  scrape_interval: 15s\nscrape_configs: []\n",
-    )
-    .expect("config");
+    let config_file = dir.path().join("prometheus.yml");
+    std::fs::write(&config_file, config).expect("config");
     let port = closed_port();
     let child = Command::new(bin)
-        .arg(format!("--config.file={}", config.display()))
+        .arg(format!("--config.file={}", config_file.display()))
         .arg(format!(
             "--storage.tsdb.path={}",
             dir.path().join("data").display()
         ))
         .arg(format!("--web.listen-address=127.0.0.1:{port}"))
-        .arg("--web.enable-remote-write-receiver")
+        .args(flags)
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
@@ -90,7 +87,12 @@ async fn a_sample_remote_written_to_prometheus_is_read_back_by_promql() {
         crate::support::skip("prometheus not installed");
         return;
     };
-    let prom = start_prometheus(bin).await;
+    let prom = start_prometheus(
+        &bin,
+        "global:\n  scrape_interval: 15s\nscrape_configs: []\n",
+        &["--web.enable-remote-write-receiver"],
+    )
+    .await;
     let base = format!("http://127.0.0.1:{}", prom.port);
     let f = DataFakes::start().await;
     let mut opts = options(&f, &[Signal::Metrics], Duration::from_secs(30));
