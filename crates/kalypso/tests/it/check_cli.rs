@@ -92,26 +92,32 @@ fn fail_on_warning_turns_warnings_into_exit_one() {
         .stdout(predicate::str::contains("hygiene/probes"));
 }
 
-#[test]
-fn json_output_has_findings_with_rule_severity_object_field_message_and_charts() {
+/// `check` on the clean stack with one broken wire (a ConfigMap pointing at a missing
+/// Service), in output format `format`.
+fn broken_wire_output(format: &str) -> std::process::Output {
     let dir = tempfile::tempdir().unwrap();
     let f = write(
         dir.path(),
         "broken.yaml",
         &CLEAN.replace("web.shop.svc", "api.shop.svc"),
     );
-    let out = kalypso()
+    kalypso()
         .args([
             "check",
             "--schema-dir",
             "/nonexistent",
             "--output",
-            "json",
+            format,
             "--manifests",
         ])
         .arg(&f)
         .output()
-        .unwrap();
+        .unwrap()
+}
+
+#[test]
+fn json_output_has_findings_with_rule_severity_object_field_message_and_charts() {
+    let out = broken_wire_output("json");
     assert_eq!(out.status.code(), Some(1));
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
     assert!(v["charts"].is_array());
@@ -131,24 +137,7 @@ fn json_output_has_findings_with_rule_severity_object_field_message_and_charts()
 
 #[test]
 fn sarif_output_is_sarif_2_1_0_with_rules_and_results() {
-    let dir = tempfile::tempdir().unwrap();
-    let f = write(
-        dir.path(),
-        "broken.yaml",
-        &CLEAN.replace("web.shop.svc", "api.shop.svc"),
-    );
-    let out = kalypso()
-        .args([
-            "check",
-            "--schema-dir",
-            "/nonexistent",
-            "--output",
-            "sarif",
-            "--manifests",
-        ])
-        .arg(&f)
-        .output()
-        .unwrap();
+    let out = broken_wire_output("sarif");
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
     assert_eq!(v["version"], "2.1.0");
     let run = &v["runs"][0];

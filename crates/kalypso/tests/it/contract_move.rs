@@ -6,7 +6,7 @@ use assert_cmd::Command;
 use serde_json::Value;
 
 use crate::fakes::api::Obj;
-use crate::fakes::deploy::{Comp, Harness};
+use crate::fakes::deploy::{comp, Harness};
 use crate::fakes::k8s;
 use crate::support::{copy_repo, helm_or_skip, mutate};
 
@@ -126,11 +126,7 @@ fn a_contract_that_disagrees_with_the_applicationset_is_an_error_naming_both() {
 fn doctor_follows_the_namespace_of_the_component_that_installs_cert_manager() {
     // kalypso-otel moved to `telemetry`: its own cert-manager there is not a conflict, one
     // installed by the same release name in the old namespace is.
-    let h = Harness::new(&[Comp {
-        name: "kalypso-otel",
-        namespace: "telemetry",
-        wave: 1,
-    }]);
+    let h = Harness::new(&[comp("kalypso-otel", "telemetry", 1)]);
     std::fs::write(
         h.repo.join("charts/kalypso-otel/Chart.yaml"),
         "apiVersion: v2\nname: kalypso-otel\nversion: 0.1.0\ndependencies:\n  - {name: cert-manager, version: v1.0.0, repository: https://charts.invalid}\n",

@@ -8,21 +8,13 @@ use predicates::prelude::*;
 use serde_json::json;
 
 use crate::fakes::api::Obj;
-use crate::fakes::deploy::{Comp, Harness};
+use crate::fakes::deploy::{comp, Harness};
 use crate::fakes::k8s;
 
 fn stack() -> Harness {
     Harness::new(&[
-        Comp {
-            name: "kalypso-otel",
-            namespace: "otel-system",
-            wave: 1,
-        },
-        Comp {
-            name: "kalypso-mimir",
-            namespace: "mimir",
-            wave: 4,
-        },
+        comp("kalypso-otel", "otel-system", 1),
+        comp("kalypso-mimir", "mimir", 4),
     ])
 }
 

@@ -5,23 +5,15 @@
 use serde_json::{json, Value};
 
 use crate::fakes::api::Obj;
-use crate::fakes::deploy::{Comp, Harness};
+use crate::fakes::deploy::{comp, Harness};
 use crate::fakes::k8s;
 
 /// kalypso-otel brings cert-manager and the operator, kalypso-istio brings istiod: doctor
 /// finds out which component installs what from their charts' dependencies.
 fn harness() -> Harness {
     let h = Harness::new(&[
-        Comp {
-            name: "kalypso-otel",
-            namespace: "otel-system",
-            wave: 1,
-        },
-        Comp {
-            name: "kalypso-istio",
-            namespace: "istio-system",
-            wave: 2,
-        },
+        comp("kalypso-otel", "otel-system", 1),
+        comp("kalypso-istio", "istio-system", 2),
     ]);
     for (chart, deps) in [
         (

@@ -5,31 +5,15 @@ use predicates::prelude::*;
 use serde_json::json;
 
 use crate::fakes::api::Obj;
-use crate::fakes::deploy::{Comp, Harness};
+use crate::fakes::deploy::{comp, Harness};
 use crate::fakes::k8s;
 
 fn installed() -> Harness {
     let h = Harness::new(&[
-        Comp {
-            name: "kalypso-otel",
-            namespace: "otel-system",
-            wave: 1,
-        },
-        Comp {
-            name: "kalypso-minio",
-            namespace: "minio",
-            wave: 3,
-        },
-        Comp {
-            name: "kalypso-loki",
-            namespace: "loki",
-            wave: 4,
-        },
-        Comp {
-            name: "kalypso-tempo",
-            namespace: "tempo",
-            wave: 4,
-        },
+        comp("kalypso-otel", "otel-system", 1),
+        comp("kalypso-minio", "minio", 3),
+        comp("kalypso-loki", "loki", 4),
+        comp("kalypso-tempo", "tempo", 4),
     ]);
     for (n, ns) in [
         ("kalypso-otel", "otel-system"),

@@ -11,7 +11,7 @@ use kalypso::stack::Stack;
 use serde_json::{json, Value};
 
 use crate::fakes::api::Obj;
-use crate::fakes::deploy::{fast_options, Comp, Harness, Recorder};
+use crate::fakes::deploy::{comp, fast_options, Harness, Recorder};
 use crate::fakes::k8s::{self, flip};
 
 const DELAY: Duration = Duration::from_millis(800);
@@ -36,18 +36,7 @@ async fn run(h: &Harness, wave_timeout: Duration, set: &[String]) -> (UpReport, 
 }
 
 fn two_waves() -> Harness {
-    Harness::new(&[
-        Comp {
-            name: "kalypso-a",
-            namespace: "a",
-            wave: 1,
-        },
-        Comp {
-            name: "kalypso-b",
-            namespace: "b",
-            wave: 2,
-        },
-    ])
+    Harness::new(&[comp("kalypso-a", "a", 1), comp("kalypso-b", "b", 2)])
 }
 
 /// Scenario with one manifest per release.
@@ -59,26 +48,10 @@ fn scenario(h: &Harness, releases: Value) {
 async fn waves_run_in_order_the_next_only_after_the_previous_is_healthy_and_a_wave_runs_in_parallel(
 ) {
     let h = Harness::new(&[
-        Comp {
-            name: "kalypso-a",
-            namespace: "a",
-            wave: 1,
-        },
-        Comp {
-            name: "kalypso-b",
-            namespace: "b",
-            wave: 2,
-        },
-        Comp {
-            name: "kalypso-c",
-            namespace: "c",
-            wave: 2,
-        },
-        Comp {
-            name: "kalypso-d",
-            namespace: "d",
-            wave: 3,
-        },
+        comp("kalypso-a", "a", 1),
+        comp("kalypso-b", "b", 2),
+        comp("kalypso-c", "c", 2),
+        comp("kalypso-d", "d", 3),
     ]);
     let a = k8s::deployment("a", "web", "kalypso-a");
     let b = k8s::statefulset("b", "store", "kalypso-b");
@@ -234,18 +207,7 @@ async fn a_failed_job_fails_the_wave_at_once_without_waiting_for_the_timeout() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn when_one_release_of_a_wave_fails_its_siblings_stop_waiting() {
-    let h = Harness::new(&[
-        Comp {
-            name: "kalypso-a",
-            namespace: "a",
-            wave: 1,
-        },
-        Comp {
-            name: "kalypso-b",
-            namespace: "b",
-            wave: 1,
-        },
-    ]);
+    let h = Harness::new(&[comp("kalypso-a", "a", 1), comp("kalypso-b", "b", 1)]);
     let (never, _) = k8s::deployment("b", "slow", "kalypso-b");
     scenario(
         &h,

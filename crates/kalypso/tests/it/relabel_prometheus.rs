@@ -63,18 +63,17 @@ fn cases() -> Vec<Labels> {
     let ann = "__meta_kubernetes_pod_annotation_prometheus_io_scrape";
     let port_ann = "__meta_kubernetes_pod_annotation_prometheus_io_port";
     let path_ann = "__meta_kubernetes_pod_annotation_prometheus_io_path";
-    let p = || closed_port();
     vec![
         // A metrics port by name.
-        base("named", p(), "http-metrics", &[]),
+        base("named", closed_port(), "http-metrics", &[]),
         // Another port name, not annotated: dropped.
-        base("other-name", p(), "grpc", &[]),
+        base("other-name", closed_port(), "grpc", &[]),
         // Anchored: a longer name does not match.
-        base("longer-name", p(), "http-metrics-x", &[]),
+        base("longer-name", closed_port(), "http-metrics-x", &[]),
         // Annotated: any port, moved to the annotation's port, with its path.
         base(
             "annotated",
-            p(),
+            closed_port(),
             "grpc",
             &[
                 (ann, "true"),
@@ -83,16 +82,26 @@ fn cases() -> Vec<Labels> {
             ],
         ),
         // Annotated false, but a metrics port name: kept by the second alternative.
-        base("annotated-false", p(), "http-metrics", &[(ann, "false")]),
+        base(
+            "annotated-false",
+            closed_port(),
+            "http-metrics",
+            &[(ann, "false")],
+        ),
         // Pending pods are dropped.
         base(
             "pending",
-            p(),
+            closed_port(),
             "http-metrics",
             &[("__meta_kubernetes_pod_phase", "Pending")],
         ),
         // keepequal: the namespace label must equal expect_ns.
-        base("not-equal", p(), "http-metrics", &[("expect_ns", "mimir")]),
+        base(
+            "not-equal",
+            closed_port(),
+            "http-metrics",
+            &[("expect_ns", "mimir")],
+        ),
     ]
 }
 

@@ -25,6 +25,16 @@ fn run(c: &mut std::process::Command) -> Output {
     c.output().expect("running kalypso")
 }
 
+/// Runs `kalypso` with `args`, which must exit 1 and print every one of `wants`.
+fn up_fails_saying(cp: &ControlPlane, repo: &UpRepo, args: &[&str], wants: &[&str]) {
+    let out = run(cp.kalypso(repo.path()).args(args));
+    let all = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{all}");
+    for want in wants {
+        assert!(all.contains(want), "missing {want:?} in:\n{all}");
+    }
+}
+
 /// helm's revision of every release, by name.
 fn revisions(cp: &ControlPlane) -> Vec<(String, u64)> {
     let out = cp
@@ -286,31 +296,31 @@ fn a_pod_that_cannot_be_placed_fails_up_naming_the_release_the_object_and_the_sc
     let repo = UpRepo::prepare("unschedulable");
 
     // A request no node can satisfy: the scheduler's FailedScheduling event is the cause.
-    let out = run(cp.kalypso(repo.path()).args([
-        "up",
-        "--only",
-        "grafana",
-        "--timeout",
-        "20s",
-        "--set",
-        "canary.enabled=true",
-        "--set",
-        "canary.resources.requests.cpu=100",
-        // (The chart sets a CPU limit; a request above it is refused before scheduling.)
-        "--set",
-        "canary.resources.limits.cpu=100",
-    ]));
-    let all = text(&out);
-    assert_eq!(out.status.code(), Some(1), "{all}");
-    for want in [
-        "release kalypso-grafana (namespace grafana)",
-        "Deployment grafana/kalypso-canary",
-        "unschedulable",
-        "FailedScheduling",
-        "Insufficient cpu",
-    ] {
-        assert!(all.contains(want), "missing {want:?} in:\n{all}");
-    }
+    up_fails_saying(
+        &cp,
+        &repo,
+        &[
+            "up",
+            "--only",
+            "grafana",
+            "--timeout",
+            "20s",
+            "--set",
+            "canary.enabled=true",
+            "--set",
+            "canary.resources.requests.cpu=100",
+            // (The chart sets a CPU limit; a request above it is refused before scheduling.)
+            "--set",
+            "canary.resources.limits.cpu=100",
+        ],
+        &[
+            "release kalypso-grafana (namespace grafana)",
+            "Deployment grafana/kalypso-canary",
+            "unschedulable",
+            "FailedScheduling",
+            "Insufficient cpu",
+        ],
+    );
 
     // status says the same, and exits 1.
     let out = run(cp
@@ -328,25 +338,25 @@ fn a_pod_that_cannot_be_placed_fails_up_naming_the_release_the_object_and_the_sc
     );
 
     // A claim no volume can satisfy: the claim's own events say why the pod cannot start.
-    let out = run(cp.kalypso(repo.path()).args([
-        "up",
-        "--only",
-        "minio",
-        "--timeout",
-        "20s",
-        "--set",
-        "minio.persistence.size=500Gi",
-    ]));
-    let all = text(&out);
-    assert_eq!(out.status.code(), Some(1), "{all}");
-    for want in [
-        "release kalypso-minio (namespace minio)",
-        "Deployment minio/minio",
-        "unbound immediate PersistentVolumeClaims",
-        "PersistentVolumeClaim/minio",
-    ] {
-        assert!(all.contains(want), "missing {want:?} in:\n{all}");
-    }
+    up_fails_saying(
+        &cp,
+        &repo,
+        &[
+            "up",
+            "--only",
+            "minio",
+            "--timeout",
+            "20s",
+            "--set",
+            "minio.persistence.size=500Gi",
+        ],
+        &[
+            "release kalypso-minio (namespace minio)",
+            "Deployment minio/minio",
+            "unbound immediate PersistentVolumeClaims",
+            "PersistentVolumeClaim/minio",
+        ],
+    );
 }
 
 /// The description helm keeps for the release's last revision, and its revision.
@@ -536,25 +546,25 @@ fn pod_security_admission_refuses_a_pod_below_its_namespace_level_and_up_names_w
         "allowPrivilegeEscalation: false",
         "allowPrivilegeEscalation: true",
     );
-    let out = run(cp.kalypso(repo.path()).args([
-        "up",
-        "--only",
-        "grafana",
-        "--timeout",
-        "20s",
-        "--set",
-        "canary.enabled=true",
-    ]));
-    let all = text(&out);
-    assert_eq!(out.status.code(), Some(1), "{all}");
-    for want in [
-        "Deployment grafana/kalypso-canary",
-        "FailedCreate",
-        "violates PodSecurity \"restricted:latest\"",
-        "allowPrivilegeEscalation != false",
-    ] {
-        assert!(all.contains(want), "missing {want:?} in:\n{all}");
-    }
+    up_fails_saying(
+        &cp,
+        &repo,
+        &[
+            "up",
+            "--only",
+            "grafana",
+            "--timeout",
+            "20s",
+            "--set",
+            "canary.enabled=true",
+        ],
+        &[
+            "Deployment grafana/kalypso-canary",
+            "FailedCreate",
+            "violates PodSecurity \"restricted:latest\"",
+            "allowPrivilegeEscalation != false",
+        ],
+    );
 }
 
 /// Not a test: starts a control plane and keeps it for `KALYPSO_HOLD_SECS` (default 600) so a

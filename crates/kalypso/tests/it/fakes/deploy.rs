@@ -47,6 +47,15 @@ pub struct Comp {
     pub wave: u32,
 }
 
+/// `Comp { name, namespace, wave }` on one line.
+pub const fn comp(name: &'static str, namespace: &'static str, wave: u32) -> Comp {
+    Comp {
+        name,
+        namespace,
+        wave,
+    }
+}
+
 /// A throw-away repository, a fake API and a fake helm for one test.
 pub struct Harness {
     pub dir: tempfile::TempDir,
