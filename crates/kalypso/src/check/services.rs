@@ -110,12 +110,10 @@ pub(crate) fn collector_ports(spec: &Value) -> Vec<ServicePort> {
             });
         }
     };
-    let receivers = match &spec["config"] {
-        Value::String(s) => crate::manifest::yaml::value(s).map(|v| v["receivers"].clone()),
-        v => Some(v["receivers"].clone()),
-    };
-    if let Some(Value::Object(receivers)) = receivers {
-        for (key, cfg) in &receivers {
+    if let Value::Object(receivers) =
+        &crate::manifest::workload::collector_config(spec)["receivers"]
+    {
+        for (key, cfg) in receivers {
             let kind = key.split('/').next().unwrap_or(key);
             let base = key.replace('/', "-");
             match kind {

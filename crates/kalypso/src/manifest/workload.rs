@@ -63,6 +63,15 @@ pub(crate) fn collector_workload(
     Some(("apps/v1", kind, format!("{name}-collector")))
 }
 
+/// A collector resource's configuration: a map in `v1beta1`, a YAML string in `v1alpha1`
+/// (null when that string does not parse).
+pub(crate) fn collector_config(spec: &Value) -> Value {
+    match &spec["config"] {
+        Value::String(s) => super::yaml::value(s).unwrap_or(Value::Null),
+        v => v.clone(),
+    }
+}
+
 /// The pod spec of a workload object, if it has one.
 pub(crate) fn pod_spec(obj: &Object) -> Option<PodSpec<'_>> {
     let b = &obj.body;

@@ -78,10 +78,7 @@ pub(crate) fn check(ctx: &Context) -> Vec<Finding> {
             let Some((backend, version)) = spec["image"].as_str().and_then(backend_of) else {
                 continue;
             };
-            let config = match &spec["config"] {
-                Value::String(s) => crate::manifest::yaml::value(s).unwrap_or(Value::Null),
-                v => v.clone(),
-            };
+            let config = crate::manifest::workload::collector_config(spec);
             let file = ConfigFile {
                 object: obj,
                 field: "spec.config".into(),

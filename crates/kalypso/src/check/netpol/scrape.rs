@@ -226,10 +226,7 @@ fn unescape(v: &Value) -> Value {
 /// uses.
 fn jobs(scraper: &PodGroup) -> Vec<Job> {
     let spec = &scraper.object.body["spec"];
-    let config = match &spec["config"] {
-        Value::String(s) => crate::manifest::yaml::value(s).unwrap_or(Value::Null),
-        v => v.clone(),
-    };
+    let config = crate::manifest::workload::collector_config(spec);
     let in_pipeline: BTreeSet<&str> = config["service"]["pipelines"]
         .as_object()
         .into_iter()
