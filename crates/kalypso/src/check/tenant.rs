@@ -153,15 +153,7 @@ fn alloy_tenant(ctx: &Context, cfg: &AlloyConfig, e: Option<&Expr>) -> Result<Op
             let obj = &ctx.manifest.objects[cfg.object];
             let ns = ns.or(obj.namespace.as_deref()).ok_or(())?;
             let secret = ctx.manifest.get("Secret", Some(ns), name).ok_or(())?;
-            let value = secret.body["stringData"][key.as_str()]
-                .as_str()
-                .map(str::to_string)
-                .or_else(|| {
-                    secret.body["data"][key.as_str()]
-                        .as_str()
-                        .and_then(super::context::decode_base64)
-                })
-                .ok_or(())?;
+            let value = super::storage::secret_value(secret, key).ok_or(())?;
             Ok((!value.is_empty()).then_some(value))
         }
         Some(_) => Err(()),
