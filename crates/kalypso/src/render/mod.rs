@@ -10,7 +10,10 @@
 //! set; else an empty stand-in chart, and the chart is reported as rendered in part.
 
 pub(crate) mod cache;
+mod chart_tree;
+mod second_pass;
 pub mod standin;
+mod template_scan;
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -87,8 +90,33 @@ pub struct ChartRender {
     /// Not rendered: both outputs are the cached render of identical inputs, which an
     /// earlier run rendered twice with the same result.
     pub reused: bool,
+    /// What the second pass rendered, when `outputs` holds one render.
+    pub second: SecondPass,
     /// What each stand-in would have passed to its upstream chart (taken out of `outputs`).
     pub stand_in_values: Vec<standin::StandInValues>,
+}
+
+/// How this run established that a chart renders the same text every time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SecondPass {
+    /// Two whole renders are in `outputs` (or the chart was rendered once).
+    #[default]
+    Whole,
+    /// No template of the chart calls a function whose result changes between renders.
+    Unneeded,
+    /// Only the templates that can change (this many) were rendered again, with the same text.
+    Templates(usize),
+}
+
+/// The outcome of one render task.
+enum Rendered {
+    Text(String),
+    /// The second pass was not needed.
+    Unneeded,
+    /// The second pass rendered these templates again; the text is its output.
+    Templates(String, std::collections::BTreeSet<String>),
+    /// A reduced second render failed: render the whole chart again.
+    Retry(String),
 }
 
 /// A chart prepared for `helm template`.
@@ -98,6 +126,11 @@ struct Job {
     args: Vec<String>,
     /// Keeps a stand-in copy alive until rendering is done.
     _tmp: Option<tempfile::TempDir>,
+    /// The chart directory helm renders (the repository's, or the stand-in copy).
+    chart_path: PathBuf,
+    /// Values files and `--set` strings (for what `tpl` may render).
+    values_files: Vec<PathBuf>,
+    set: Vec<String>,
     /// Bytes of chart and archives: a proxy for how long helm takes.
     weight: u64,
     /// Render cache key (when caching).
@@ -142,43 +175,65 @@ pub fn render_stack(stack: &Stack, helm: &Helm, opts: &RenderOptions) -> Result<
             (0..fresh).map(move |p| (j, p))
         })
         .collect();
-    let results: Mutex<Vec<Vec<Option<String>>>> = Mutex::new(vec![vec![None; passes]; jobs.len()]);
-    // Every failure, by (component position, pass): the one reported is the first in list
-    // order and pass order, the same on every run whichever thread finished first.
-    let errors: Mutex<Vec<((usize, usize), anyhow::Error)>> = Mutex::new(Vec::new());
-    let next = AtomicUsize::new(0);
-    let workers = std::thread::available_parallelism()
-        .map(|n| n.get())
-        .unwrap_or(2)
-        .min(tasks.len())
-        .max(1);
-    std::thread::scope(|s| {
-        for _ in 0..workers {
-            s.spawn(|| loop {
-                let i = next.fetch_add(1, Ordering::SeqCst);
-                let Some(&(j, p)) = tasks.get(i) else { break };
-                // A chart that failed once is not rendered again.
-                if lock(&errors).iter().any(|((k, _), _)| *k == j) {
-                    continue;
-                }
-                match run_template(helm, &jobs[j], workers > 1, p > 0) {
-                    Ok(out) => lock(&results)[j][p] = Some(out),
-                    Err(e) => lock(&errors).push(((j, p), e)),
-                }
-            });
+    let parallel = workers(tasks.len()) > 1;
+    let mut results = run_tasks(&tasks, passes, jobs.len(), |j, p| {
+        if p == 0 {
+            return run_template(helm, &jobs[j], &jobs[j].args, parallel, false)
+                .map(Rendered::Text);
         }
-    });
-    let mut errors = errors.into_inner().unwrap_or_else(|p| p.into_inner());
-    errors.sort_by_key(|(at, _)| *at);
-    if let Some((_, e)) = errors.into_iter().next() {
-        return Err(e);
+        second(helm, &jobs[j], parallel)
+    })?;
+    // A reduced second render that failed or differs is confirmed by a whole one, so that
+    // every determinism finding rests on two whole renders.
+    let mut again = Vec::new();
+    for (j, outs) in results.iter_mut().enumerate() {
+        let retry = match (&outs[0], outs.get(1)) {
+            (Some(Rendered::Text(first)), Some(Some(Rendered::Templates(text, compare)))) => {
+                (!second_pass::same_documents(first, text, compare))
+                    .then(|| "the templates that can change rendered differently".to_string())
+            }
+            (_, Some(Some(Rendered::Retry(why)))) => Some(why.clone()),
+            _ => None,
+        };
+        if let Some(why) = retry {
+            tracing::info!(
+                "{}: rendering the whole chart again ({why})",
+                jobs[j].component.name
+            );
+            again.push((j, 1));
+        }
     }
-    let results = results.into_inner().unwrap_or_else(|p| p.into_inner());
+    if !again.is_empty() {
+        let mut whole = run_tasks(&again, passes, jobs.len(), |j, _| {
+            run_template(
+                helm,
+                &jobs[j],
+                &jobs[j].args,
+                workers(again.len()) > 1,
+                true,
+            )
+            .map(Rendered::Text)
+        })?;
+        for (j, p) in again {
+            results[j][p] = whole[j][p].take();
+        }
+    }
     Ok(jobs
         .into_iter()
         .zip(results)
         .map(|(job, outs)| {
-            let mut outputs: Vec<String> = outs.into_iter().flatten().collect();
+            let mut second = SecondPass::Whole;
+            let mut outputs: Vec<String> = Vec::new();
+            for out in outs.into_iter().flatten() {
+                match out {
+                    Rendered::Text(t) => outputs.push(t),
+                    Rendered::Unneeded => second = SecondPass::Unneeded,
+                    Rendered::Templates(_, compare) => {
+                        second = SecondPass::Templates(compare.len())
+                    }
+                    Rendered::Retry(_) => {}
+                }
+            }
             let (mut second_from_cache, mut reused) = (false, false);
             match job.cached {
                 Some((cached, true)) => {
@@ -195,7 +250,8 @@ pub fn render_stack(stack: &Stack, helm: &Helm, opts: &RenderOptions) -> Result<
             if let (Some(cache), Some(key), Some(first), false) =
                 (&opts.cache, &job.key, outputs.first(), reused)
             {
-                let verified = outputs.len() == 2 && outputs[0] == outputs[1];
+                let verified = (outputs.len() == 2 && outputs[0] == outputs[1])
+                    || (outputs.len() == 1 && second != SecondPass::Whole);
                 cache.put(&job.component.name, key, first, verified);
             }
             let mut stand_in_values = Vec::new();
@@ -212,10 +268,98 @@ pub fn render_stack(stack: &Stack, helm: &Helm, opts: &RenderOptions) -> Result<
                 outputs,
                 second_from_cache,
                 reused,
+                second,
                 stand_in_values,
             }
         })
         .collect())
+}
+
+/// Runs `tasks` (chart, pass) on one thread per core; results by chart and pass. The error
+/// returned is the first in chart and pass order, the same on every run whichever thread
+/// finished first; a chart that failed once is not rendered again.
+fn run_tasks(
+    tasks: &[(usize, usize)],
+    passes: usize,
+    charts: usize,
+    run: impl Fn(usize, usize) -> Result<Rendered> + Sync,
+) -> Result<Vec<Vec<Option<Rendered>>>> {
+    let results: Mutex<Vec<Vec<Option<Rendered>>>> = Mutex::new(
+        (0..charts)
+            .map(|_| (0..passes).map(|_| None).collect())
+            .collect(),
+    );
+    let errors: Mutex<Vec<((usize, usize), anyhow::Error)>> = Mutex::new(Vec::new());
+    let next = AtomicUsize::new(0);
+    std::thread::scope(|s| {
+        for _ in 0..workers(tasks.len()) {
+            s.spawn(|| loop {
+                let i = next.fetch_add(1, Ordering::SeqCst);
+                let Some(&(j, p)) = tasks.get(i) else { break };
+                if lock(&errors).iter().any(|((k, _), _)| *k == j) {
+                    continue;
+                }
+                match run(j, p) {
+                    Ok(out) => lock(&results)[j][p] = Some(out),
+                    Err(e) => lock(&errors).push(((j, p), e)),
+                }
+            });
+        }
+    });
+    let mut errors = errors.into_inner().unwrap_or_else(|p| p.into_inner());
+    errors.sort_by_key(|(at, _)| *at);
+    if let Some((_, e)) = errors.into_iter().next() {
+        return Err(e);
+    }
+    Ok(results.into_inner().unwrap_or_else(|p| p.into_inner()))
+}
+
+/// Threads for `tasks` renders: one per core.
+fn workers(tasks: usize) -> usize {
+    std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(2)
+        .min(tasks)
+        .max(1)
+}
+
+/// The second pass of a chart: nothing, the templates that can change, or the whole chart
+/// (see [`second_pass`]).
+fn second(helm: &Helm, job: &Job, parallel: bool) -> Result<Rendered> {
+    match second_pass::plan(&job.chart_path, &job.values_files, &job.set) {
+        second_pass::Plan::Unneeded => {
+            tracing::info!(
+                "{}: no template can change between renders",
+                job.component.name
+            );
+            Ok(Rendered::Unneeded)
+        }
+        second_pass::Plan::Templates {
+            chart,
+            compare,
+            _copy,
+        } => {
+            tracing::info!(
+                "{}: rendering again the {} template(s) that can change",
+                job.component.name,
+                compare.len()
+            );
+            let mut args = job.args.clone();
+            args[2] = chart.to_string_lossy().into_owned();
+            args.retain(|a| a != "--include-crds");
+            Ok(match run_template(helm, job, &args, parallel, true) {
+                Ok(text) => Rendered::Templates(text, compare),
+                Err(e) => Rendered::Retry(format!("the reduced render failed: {e:#}")),
+            })
+        }
+        second_pass::Plan::Full(why) => {
+            tracing::info!(
+                "{}: rendering the whole chart again ({why})",
+                job.component.name
+            );
+            run_template(helm, job, &job.args, parallel, true).map(Rendered::Text)
+        }
+    }
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -286,6 +430,9 @@ fn prepare(spec: ReleaseSpec, helm: &Helm, opts: &RenderOptions) -> Result<Job> 
         status,
         args,
         _tmp: tmp,
+        chart_path,
+        values_files: spec.values_files.clone(),
+        set: spec.set.clone(),
         weight: dir_size(&dir),
         key,
         cached: None,
@@ -385,20 +532,26 @@ fn dir_size(dir: &Path) -> u64 {
 /// Whether this helm knows `--skip-schema-validation` (3.16+): unknown until a render tried.
 static SKIP_SCHEMA_FLAG: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(true);
 
-fn run_template(helm: &Helm, job: &Job, parallel: bool, repeat: bool) -> Result<String> {
+fn run_template(
+    helm: &Helm,
+    job: &Job,
+    args: &[String],
+    parallel: bool,
+    repeat: bool,
+) -> Result<String> {
     // A repeat render only has to reproduce the output: pass 1 already validated the values
     // against values.schema.json, which costs helm noticeable time on large charts.
     if repeat && SKIP_SCHEMA_FLAG.load(Ordering::SeqCst) {
-        let mut args = job.args.clone();
-        args.push("--skip-schema-validation".into());
-        match run_helm(helm, job, &args, parallel) {
+        let mut with_skip = args.to_vec();
+        with_skip.push("--skip-schema-validation".into());
+        match run_helm(helm, job, &with_skip, parallel) {
             Err(e) if format!("{e:#}").contains("unknown flag: --skip-schema-validation") => {
                 SKIP_SCHEMA_FLAG.store(false, Ordering::SeqCst);
             }
             other => return other,
         }
     }
-    run_helm(helm, job, &job.args, parallel)
+    run_helm(helm, job, args, parallel)
 }
 
 fn run_helm(helm: &Helm, job: &Job, args: &[String], parallel: bool) -> Result<String> {
@@ -412,6 +565,7 @@ fn run_helm(helm: &Helm, job: &Job, args: &[String], parallel: bool) -> Result<S
     if parallel && std::env::var_os("GOMAXPROCS").is_none() {
         cmd.env("GOMAXPROCS", "1");
     }
+    let started = std::time::Instant::now();
     let out = cmd.output().with_context(|| {
         format!(
             "running {} to render {}",
@@ -419,6 +573,11 @@ fn run_helm(helm: &Helm, job: &Job, args: &[String], parallel: bool) -> Result<S
             job.component.name
         )
     })?;
+    tracing::info!(
+        "{}: helm template {:.2}s",
+        job.component.name,
+        started.elapsed().as_secs_f64()
+    );
     if !out.status.success() {
         return Err(usage(format!(
             "helm template failed for {} ({}):\n{}",

@@ -1,0 +1,419 @@
+//! The determinism rule's second render, limited to what can change. A template can render
+//! differently from one run to the next only through a nondeterministic function
+//! ([`template_scan::NONDETERMINISTIC`]) that it calls, includes (through named templates or
+//! by path), or renders with `tpl` from a values string or chart file that calls one. Templates
+//! that cannot reach one render the same text from the same inputs, so the second render only
+//! needs the others: a copy of the chart tree keeps those (with every helper, every file that
+//! defines named templates, and every file included by path) and is rendered without CRDs.
+//! When no template can change, there is no second render.
+//!
+//! Whatever this reading cannot follow (a template that does not parse, a failing or differing
+//! reduced render) falls back to rendering the whole chart again.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+
+use super::chart_tree::TreeChart;
+use super::template_scan::{self, Scan};
+use crate::manifest::parse::split_documents;
+
+/// What the second render of a chart has to cover.
+#[derive(Debug)]
+pub(crate) enum Plan {
+    /// No template can render differently.
+    Unneeded,
+    /// Render `chart` (a reduced copy, kept alive by `_copy`) and compare these templates.
+    Templates {
+        chart: PathBuf,
+        compare: BTreeSet<String>,
+        _copy: tempfile::TempDir,
+    },
+    /// Render the whole chart again, for this reason.
+    Full(String),
+}
+
+/// Plans the second render of the chart at `chart_dir`, rendered with these values files and
+/// `--set` strings.
+pub(crate) fn plan(chart_dir: &Path, values_files: &[PathBuf], set: &[String]) -> Plan {
+    match try_plan(chart_dir, values_files, set) {
+        Ok(p) => p,
+        Err(e) => Plan::Full(format!("{e:#}")),
+    }
+}
+
+fn try_plan(chart_dir: &Path, values_files: &[PathBuf], set: &[String]) -> Result<Plan> {
+    let tree = TreeChart::load_dir(chart_dir)?;
+    // Text `tpl` may render that calls a nondeterministic function: by key path in values
+    // (the chart's, its subcharts', the user's files and --set strings), else by file.
+    let mut sources = TplSources::default();
+    for chart in tree.all() {
+        for (rel, data) in &chart.files {
+            // values.schema.json is not a chart file templates can read (helm keeps it apart).
+            if rel.starts_with("templates/") || rel == "values.schema.json" {
+                continue;
+            }
+            let text = String::from_utf8_lossy(data);
+            let name = format!("{}/{rel}", chart.path);
+            if rel == "values.yaml" {
+                sources.values(&name, &text);
+            } else if !template_scan::file_calls(rel, &text).is_empty() {
+                sources.files.push(name);
+            }
+        }
+    }
+    for f in values_files {
+        let text =
+            std::fs::read_to_string(f).with_context(|| format!("reading {}", f.display()))?;
+        sources.values(&f.display().to_string(), &text);
+    }
+    for s in set {
+        if let Some((key, value)) = s.split_once('=') {
+            if !template_scan::nondeterministic_calls(value).is_empty() {
+                sources
+                    .paths
+                    .push(key.split('.').map(str::to_string).collect());
+            }
+        }
+    }
+    if !sources.files.is_empty() || !sources.paths.is_empty() {
+        tracing::debug!(
+            "text that tpl may render calls a nondeterministic function: files {:?}, values {:?}",
+            sources.files,
+            sources.paths
+        );
+    }
+    let mut scans: BTreeMap<String, Scan> = BTreeMap::new();
+    for chart in tree.all() {
+        for (name, data) in chart.templates() {
+            let scan = template_scan::scan(&String::from_utf8_lossy(data))
+                .map_err(|e| anyhow::anyhow!("{name}: {}", e.0))?;
+            scans.insert(name, scan);
+        }
+    }
+    let tainted = tainted_files(&scans, &sources)?;
+    let compare: BTreeSet<String> = tainted
+        .into_iter()
+        .filter(|name| renders_output(name))
+        .collect();
+    if compare.is_empty() {
+        return Ok(Plan::Unneeded);
+    }
+    let keep = kept_files(&scans, &compare);
+    let copy = tempfile::Builder::new()
+        .prefix("kalypso-second-")
+        .tempdir()
+        .context("creating a directory for the second render")?;
+    let chart = copy.path().join("chart");
+    tree.write(&chart, &|name| keep.contains(name))?;
+    Ok(Plan::Templates {
+        chart,
+        compare,
+        _copy: copy,
+    })
+}
+
+/// Strings that `tpl` may render and that call a nondeterministic function.
+#[derive(Debug, Default)]
+struct TplSources {
+    /// Files read as a whole (`tpl (.Files.Get …)`): every `tpl` call may render them.
+    files: Vec<String>,
+    /// Key paths of values strings: a `tpl` call may render one where its template reads a
+    /// key of the path (or all of `.Values`).
+    paths: Vec<Vec<String>>,
+}
+
+impl TplSources {
+    fn values(&mut self, name: &str, text: &str) {
+        match template_scan::value_paths_calling(text) {
+            Some(paths) => self.paths.extend(paths),
+            None => self.files.push(name.to_string()),
+        }
+    }
+
+    /// Whether a unit that reads these names can pass such a string to `tpl`.
+    fn reached_by(&self, u: &template_scan::Unit) -> bool {
+        u.whole_values
+            || self
+                .paths
+                .iter()
+                .any(|p| p.iter().any(|k| u.touches.contains(k)))
+    }
+}
+
+/// Whether helm prints what the file renders: not helpers (`_*`) nor `NOTES.txt`.
+fn renders_output(name: &str) -> bool {
+    let base = name.rsplit('/').next().unwrap_or(name);
+    !base.starts_with('_') && base != "NOTES.txt"
+}
+
+/// Template files whose own output can change between renders.
+///
+/// A unit (file or named template) can change when it calls a nondeterministic function,
+/// includes a unit that can, or can pass a nondeterministic values string to `tpl` (reads a
+/// key of its path and calls `tpl`, itself or through what it includes). A unit that can
+/// change and also changes dicts in place may leave what it made in values other templates
+/// read: then every template is treated as one that can change.
+fn tainted_files(scans: &BTreeMap<String, Scan>, sources: &TplSources) -> Result<BTreeSet<String>> {
+    // Units: every file's top level (named by the file) and every define (by its name).
+    let mut units: Vec<(&str, &template_scan::Unit)> = Vec::new();
+    for (file, scan) in scans {
+        units.push((file.as_str(), &scan.top));
+        for (name, unit) in &scan.defines {
+            units.push((name.as_str(), unit));
+        }
+    }
+    // What each unit includes, as unit indexes; a computed include may name any unit.
+    let by_name: BTreeMap<&str, Vec<usize>> =
+        units
+            .iter()
+            .enumerate()
+            .fold(BTreeMap::new(), |mut m, (i, (n, _))| {
+                m.entry(*n).or_default().push(i);
+                m
+            });
+    let callees: Vec<Vec<usize>> = units
+        .iter()
+        .map(|(_, u)| {
+            if u.dynamic_include {
+                (0..units.len()).collect()
+            } else {
+                u.includes
+                    .iter()
+                    .flat_map(|n| by_name.get(n.as_str()).into_iter().flatten().copied())
+                    .collect()
+            }
+        })
+        .collect();
+    let closure = |start: Vec<bool>| -> Vec<bool> {
+        let mut marked = start;
+        loop {
+            let mut changed = false;
+            for i in 0..units.len() {
+                if !marked[i] && callees[i].iter().any(|&c| marked[c]) {
+                    marked[i] = true;
+                    changed = true;
+                }
+            }
+            if !changed {
+                return marked;
+            }
+        }
+    };
+    let reaches_tpl = closure(units.iter().map(|(_, u)| u.calls_tpl).collect());
+    let direct: Vec<bool> = units
+        .iter()
+        .zip(&reaches_tpl)
+        .map(|((_, u), tpl)| {
+            !u.nondeterministic.is_empty()
+                || (u.calls_tpl && !sources.files.is_empty())
+                || (*tpl && sources.reached_by(u))
+        })
+        .collect();
+    for ((name, u), t) in units.iter().zip(&direct) {
+        if *t {
+            tracing::debug!("{name} can change: calls {:?}", u.nondeterministic);
+        }
+    }
+    // A unit that makes a value that can change and stores something in a dict it did not
+    // make (`set .Values …`) may hand that value to any template rendered after it.
+    if let Some(((name, _), _)) = units
+        .iter()
+        .zip(&direct)
+        .find(|((_, u), d)| **d && u.mutates_shared)
+    {
+        tracing::debug!(
+            "{name} can change a value and changes a shared dict: every template can change"
+        );
+        return Ok(scans.keys().cloned().collect());
+    }
+    let tainted = closure(direct);
+    Ok(scans
+        .keys()
+        .filter(|file| {
+            by_name
+                .get(file.as_str())
+                .into_iter()
+                .flatten()
+                .any(|&i| tainted[i])
+        })
+        .cloned()
+        .collect())
+}
+
+/// The template files a render of `compare` needs: those, every helper and every file that
+/// defines named templates, and every file any template includes by path.
+fn kept_files(scans: &BTreeMap<String, Scan>, compare: &BTreeSet<String>) -> BTreeSet<String> {
+    let base_paths: BTreeSet<String> = scans
+        .keys()
+        .filter_map(|f| {
+            f.find("/templates/")
+                .map(|i| f[..i + "/templates".len()].to_string())
+        })
+        .collect();
+    let mut keep = compare.clone();
+    for (file, scan) in scans {
+        if !renders_output(file) || !scan.defines.is_empty() {
+            keep.insert(file.clone());
+        }
+        // `print $.Template.BasePath "/x.yaml"`, `printf "%s/x.yaml" .Template.BasePath`, or a
+        // path a caller passes in (`dict "name" "/config.yaml"`): the including template's
+        // chart decides the directory, so keep a file of that name in every chart.
+        let units = std::iter::once(&scan.top).chain(scan.defines.iter().map(|(_, u)| u));
+        for literal in units.flat_map(|u| &u.touches) {
+            let Some(rel) = literal
+                .strip_prefix("%s/")
+                .or_else(|| literal.strip_prefix('/'))
+            else {
+                continue;
+            };
+            for base in &base_paths {
+                let target = format!("{base}/{rel}");
+                if scans.contains_key(&target) {
+                    keep.insert(target);
+                }
+            }
+        }
+    }
+    keep
+}
+
+/// Whether the templates in `compare` rendered the same documents in both texts.
+pub(crate) fn same_documents(first: &str, second: &str, compare: &BTreeSet<String>) -> bool {
+    let by_source = |text: &str| -> BTreeMap<String, Vec<String>> {
+        let mut out: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        for doc in split_documents(text) {
+            if let Some(source) = doc.source {
+                if compare.contains(&source) {
+                    out.entry(source).or_default().push(doc.text);
+                }
+            }
+        }
+        out
+    };
+    by_source(first) == by_source(second)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn chart(files: &[(&str, &str)]) -> tempfile::TempDir {
+        let dir = tempfile::tempdir().unwrap();
+        for (rel, text) in files {
+            let p = dir.path().join(rel);
+            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+            std::fs::write(p, text).unwrap();
+        }
+        dir
+    }
+
+    fn planned(files: &[(&str, &str)], values: &[(&str, &str)]) -> (Plan, tempfile::TempDir) {
+        let dir = chart(files);
+        let vdir = chart(values);
+        let vfiles: Vec<PathBuf> = values.iter().map(|(n, _)| vdir.path().join(n)).collect();
+        (plan(dir.path(), &vfiles, &[]), dir)
+    }
+
+    const HELPERS: &str = r#"{{- define "c.password" -}}{{ randAlphaNum 16 }}{{- end }}
+{{- define "c.name" -}}c{{- end }}
+"#;
+
+    #[test]
+    fn a_chart_without_nondeterministic_calls_needs_no_second_render() {
+        let (p, _d) = planned(
+            &[
+                ("Chart.yaml", "name: c\n"),
+                ("templates/_helpers.tpl", HELPERS),
+                ("templates/cm.yaml", "name: {{ include \"c.name\" . }}\n"),
+            ],
+            &[],
+        );
+        assert!(matches!(p, Plan::Unneeded), "{p:?}");
+    }
+
+    #[test]
+    fn only_templates_that_reach_a_nondeterministic_call_are_rendered_again() {
+        let (p, _d) = planned(
+            &[
+                ("Chart.yaml", "name: c\n"),
+                ("templates/_helpers.tpl", HELPERS),
+                ("templates/cm.yaml", "name: {{ include \"c.name\" . }}\n"),
+                (
+                    "templates/secret.yaml",
+                    "password: {{ include \"c.password\" . }}\n",
+                ),
+                (
+                    "templates/deploy.yaml",
+                    "checksum: {{ include (print $.Template.BasePath \"/secret.yaml\") . | sha256sum }}\n",
+                ),
+                ("charts/sub/Chart.yaml", "name: sub\n"),
+                ("charts/sub/templates/big.yaml", "kind: Big\n"),
+                ("charts/sub/templates/uid.yaml", "uid: {{ uuidv4 }}\n"),
+            ],
+            &[],
+        );
+        let Plan::Templates { chart, compare, .. } = p else {
+            panic!("{p:?}")
+        };
+        assert_eq!(
+            compare,
+            BTreeSet::from([
+                "c/charts/sub/templates/uid.yaml".to_string(),
+                "c/templates/deploy.yaml".to_string(),
+                "c/templates/secret.yaml".to_string(),
+            ])
+        );
+        assert!(chart.join("templates/_helpers.tpl").is_file());
+        assert!(chart.join("templates/secret.yaml").is_file());
+        assert!(!chart.join("templates/cm.yaml").exists());
+        assert!(!chart.join("charts/sub/templates/big.yaml").exists());
+        assert!(chart.join("charts/sub/templates/uid.yaml").is_file());
+    }
+
+    #[test]
+    fn a_values_string_that_tpl_renders_taints_every_tpl_call() {
+        let files = [
+            ("Chart.yaml", "name: c\n"),
+            ("templates/a.yaml", "a: {{ tpl .Values.auth . }}\n"),
+            ("templates/b.yaml", "b: {{ .Values.b }}\n"),
+        ];
+        let (p, _d) = planned(&files, &[("v.yaml", "auth: plain\n")]);
+        assert!(matches!(p, Plan::Unneeded), "{p:?}");
+        let (p, _d) = planned(
+            &files,
+            &[("v.yaml", "auth: '{{ htpasswd \"u\" \"p\" }}'\n")],
+        );
+        let Plan::Templates { compare, .. } = p else {
+            panic!("{p:?}")
+        };
+        assert_eq!(compare, BTreeSet::from(["c/templates/a.yaml".to_string()]));
+    }
+
+    #[test]
+    fn a_template_that_does_not_parse_means_a_full_second_render() {
+        let (p, _d) = planned(
+            &[
+                ("Chart.yaml", "name: c\n"),
+                ("templates/a.yaml", "{{ if .X }}\n"),
+            ],
+            &[],
+        );
+        assert!(
+            matches!(&p, Plan::Full(why) if why.contains("c/templates/a.yaml")),
+            "{p:?}"
+        );
+    }
+
+    #[test]
+    fn documents_are_compared_for_the_listed_templates_only() {
+        let compare = BTreeSet::from(["c/templates/s.yaml".to_string()]);
+        let full = "---\n# Source: c/templates/cm.yaml\nkind: ConfigMap\n---\n# Source: c/templates/s.yaml\nkind: Secret\ndata: {p: a}\n";
+        let reduced_same = "---\n# Source: c/templates/s.yaml\nkind: Secret\ndata: {p: a}\n";
+        let reduced_other = "---\n# Source: c/templates/s.yaml\nkind: Secret\ndata: {p: b}\n";
+        assert!(same_documents(full, reduced_same, &compare));
+        assert!(!same_documents(full, reduced_other, &compare));
+        assert!(!same_documents(full, "", &compare));
+    }
+}
