@@ -8,14 +8,20 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
+use serde_json::Value;
 
 use crate::manifest::yaml;
 
 /// One chart of the tree.
 #[derive(Debug, Clone)]
 pub(super) struct TreeChart {
-    /// Helm's path of the chart (`top`, `top/charts/sub`): templates are `<path>/templates/…`.
+    /// Helm's path of the chart (`top`, `top/charts/sub`, with the parent's alias for it when
+    /// it has one): templates are `<path>/templates/…`.
     pub path: String,
+    /// The key of its values in its parent's (alias or name).
+    pub values_key: String,
+    /// Its parent's condition for it (`minio.enabled`), if any.
+    pub condition: Option<String>,
     /// Its files other than subcharts, by path inside the chart (`templates/x.yaml`).
     pub files: BTreeMap<String, Vec<u8>>,
     /// Subcharts, with the directory name they get in a copy.
@@ -31,15 +37,42 @@ impl TreeChart {
         TreeChart::from_files(files, None).with_context(|| format!("loading {}", dir.display()))
     }
 
-    fn from_files(all: BTreeMap<String, Vec<u8>>, parent: Option<&str>) -> Result<TreeChart> {
-        let name = all
+    fn from_files(all: BTreeMap<String, Vec<u8>>, parent: Option<&Parent>) -> Result<TreeChart> {
+        let meta = all
             .get("Chart.yaml")
             .and_then(|b| yaml::value(&String::from_utf8_lossy(b)))
-            .and_then(|v| v.get("name").and_then(|n| n.as_str()).map(str::to_string))
-            .context("Chart.yaml without a name")?;
-        let path = match parent {
-            Some(p) => format!("{p}/charts/{name}"),
-            None => name,
+            .context("no readable Chart.yaml")?;
+        let name = meta
+            .get("name")
+            .and_then(|n| n.as_str())
+            .context("Chart.yaml without a name")?
+            .to_string();
+        let (path, values_key, condition) = match parent {
+            None => (name.clone(), name, None),
+            Some(p) => {
+                let deps: Vec<&Value> = p
+                    .dependencies
+                    .iter()
+                    .filter(|d| d["name"] == name)
+                    .collect();
+                if deps.len() > 1 {
+                    anyhow::bail!("{}: the dependency {name} is listed more than once", p.path);
+                }
+                let key = deps
+                    .first()
+                    .and_then(|d| d["alias"].as_str())
+                    .unwrap_or(&name)
+                    .to_string();
+                let condition = deps
+                    .first()
+                    .and_then(|d| d["condition"].as_str())
+                    .map(str::to_string);
+                (format!("{}/charts/{key}", p.path), key, condition)
+            }
+        };
+        let me = Parent {
+            path: path.clone(),
+            dependencies: meta["dependencies"].as_array().cloned().unwrap_or_default(),
         };
         let mut files = BTreeMap::new();
         let mut sub_files: BTreeMap<String, BTreeMap<String, Vec<u8>>> = BTreeMap::new();
@@ -66,19 +99,29 @@ impl TreeChart {
         let mut subcharts = Vec::new();
         for (dir, sub) in sub_files {
             if sub.contains_key("Chart.yaml") {
-                subcharts.push((dir, TreeChart::from_files(sub, Some(&path))?));
+                subcharts.push((dir, TreeChart::from_files(sub, Some(&me))?));
             }
         }
         for (file, data) in archives {
             let unpacked = untar(&data).with_context(|| format!("unpacking charts/{file}"))?;
             let dir = file.trim_end_matches(".tgz").to_string();
-            subcharts.push((dir, TreeChart::from_files(unpacked, Some(&path))?));
+            subcharts.push((dir, TreeChart::from_files(unpacked, Some(&me))?));
         }
         Ok(TreeChart {
             path,
+            values_key,
+            condition,
             files,
             subcharts,
         })
+    }
+
+    /// Its `values.yaml`, parsed (null when absent or unreadable).
+    pub(super) fn values(&self) -> Value {
+        self.files
+            .get("values.yaml")
+            .and_then(|b| yaml::value(&String::from_utf8_lossy(b)))
+            .unwrap_or(Value::Null)
     }
 
     /// Every chart of the tree, this one first.
@@ -98,11 +141,11 @@ impl TreeChart {
             .map(|(rel, data)| (format!("{}/{rel}", self.path), data.as_slice()))
     }
 
-    /// Writes the tree under `dest`, unpacked, with only the templates `keep` accepts (by
-    /// helm's name); every other file is written as it is.
-    pub(super) fn write(&self, dest: &Path, keep: &dyn Fn(&str) -> bool) -> Result<()> {
+    /// Writes the tree under `dest`, unpacked, with only the files `keep` accepts (given the
+    /// chart's helm path and the file's path in the chart).
+    pub(super) fn write(&self, dest: &Path, keep: &dyn Fn(&str, &str) -> bool) -> Result<()> {
         for (rel, data) in &self.files {
-            if rel.starts_with("templates/") && !keep(&format!("{}/{rel}", self.path)) {
+            if !keep(&self.path, rel) {
                 continue;
             }
             let target = dest.join(rel);
@@ -118,6 +161,12 @@ impl TreeChart {
         }
         Ok(())
     }
+}
+
+/// What a subchart needs to know of its parent.
+struct Parent {
+    path: String,
+    dependencies: Vec<Value>,
 }
 
 fn read_dir_into(root: &Path, dir: &Path, out: &mut BTreeMap<String, Vec<u8>>) -> Result<()> {
@@ -190,7 +239,10 @@ mod tests {
             std::fs::create_dir_all(p.parent().unwrap()).unwrap();
             std::fs::write(p, text).unwrap();
         };
-        write("Chart.yaml", b"name: top\n");
+        write(
+            "Chart.yaml",
+            b"name: top\ndependencies:\n- {name: up, alias: up_alias, condition: up_alias.enabled}\n",
+        );
         write("templates/a.yaml", b"kind: A\n");
         write("charts/common/Chart.yaml", b"name: common\n");
         write("charts/common/templates/_h.tpl", b"");
@@ -210,11 +262,17 @@ mod tests {
             vec![
                 "top/templates/a.yaml",
                 "top/charts/common/templates/_h.tpl",
-                "top/charts/up/templates/b.yaml"
+                "top/charts/up_alias/templates/b.yaml"
             ]
         );
+        let up = &tree.subcharts[1].1;
+        assert_eq!(up.values_key, "up_alias");
+        assert_eq!(up.condition.as_deref(), Some("up_alias.enabled"));
         let out = dir.path().join("copy");
-        tree.write(&out, &|name| name.ends_with("b.yaml")).unwrap();
+        tree.write(&out, &|chart, rel| {
+            !rel.starts_with("templates/") || format!("{chart}/{rel}").ends_with("b.yaml")
+        })
+        .unwrap();
         assert!(out.join("Chart.yaml").is_file());
         assert!(!out.join("templates/a.yaml").exists());
         assert!(out.join("charts/up-1.0.0/templates/b.yaml").is_file());

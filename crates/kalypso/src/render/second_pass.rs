@@ -56,6 +56,7 @@ fn try_plan(chart_dir: &Path, values_files: &[PathBuf], set: &[String]) -> Resul
             }
             let text = String::from_utf8_lossy(data);
             let name = format!("{}/{rel}", chart.path);
+            sources.mention_files |= text.contains(".Files");
             if rel == "values.yaml" {
                 sources.values(&name, &text);
             } else if !template_scan::file_calls(rel, &text).is_empty() {
@@ -84,15 +85,21 @@ fn try_plan(chart_dir: &Path, values_files: &[PathBuf], set: &[String]) -> Resul
             sources.paths
         );
     }
+    // A subchart its condition switches off is not rendered: its templates cannot change.
+    let off = switched_off(&tree, values_files, set);
     let mut scans: BTreeMap<String, Scan> = BTreeMap::new();
     for chart in tree.all() {
+        if off.contains(&chart.path) {
+            continue;
+        }
         for (name, data) in chart.templates() {
             let scan = template_scan::scan(&String::from_utf8_lossy(data))
                 .map_err(|e| anyhow::anyhow!("{name}: {}", e.0))?;
             scans.insert(name, scan);
         }
     }
-    let tainted = tainted_files(&scans, &sources)?;
+    let graph = Graph::new(&scans);
+    let tainted = tainted_files(&scans, &graph, &sources);
     let compare: BTreeSet<String> = tainted
         .into_iter()
         .filter(|name| renders_output(name))
@@ -101,17 +108,94 @@ fn try_plan(chart_dir: &Path, values_files: &[PathBuf], set: &[String]) -> Resul
         return Ok(Plan::Unneeded);
     }
     let keep = kept_files(&scans, &compare);
+    let reading = charts_reading_files(&graph, &compare, &sources);
     let copy = tempfile::Builder::new()
         .prefix("kalypso-second-")
         .tempdir()
         .context("creating a directory for the second render")?;
     let chart = copy.path().join("chart");
-    tree.write(&chart, &|name| keep.contains(name))?;
+    // Other files only where a template to compare may read them: a chart's dashboards,
+    // CRDs and docs cost time to write and to load, and the second render prints no CRDs.
+    tree.write(&chart, &|chart, rel| {
+        if rel.starts_with("templates/") {
+            keep.contains(&format!("{chart}/{rel}"))
+        } else {
+            const LOADED: &[&str] = &["Chart.yaml", "values.yaml", "Chart.lock"];
+            LOADED.contains(&rel) || (reading.contains(chart) && rel != "values.schema.json")
+        }
+    })?;
     Ok(Plan::Templates {
         chart,
         compare,
         _copy: copy,
     })
+}
+
+/// Helm paths of the subcharts (and theirs) that a `condition` switches off, as helm
+/// decides: the first path of the condition that holds a boolean in the parent's values
+/// (its `values.yaml` under what its own parent and the values files set for it). With
+/// `--set` strings, nothing is taken as off.
+fn switched_off(tree: &TreeChart, values_files: &[PathBuf], set: &[String]) -> BTreeSet<String> {
+    let mut off = BTreeSet::new();
+    if !set.is_empty() {
+        return off;
+    }
+    let mut top = tree.values();
+    for f in values_files {
+        if let Some(v) = std::fs::read_to_string(f)
+            .ok()
+            .and_then(|t| crate::manifest::yaml::value(&t))
+        {
+            merge(&mut top, v);
+        }
+    }
+    walk_conditions(tree, &top, &mut off);
+    off
+}
+
+fn walk_conditions(chart: &TreeChart, values: &serde_json::Value, off: &mut BTreeSet<String>) {
+    for (_, sub) in &chart.subcharts {
+        // The subchart's values: its defaults under what the parent sets for it.
+        let mut sub_values = sub.values();
+        if let Some(set_by_parent) = values.get(&sub.values_key) {
+            merge(&mut sub_values, set_by_parent.clone());
+        }
+        let lookup = |path: &str| -> Option<bool> {
+            let (root, rest) = match path.strip_prefix(&format!("{}.", sub.values_key)) {
+                Some(rest) => (&sub_values, rest),
+                None => (values, path),
+            };
+            rest.split('.')
+                .try_fold(root, |v, k| v.get(k))
+                .and_then(serde_json::Value::as_bool)
+        };
+        let enabled = sub
+            .condition
+            .as_deref()
+            .and_then(|c| c.split(',').map(str::trim).find_map(lookup));
+        if enabled == Some(false) {
+            off.extend(sub.all().iter().map(|c| c.path.clone()));
+            continue;
+        }
+        walk_conditions(sub, &sub_values, off);
+    }
+}
+
+/// Merges `over` into `base` as helm coalesces values: maps key by key, anything else replaced.
+fn merge(base: &mut serde_json::Value, over: serde_json::Value) {
+    match (base, over) {
+        (serde_json::Value::Object(b), serde_json::Value::Object(o)) => {
+            for (k, v) in o {
+                match b.get_mut(&k) {
+                    Some(slot) => merge(slot, v),
+                    None => {
+                        b.insert(k, v);
+                    }
+                }
+            }
+        }
+        (slot, v) => *slot = v,
+    }
 }
 
 /// Strings that `tpl` may render and that call a nondeterministic function.
@@ -122,24 +206,35 @@ struct TplSources {
     /// Key paths of values strings: a `tpl` call may render one where its template reads a
     /// key of the path (or all of `.Values`).
     paths: Vec<Vec<String>>,
+    /// Some text `tpl` may render reads chart files (`.Files`).
+    mention_files: bool,
 }
 
 impl TplSources {
     fn values(&mut self, name: &str, text: &str) {
+        self.mention_files |= text.contains(".Files");
         match template_scan::value_paths_calling(text) {
             Some(paths) => self.paths.extend(paths),
             None => self.files.push(name.to_string()),
         }
     }
 
-    /// Whether a unit that reads these names can pass such a string to `tpl`.
+    /// Whether a unit can read such a string (to pass it to `tpl`): it reads all of
+    /// `.Values`, a field chain of it lines up with the string's key path (`gateway.nginx`,
+    /// `basicAuth.htpasswd`: a subtree holding it, or a part of the path through a dict a
+    /// caller passed; at any depth, since a subchart's values sit under its key), or it looks
+    /// up a key of the path by name.
     fn reached_by(&self, u: &template_scan::Unit) -> bool {
         u.whole_values
-            || self
-                .paths
-                .iter()
-                .any(|p| p.iter().any(|k| u.touches.contains(k)))
+            || self.paths.iter().any(|p| {
+                p.iter().any(|k| u.keys.contains(k)) || u.chains.iter().any(|c| lines_up(c, p))
+            })
     }
+}
+
+/// Whether `chain` matches `path` from some position on, for as long as both go.
+fn lines_up(chain: &[String], path: &[String]) -> bool {
+    (0..path.len()).any(|start| chain.iter().zip(&path[start..]).all(|(c, p)| c == p))
 }
 
 /// Whether helm prints what the file renders: not helpers (`_*`) nor `NOTES.txt`.
@@ -148,50 +243,104 @@ fn renders_output(name: &str) -> bool {
     !base.starts_with('_') && base != "NOTES.txt"
 }
 
-/// Template files whose own output can change between renders.
-///
-/// A unit (file or named template) can change when it calls a nondeterministic function,
-/// includes a unit that can, or can pass a nondeterministic values string to `tpl` (reads a
-/// key of its path and calls `tpl`, itself or through what it includes). A unit that can
-/// change and also changes dicts in place may leave what it made in values other templates
-/// read: then every template is treated as one that can change.
-fn tainted_files(scans: &BTreeMap<String, Scan>, sources: &TplSources) -> Result<BTreeSet<String>> {
-    // Units: every file's top level (named by the file) and every define (by its name).
-    let mut units: Vec<(&str, &template_scan::Unit)> = Vec::new();
-    for (file, scan) in scans {
-        units.push((file.as_str(), &scan.top));
-        for (name, unit) in &scan.defines {
-            units.push((name.as_str(), unit));
+/// Every unit of a chart tree (a file's top level, named by the file; each define, by its
+/// name) and what each includes.
+struct Graph<'a> {
+    units: Vec<(&'a str, &'a template_scan::Unit)>,
+    by_name: BTreeMap<&'a str, Vec<usize>>,
+    /// Unit indexes each unit includes; a computed include may name any unit.
+    callees: Vec<Vec<usize>>,
+}
+
+impl<'a> Graph<'a> {
+    fn new(scans: &'a BTreeMap<String, Scan>) -> Graph<'a> {
+        let mut units: Vec<(&str, &template_scan::Unit)> = Vec::new();
+        for (file, scan) in scans {
+            units.push((file.as_str(), &scan.top));
+            units.extend(scan.defines.iter().map(|(n, u)| (n.as_str(), u)));
         }
-    }
-    // What each unit includes, as unit indexes; a computed include may name any unit.
-    let by_name: BTreeMap<&str, Vec<usize>> =
-        units
+        let mut by_name: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
+        for (i, (n, _)) in units.iter().enumerate() {
+            by_name.entry(*n).or_default().push(i);
+        }
+        let literal_callees: Vec<Vec<usize>> = units
             .iter()
-            .enumerate()
-            .fold(BTreeMap::new(), |mut m, (i, (n, _))| {
-                m.entry(*n).or_default().push(i);
-                m
-            });
-    let callees: Vec<Vec<usize>> = units
-        .iter()
-        .map(|(_, u)| {
-            if u.dynamic_include {
-                (0..units.len()).collect()
-            } else {
+            .map(|(_, u)| {
                 u.includes
                     .iter()
                     .flat_map(|n| by_name.get(n.as_str()).into_iter().flatten().copied())
                     .collect()
+            })
+            .collect();
+        // A computed include names a define or a helper file, or a file by a path that the
+        // including unit or its caller spells out (`print $.Template.BasePath "/config.yaml"`,
+        // `dict "name" "/config.yaml"`); one built from `Template.BasePath` names a file. An
+        // output file included by a path built otherwise is still compared itself, so a
+        // change in it is still found.
+        let mut file_by_rel: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
+        let (mut defines, mut helpers) = (Vec::new(), Vec::new());
+        for (i, (name, _)) in units.iter().enumerate() {
+            match name.split_once("/templates/") {
+                Some((_, rel)) if scans.contains_key(*name) => {
+                    if rel.rsplit('/').next().is_some_and(|b| b.starts_with('_')) {
+                        helpers.push(i);
+                    } else {
+                        file_by_rel.entry(rel).or_default().push(i);
+                    }
+                }
+                _ => defines.push(i),
             }
-        })
-        .collect();
-    let closure = |start: Vec<bool>| -> Vec<bool> {
-        let mut marked = start;
+        }
+        let named_by = |i: usize| -> Vec<usize> {
+            units[i]
+                .1
+                .literals
+                .iter()
+                .filter_map(|l| {
+                    let rel = l
+                        .strip_prefix("%s/")
+                        .or_else(|| l.strip_prefix('/'))
+                        .unwrap_or(l);
+                    file_by_rel.get(rel)
+                })
+                .flatten()
+                .copied()
+                .collect()
+        };
+        let callees = units
+            .iter()
+            .enumerate()
+            .map(|(i, (_, u))| {
+                if !u.dynamic_include && !u.path_include {
+                    return literal_callees[i].clone();
+                }
+                let mut targets: BTreeSet<usize> = literal_callees[i].iter().copied().collect();
+                if u.dynamic_include {
+                    targets.extend(&defines);
+                }
+                targets.extend(&helpers);
+                targets.extend(named_by(i));
+                for (caller, callees) in literal_callees.iter().enumerate() {
+                    if callees.contains(&i) {
+                        targets.extend(named_by(caller));
+                    }
+                }
+                targets.into_iter().collect()
+            })
+            .collect();
+        Graph {
+            units,
+            by_name,
+            callees,
+        }
+    }
+
+    /// `marked` plus every unit that includes a marked one, directly or not.
+    fn with_callers(&self, mut marked: Vec<bool>) -> Vec<bool> {
         loop {
             let mut changed = false;
-            for i in 0..units.len() {
-                if !marked[i] && callees[i].iter().any(|&c| marked[c]) {
+            for i in 0..self.units.len() {
+                if !marked[i] && self.callees[i].iter().any(|&c| marked[c]) {
                     marked[i] = true;
                     changed = true;
                 }
@@ -200,8 +349,35 @@ fn tainted_files(scans: &BTreeMap<String, Scan>, sources: &TplSources) -> Result
                 return marked;
             }
         }
-    };
-    let reaches_tpl = closure(units.iter().map(|(_, u)| u.calls_tpl).collect());
+    }
+
+    /// The units that rendering `file` runs: its top level and all it includes.
+    fn run_by(&self, file: &str) -> BTreeSet<usize> {
+        let mut seen = BTreeSet::new();
+        let mut todo: Vec<usize> = self.by_name.get(file).cloned().unwrap_or_default();
+        while let Some(i) = todo.pop() {
+            if seen.insert(i) {
+                todo.extend(&self.callees[i]);
+            }
+        }
+        seen
+    }
+}
+
+/// Template files whose own output can change between renders.
+///
+/// A unit can change when it calls a nondeterministic function, includes a unit that can,
+/// or can pass a nondeterministic values string to `tpl` (reads a key of its path and calls
+/// `tpl`, itself or through what it includes). A unit that makes such a value and also
+/// changes a dict it did not make may leave the value where other templates read it: then
+/// every template is treated as one that can change.
+fn tainted_files(
+    scans: &BTreeMap<String, Scan>,
+    graph: &Graph,
+    sources: &TplSources,
+) -> BTreeSet<String> {
+    let units = &graph.units;
+    let reaches_tpl = graph.with_callers(units.iter().map(|(_, u)| u.calls_tpl).collect());
     let direct: Vec<bool> = units
         .iter()
         .zip(&reaches_tpl)
@@ -216,8 +392,6 @@ fn tainted_files(scans: &BTreeMap<String, Scan>, sources: &TplSources) -> Result
             tracing::debug!("{name} can change: calls {:?}", u.nondeterministic);
         }
     }
-    // A unit that makes a value that can change and stores something in a dict it did not
-    // make (`set .Values …`) may hand that value to any template rendered after it.
     if let Some(((name, _), _)) = units
         .iter()
         .zip(&direct)
@@ -226,20 +400,51 @@ fn tainted_files(scans: &BTreeMap<String, Scan>, sources: &TplSources) -> Result
         tracing::debug!(
             "{name} can change a value and changes a shared dict: every template can change"
         );
-        return Ok(scans.keys().cloned().collect());
+        return scans.keys().cloned().collect();
     }
-    let tainted = closure(direct);
-    Ok(scans
+    let tainted = graph.with_callers(direct);
+    for (i, (name, _)) in units.iter().enumerate() {
+        if tainted[i] {
+            let via: Vec<&str> = graph.callees[i]
+                .iter()
+                .filter(|&&c| tainted[c])
+                .map(|&c| units[c].0)
+                .take(8)
+                .collect();
+            tracing::trace!("{name} can change through {via:?}");
+        }
+    }
+    scans
         .keys()
         .filter(|file| {
-            by_name
+            graph
+                .by_name
                 .get(file.as_str())
                 .into_iter()
                 .flatten()
                 .any(|&i| tainted[i])
         })
         .cloned()
-        .collect())
+        .collect()
+}
+
+/// The charts (by helm path) whose templates to compare may read chart files (`.Files`,
+/// directly or in text they render with `tpl`): their copy keeps every file.
+fn charts_reading_files(
+    graph: &Graph,
+    compare: &BTreeSet<String>,
+    sources: &TplSources,
+) -> BTreeSet<String> {
+    compare
+        .iter()
+        .filter(|file| {
+            graph.run_by(file).iter().any(|&i| {
+                let u = graph.units[i].1;
+                u.reads_files || (u.calls_tpl && sources.mention_files)
+            })
+        })
+        .filter_map(|file| file.find("/templates/").map(|i| file[..i].to_string()))
+        .collect()
 }
 
 /// The template files a render of `compare` needs: those, every helper and every file that
@@ -261,7 +466,7 @@ fn kept_files(scans: &BTreeMap<String, Scan>, compare: &BTreeSet<String>) -> BTr
         // path a caller passes in (`dict "name" "/config.yaml"`): the including template's
         // chart decides the directory, so keep a file of that name in every chart.
         let units = std::iter::once(&scan.top).chain(scan.defines.iter().map(|(_, u)| u));
-        for literal in units.flat_map(|u| &u.touches) {
+        for literal in units.flat_map(|u| &u.literals) {
             let Some(rel) = literal
                 .strip_prefix("%s/")
                 .or_else(|| literal.strip_prefix('/'))
@@ -370,6 +575,29 @@ mod tests {
         assert!(!chart.join("templates/cm.yaml").exists());
         assert!(!chart.join("charts/sub/templates/big.yaml").exists());
         assert!(chart.join("charts/sub/templates/uid.yaml").is_file());
+    }
+
+    #[test]
+    fn a_subchart_its_condition_switches_off_is_not_rendered_again() {
+        let files = [
+            (
+                "Chart.yaml",
+                "name: c\ndependencies:\n- {name: sub, condition: sub.enabled}\n",
+            ),
+            ("values.yaml", "sub:\n  enabled: true\n"),
+            ("charts/sub/Chart.yaml", "name: sub\n"),
+            ("charts/sub/values.yaml", "enabled: false\n"),
+            ("charts/sub/templates/uid.yaml", "uid: {{ uuidv4 }}\n"),
+        ];
+        let (p, _d) = planned(&files, &[]);
+        assert!(matches!(p, Plan::Templates { .. }), "{p:?}");
+        let (p, _d) = planned(&files, &[("v.yaml", "sub: {enabled: false}\n")]);
+        assert!(matches!(p, Plan::Unneeded), "{p:?}");
+        // The subchart's own default decides when the parent sets nothing.
+        let mut defaults = files;
+        defaults[1] = ("values.yaml", "other: 1\n");
+        let (p, _d) = planned(&defaults, &[]);
+        assert!(matches!(p, Plan::Unneeded), "{p:?}");
     }
 
     #[test]

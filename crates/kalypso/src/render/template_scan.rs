@@ -43,14 +43,23 @@ pub(crate) struct Unit {
     pub calls_tpl: bool,
     /// Named templates included by a literal name (`include "x"`, `template "x"`).
     pub includes: BTreeSet<String>,
-    /// An `include`/`template` whose name is computed (`include (print $.Template.BasePath
-    /// "/configmap.yaml") .`).
+    /// An `include`/`template` whose name is computed, not from `Template.BasePath`: a named
+    /// template (`include (printf "%s.labels" $name) .`) or a file.
     pub dynamic_include: bool,
-    /// Names it reads data by: every field of its field chains (`.Values.gateway.enabled`) and
-    /// every string literal (`index .Values "gateway"`).
-    pub touches: BTreeSet<String>,
+    /// An `include` of a file by path (`include (print $.Template.BasePath "/configmap.yaml")
+    /// .`): a file, not a named template.
+    pub path_include: bool,
+    /// Its string literals (`"/config.yaml"`, `"gateway"`).
+    pub literals: BTreeSet<String>,
+    /// The fields of its field chains, after `Values` where there is one
+    /// (`.Values.gateway.enabled` → `gateway.enabled`, `$cfg.nginx` → `nginx`).
+    pub chains: BTreeSet<Vec<String>>,
+    /// String literals of actions that look keys up (`index .Values "gateway"`, `get`, `dig`).
+    pub keys: BTreeSet<String>,
     /// Reads `.Values` as a whole (`toYaml .Values`, `range .Values`).
     pub whole_values: bool,
+    /// Reads chart files (`.Files`).
+    pub reads_files: bool,
     /// Changes in place (`set`, `unset`, `merge`…) a dict that is not one it made itself
     /// (`.Values`, the context, an argument): templates rendered after it may read what it
     /// left there.
@@ -332,18 +341,32 @@ fn read(u: &mut Unit, toks: &[Token]) {
 }
 
 fn read_calls(u: &mut Unit, toks: &[Token]) {
+    let looks_up = toks.iter().any(|t| {
+        matches!(t, Token::Ident(f) if matches!(f.as_str(), "index" | "get" | "dig" | "pluck" | "hasKey"))
+    });
     for (k, t) in toks.iter().enumerate() {
         match t {
             Token::Str(s) => {
-                u.touches.insert(s.clone());
+                u.literals.insert(s.clone());
+                if looks_up {
+                    u.keys.insert(s.clone());
+                }
             }
             Token::Field(chain) => {
                 let fields: Vec<&str> = chain
                     .split('.')
                     .filter(|f| !f.is_empty() && !f.starts_with('$'))
                     .collect();
+                u.reads_files |= fields.contains(&"Files");
+                let after_values = match fields.iter().rposition(|f| *f == "Values") {
+                    Some(at) => &fields[at + 1..],
+                    None => &fields[..],
+                };
                 u.whole_values |= fields.last() == Some(&"Values");
-                u.touches.extend(fields.iter().map(|f| f.to_string()));
+                if !after_values.is_empty() {
+                    u.chains
+                        .insert(after_values.iter().map(|f| f.to_string()).collect());
+                }
             }
             _ => {}
         }
@@ -357,7 +380,16 @@ fn read_calls(u: &mut Unit, toks: &[Token]) {
                 Some(Token::Str(name)) => {
                     u.includes.insert(name.clone());
                 }
-                _ => u.dynamic_include = true,
+                _ => {
+                    let by_path = toks
+                        .iter()
+                        .any(|t| matches!(t, Token::Field(f) if f.ends_with("Template.BasePath")));
+                    if by_path {
+                        u.path_include = true;
+                    } else {
+                        u.dynamic_include = true;
+                    }
+                }
             },
             name if is_nondeterministic(name, toks) => {
                 u.nondeterministic.insert(name.to_string());
@@ -524,8 +556,8 @@ other: {{ include (printf "%s.labels" .Chart.Name) . }}
         assert!(s.defines[1].1.calls_tpl && !s.top.calls_tpl);
         assert!(s.top.nondeterministic.is_empty());
         assert!(s.top.includes.contains("a.secret") && s.top.includes.contains("a.extra"));
-        assert!(s.top.dynamic_include);
-        assert!(s.top.touches.contains("/configmap.yaml"));
+        assert!(s.top.dynamic_include && s.top.path_include);
+        assert!(s.top.literals.contains("/configmap.yaml"));
         assert!(!s.top.mutates_shared);
     }
 
