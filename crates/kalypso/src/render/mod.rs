@@ -326,12 +326,7 @@ fn workers(tasks: usize) -> usize {
 /// The second pass of a chart: nothing, the templates that can change, or the whole chart
 /// (see [`second_pass`]).
 fn second(helm: &Helm, job: &Job, parallel: bool) -> Result<Rendered> {
-    let plan = if std::env::var_os("KALYPSO_AB_WHOLE").is_some() {
-        second_pass::Plan::Full("ab".into())
-    } else {
-        second_pass::plan(&job.chart_path, &job.values_files, &job.set)
-    };
-    match plan {
+    match second_pass::plan(&job.chart_path, &job.values_files, &job.set) {
         second_pass::Plan::Unneeded => {
             tracing::info!(
                 "{}: no template can change between renders",
