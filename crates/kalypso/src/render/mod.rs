@@ -108,15 +108,12 @@ pub enum SecondPass {
     Templates(usize),
 }
 
-/// The outcome of one render task.
-enum Rendered {
-    Text(String),
-    /// The second pass was not needed.
-    Unneeded,
-    /// The second pass rendered these templates again; the text is its output.
-    Templates(String, std::collections::BTreeSet<String>),
-    /// A reduced second render failed: render the whole chart again.
-    Retry(String),
+/// What rendering one chart gave: the first render, and a whole second one when the second
+/// pass rendered the whole chart.
+struct Rendered {
+    first: String,
+    second: Option<String>,
+    how: SecondPass,
 }
 
 /// A chart prepared for `helm template`.
@@ -160,80 +157,36 @@ pub fn render_stack(stack: &Stack, helm: &Helm, opts: &RenderOptions) -> Result<
         }
     }
     let jobs = jobs;
-    // Largest charts first (longest-processing-time-first keeps every core busy to the end),
-    // each chart's passes back to back.
-    let mut order: Vec<usize> = (0..jobs.len()).collect();
-    order.sort_by_key(|&j| std::cmp::Reverse(jobs[j].weight));
-    let tasks: Vec<(usize, usize)> = order
-        .iter()
-        .flat_map(|&j| {
-            let fresh = match &jobs[j].cached {
-                Some((_, true)) => 0,
-                Some((_, false)) => 1,
-                None => passes,
-            };
-            (0..fresh).map(move |p| (j, p))
-        })
+    // Largest charts first (longest-processing-time-first keeps every core busy to the end);
+    // a chart's second pass follows its first, which it needs.
+    let mut order: Vec<usize> = (0..jobs.len())
+        .filter(|&j| !matches!(jobs[j].cached, Some((_, true))))
         .collect();
-    let parallel = workers(tasks.len()) > 1;
-    let mut results = run_tasks(&tasks, passes, jobs.len(), |j, p| {
-        if p == 0 {
-            return run_template(helm, &jobs[j], &jobs[j].args, parallel, false)
-                .map(Rendered::Text);
+    order.sort_by_key(|&j| std::cmp::Reverse(jobs[j].weight));
+    let parallel = workers(order.len()) > 1;
+    let results = render_each(&order, jobs.len(), |j| {
+        let job = &jobs[j];
+        let first = run_template(helm, job, &job.args, parallel, false)?;
+        if passes < 2 || job.cached.is_some() {
+            return Ok(Rendered {
+                first,
+                second: None,
+                how: SecondPass::Whole,
+            });
         }
-        second(helm, &jobs[j], parallel)
+        second(helm, job, first, parallel)
     })?;
-    // A reduced second render that failed or differs is confirmed by a whole one, so that
-    // every determinism finding rests on two whole renders.
-    let mut again = Vec::new();
-    for (j, outs) in results.iter_mut().enumerate() {
-        let retry = match (&outs[0], outs.get(1)) {
-            (Some(Rendered::Text(first)), Some(Some(Rendered::Templates(text, compare)))) => {
-                (!second_pass::same_documents(first, text, compare))
-                    .then(|| "the templates that can change rendered differently".to_string())
-            }
-            (_, Some(Some(Rendered::Retry(why)))) => Some(why.clone()),
-            _ => None,
-        };
-        if let Some(why) = retry {
-            tracing::info!(
-                "{}: rendering the whole chart again ({why})",
-                jobs[j].component.name
-            );
-            again.push((j, 1));
-        }
-    }
-    if !again.is_empty() {
-        let mut whole = run_tasks(&again, passes, jobs.len(), |j, _| {
-            run_template(
-                helm,
-                &jobs[j],
-                &jobs[j].args,
-                workers(again.len()) > 1,
-                true,
-            )
-            .map(Rendered::Text)
-        })?;
-        for (j, p) in again {
-            results[j][p] = whole[j][p].take();
-        }
-    }
     Ok(jobs
         .into_iter()
         .zip(results)
-        .map(|(job, outs)| {
-            let mut second = SecondPass::Whole;
-            let mut outputs: Vec<String> = Vec::new();
-            for out in outs.into_iter().flatten() {
-                match out {
-                    Rendered::Text(t) => outputs.push(t),
-                    Rendered::Unneeded => second = SecondPass::Unneeded,
-                    Rendered::Templates(_, compare) => {
-                        second = SecondPass::Templates(compare.len())
-                    }
-                    Rendered::Retry(_) => {}
-                }
-            }
+        .map(|(job, rendered)| {
+            let (mut outputs, second) = match rendered {
+                Some(r) => (
+                    std::iter::once(r.first).chain(r.second).collect::<Vec<_>>(),
+                    r.how,
+                ),
+                None => (Vec::new(), SecondPass::Whole),
+            };
             let (mut second_from_cache, mut reused) = (false, false);
             match job.cached {
                 Some((cached, true)) => {
@@ -275,33 +228,25 @@ pub fn render_stack(stack: &Stack, helm: &Helm, opts: &RenderOptions) -> Result<
         .collect())
 }
 
-/// Runs `tasks` (chart, pass) on one thread per core; results by chart and pass. The error
-/// returned is the first in chart and pass order, the same on every run whichever thread
-/// finished first; a chart that failed once is not rendered again.
-fn run_tasks(
-    tasks: &[(usize, usize)],
-    passes: usize,
+/// Renders the charts `order` names on one thread per core; results by chart. The error
+/// returned is that of the first chart in list order, the same on every run whichever thread
+/// finished first.
+fn render_each(
+    order: &[usize],
     charts: usize,
-    run: impl Fn(usize, usize) -> Result<Rendered> + Sync,
-) -> Result<Vec<Vec<Option<Rendered>>>> {
-    let results: Mutex<Vec<Vec<Option<Rendered>>>> = Mutex::new(
-        (0..charts)
-            .map(|_| (0..passes).map(|_| None).collect())
-            .collect(),
-    );
-    let errors: Mutex<Vec<((usize, usize), anyhow::Error)>> = Mutex::new(Vec::new());
+    render: impl Fn(usize) -> Result<Rendered> + Sync,
+) -> Result<Vec<Option<Rendered>>> {
+    let results: Mutex<Vec<Option<Rendered>>> = Mutex::new((0..charts).map(|_| None).collect());
+    let errors: Mutex<Vec<(usize, anyhow::Error)>> = Mutex::new(Vec::new());
     let next = AtomicUsize::new(0);
     std::thread::scope(|s| {
-        for _ in 0..workers(tasks.len()) {
+        for _ in 0..workers(order.len()) {
             s.spawn(|| loop {
                 let i = next.fetch_add(1, Ordering::SeqCst);
-                let Some(&(j, p)) = tasks.get(i) else { break };
-                if lock(&errors).iter().any(|((k, _), _)| *k == j) {
-                    continue;
-                }
-                match run(j, p) {
-                    Ok(out) => lock(&results)[j][p] = Some(out),
-                    Err(e) => lock(&errors).push(((j, p), e)),
+                let Some(&j) = order.get(i) else { break };
+                match render(j) {
+                    Ok(out) => lock(&results)[j] = Some(out),
+                    Err(e) => lock(&errors).push((j, e)),
                 }
             });
         }
@@ -323,42 +268,56 @@ fn workers(tasks: usize) -> usize {
         .max(1)
 }
 
-/// The second pass of a chart: nothing, the templates that can change, or the whole chart
-/// (see [`second_pass`]).
-fn second(helm: &Helm, job: &Job, parallel: bool) -> Result<Rendered> {
-    match second_pass::plan(&job.chart_path, &job.values_files, &job.set) {
+/// The second pass of a chart after its `first` render: nothing, the templates that can
+/// change, or the whole chart (see [`second_pass`]). A reduced render that fails or differs
+/// is confirmed by a whole one, so that every determinism finding rests on two whole renders.
+fn second(helm: &Helm, job: &Job, first: String, parallel: bool) -> Result<Rendered> {
+    let name = &job.component.name;
+    let whole = |first: String, why: &str| -> Result<Rendered> {
+        tracing::info!("{name}: rendering the whole chart again ({why})");
+        let again = run_template(helm, job, &job.args, parallel, true)?;
+        Ok(Rendered {
+            first,
+            second: Some(again),
+            how: SecondPass::Whole,
+        })
+    };
+    let unneeded = |first: String| Rendered {
+        first,
+        second: None,
+        how: SecondPass::Unneeded,
+    };
+    let reduced = match second_pass::plan(&job.chart_path, &job.values_files, &job.set) {
         second_pass::Plan::Unneeded => {
-            tracing::info!(
-                "{}: no template can change between renders",
-                job.component.name
-            );
-            Ok(Rendered::Unneeded)
+            tracing::info!("{name}: no template can change between renders");
+            return Ok(unneeded(first));
         }
-        second_pass::Plan::Templates {
-            chart,
-            compare,
-            _copy,
-        } => {
-            tracing::info!(
-                "{}: rendering again the {} template(s) that can change",
-                job.component.name,
-                compare.len()
-            );
-            let mut args = job.args.clone();
-            args[2] = chart.to_string_lossy().into_owned();
-            args.retain(|a| a != "--include-crds");
-            Ok(match run_template(helm, job, &args, parallel, true) {
-                Ok(text) => Rendered::Templates(text, compare),
-                Err(e) => Rendered::Retry(format!("the reduced render failed: {e:#}")),
-            })
+        second_pass::Plan::Full(why) => return whole(first, &why),
+        second_pass::Plan::Templates(reduced) => reduced,
+    };
+    let copy = match reduced.copy_for(&first) {
+        Ok(Some(copy)) => copy,
+        Ok(None) => {
+            tracing::info!("{name}: no template that can change rendered anything");
+            return Ok(unneeded(first));
         }
-        second_pass::Plan::Full(why) => {
-            tracing::info!(
-                "{}: rendering the whole chart again ({why})",
-                job.component.name
-            );
-            run_template(helm, job, &job.args, parallel, true).map(Rendered::Text)
-        }
+        Err(e) => return whole(first, &format!("{e:#}")),
+    };
+    tracing::info!(
+        "{name}: rendering again the {} template(s) that can change",
+        copy.compare.len()
+    );
+    let mut args = job.args.clone();
+    args[2] = copy.chart.to_string_lossy().into_owned();
+    args.retain(|a| a != "--include-crds");
+    match run_template(helm, job, &args, parallel, true) {
+        Ok(text) if second_pass::same_documents(&first, &text, &copy.compare) => Ok(Rendered {
+            first,
+            second: None,
+            how: SecondPass::Templates(copy.compare.len()),
+        }),
+        Ok(_) => whole(first, "the templates that can change rendered differently"),
+        Err(e) => whole(first, &format!("the reduced render failed: {e:#}")),
     }
 }
 

@@ -5,7 +5,9 @@
 //! that cannot reach one render the same text from the same inputs, so the second render only
 //! needs the others: a copy of the chart tree keeps those (with every helper, every file that
 //! defines named templates, and every file included by path) and is rendered without CRDs.
-//! When no template can change, there is no second render.
+//! When no template can change, there is no second render. A template that can change but
+//! rendered nothing in the first render is not rendered again either: only a condition on a
+//! random value could make it render something the next time.
 //!
 //! Whatever this reading cannot follow (a template that does not parse, a failing or differing
 //! reduced render) falls back to rendering the whole chart again.
@@ -24,14 +26,68 @@ use crate::manifest::parse::split_documents;
 pub(crate) enum Plan {
     /// No template can render differently.
     Unneeded,
-    /// Render `chart` (a reduced copy, kept alive by `_copy`) and compare these templates.
-    Templates {
-        chart: PathBuf,
-        compare: BTreeSet<String>,
-        _copy: tempfile::TempDir,
-    },
+    /// Render again the templates that can change (see [`Reduced::copy_for`]).
+    Templates(Reduced),
     /// Render the whole chart again, for this reason.
     Full(String),
+}
+
+/// A chart tree read for what can change.
+#[derive(Debug)]
+pub(crate) struct Reduced {
+    tree: TreeChart,
+    scans: BTreeMap<String, Scan>,
+    sources: TplSources,
+    /// Output templates that can change.
+    compare: BTreeSet<String>,
+}
+
+/// A copy of a chart tree with the templates to render again (removed when dropped).
+#[derive(Debug)]
+pub(crate) struct Copy {
+    /// The chart to render.
+    pub chart: PathBuf,
+    /// The templates whose documents to compare.
+    pub compare: BTreeSet<String>,
+    _dir: tempfile::TempDir,
+}
+
+impl Reduced {
+    /// The copy to render again, given the first render: only templates that rendered
+    /// something in it are compared; `None` when none did.
+    pub(crate) fn copy_for(&self, first: &str) -> Result<Option<Copy>> {
+        let rendered: BTreeSet<String> = split_documents(first)
+            .into_iter()
+            .filter_map(|d| d.source)
+            .collect();
+        let compare: BTreeSet<String> = self.compare.intersection(&rendered).cloned().collect();
+        if compare.is_empty() {
+            return Ok(None);
+        }
+        let graph = Graph::new(&self.scans);
+        let keep = kept_files(&self.scans, &compare);
+        let reading = charts_reading_files(&graph, &compare, &self.sources);
+        let dir = tempfile::Builder::new()
+            .prefix("kalypso-second-")
+            .tempdir()
+            .context("creating a directory for the second render")?;
+        let chart = dir.path().join("chart");
+        // Other files only where a template to compare may read them: a chart's dashboards,
+        // CRDs and docs cost time to write and to load, and the second render prints no CRDs.
+        self.tree.write(&chart, &|chart, rel| {
+            if rel.starts_with("templates/") {
+                keep.contains(&format!("{chart}/{rel}"))
+            } else {
+                const LOADED: &[&str] = &["Chart.yaml", "values.yaml", "Chart.lock"];
+                LOADED.contains(&rel) || (reading.contains(chart) && rel != "values.schema.json")
+            }
+        })?;
+        Ok(Some(Copy {
+            chart,
+            compare,
+            _dir: dir,
+        }))
+    }
 }
 
 /// Plans the second render of the chart at `chart_dir`, rendered with these values files and
@@ -107,28 +163,12 @@ fn try_plan(chart_dir: &Path, values_files: &[PathBuf], set: &[String]) -> Resul
     if compare.is_empty() {
         return Ok(Plan::Unneeded);
     }
-    let keep = kept_files(&scans, &compare);
-    let reading = charts_reading_files(&graph, &compare, &sources);
-    let copy = tempfile::Builder::new()
-        .prefix("kalypso-second-")
-        .tempdir()
-        .context("creating a directory for the second render")?;
-    let chart = copy.path().join("chart");
-    // Other files only where a template to compare may read them: a chart's dashboards,
-    // CRDs and docs cost time to write and to load, and the second render prints no CRDs.
-    tree.write(&chart, &|chart, rel| {
-        if rel.starts_with("templates/") {
-            keep.contains(&format!("{chart}/{rel}"))
-        } else {
-            const LOADED: &[&str] = &["Chart.yaml", "values.yaml", "Chart.lock"];
-            LOADED.contains(&rel) || (reading.contains(chart) && rel != "values.schema.json")
-        }
-    })?;
-    Ok(Plan::Templates {
-        chart,
+    Ok(Plan::Templates(Reduced {
+        tree,
+        scans,
+        sources,
         compare,
-        _copy: copy,
-    })
+    }))
 }
 
 /// Helm paths of the subcharts (and theirs) that a `condition` switches off, as helm
