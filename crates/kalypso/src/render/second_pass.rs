@@ -599,22 +599,37 @@ mod tests {
             ],
             &[],
         );
-        let Plan::Templates { chart, compare, .. } = p else {
+        let Plan::Templates(reduced) = p else {
             panic!("{p:?}")
         };
         assert_eq!(
-            compare,
+            reduced.compare,
             BTreeSet::from([
                 "c/charts/sub/templates/uid.yaml".to_string(),
                 "c/templates/deploy.yaml".to_string(),
                 "c/templates/secret.yaml".to_string(),
             ])
         );
+        // The first render printed the secret and the deployment, not the subchart's object.
+        let first = "---\n# Source: c/templates/cm.yaml\nname: c\n---\n# Source: c/templates/deploy.yaml\nchecksum: x\n---\n# Source: c/templates/secret.yaml\npassword: y\n";
+        let copy = reduced.copy_for(first).unwrap().unwrap();
+        assert_eq!(
+            copy.compare,
+            BTreeSet::from([
+                "c/templates/deploy.yaml".to_string(),
+                "c/templates/secret.yaml".to_string(),
+            ])
+        );
+        let chart = &copy.chart;
         assert!(chart.join("templates/_helpers.tpl").is_file());
         assert!(chart.join("templates/secret.yaml").is_file());
         assert!(!chart.join("templates/cm.yaml").exists());
         assert!(!chart.join("charts/sub/templates/big.yaml").exists());
-        assert!(chart.join("charts/sub/templates/uid.yaml").is_file());
+        assert!(!chart.join("charts/sub/templates/uid.yaml").exists());
+        assert!(chart.join("charts/sub/Chart.yaml").is_file());
+        // Nothing that can change was rendered: nothing to render again.
+        let nothing = "---\n# Source: c/templates/cm.yaml\nname: c\n";
+        assert!(reduced.copy_for(nothing).unwrap().is_none());
     }
 
     #[test]
@@ -653,10 +668,13 @@ mod tests {
             &files,
             &[("v.yaml", "auth: '{{ htpasswd \"u\" \"p\" }}'\n")],
         );
-        let Plan::Templates { compare, .. } = p else {
+        let Plan::Templates(reduced) = p else {
             panic!("{p:?}")
         };
-        assert_eq!(compare, BTreeSet::from(["c/templates/a.yaml".to_string()]));
+        assert_eq!(
+            reduced.compare,
+            BTreeSet::from(["c/templates/a.yaml".to_string()])
+        );
     }
 
     #[test]
