@@ -42,11 +42,12 @@ impl TreeChart {
             .get("Chart.yaml")
             .and_then(|b| yaml::value(&String::from_utf8_lossy(b)))
             .context("no readable Chart.yaml")?;
-        let name = meta
-            .get("name")
-            .and_then(|n| n.as_str())
-            .context("Chart.yaml without a name")?
-            .to_string();
+        // A name YAML reads as another scalar (`off`) is its text, as helm reads it.
+        let name = match meta.get("name") {
+            Some(Value::String(s)) => s.clone(),
+            Some(v @ (Value::Bool(_) | Value::Number(_))) => v.to_string(),
+            _ => anyhow::bail!("Chart.yaml without a name"),
+        };
         let (path, values_key, condition) = match parent {
             None => (name.clone(), name, None),
             Some(p) => {

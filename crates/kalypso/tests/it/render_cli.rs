@@ -266,6 +266,95 @@ fn check_reports_a_chart_that_renders_differently_each_time() {
 }
 
 #[test]
+fn check_follows_a_random_value_through_named_templates_values_and_includes_by_path() {
+    let Some(helm) = helm_or_skip("determinism through templates") else {
+        return;
+    };
+    let repo = tiny_repo();
+    let root = repo.path();
+    // kalypso-b: a random password in a named template, a random token in a values string
+    // rendered with tpl, a checksum of the secret's file, and a template with nothing random.
+    write(
+        root,
+        "charts/kalypso-b/templates/_helpers.tpl",
+        "{{- define \"b.password\" -}}{{ randAlphaNum 12 }}{{- end }}\n",
+    );
+    write(
+        root,
+        "charts/kalypso-b/templates/secret.yaml",
+        "apiVersion: v1\nkind: Secret\nmetadata: {name: generated}\nstringData:\n  password: {{ include \"b.password\" . | quote }}\n",
+    );
+    write(
+        root,
+        "charts/kalypso-b/values.yaml",
+        "size: large\nauth:\n  token: '{{ uuidv4 }}'\n",
+    );
+    write(
+        root,
+        "charts/kalypso-b/templates/token.yaml",
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: token}\ndata:\n  token: {{ tpl .Values.auth.token . | quote }}\n",
+    );
+    write(
+        root,
+        "charts/kalypso-b/templates/deploy.yaml",
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: rolled\n  annotations:\n    checksum: {{ include (print $.Template.BasePath \"/secret.yaml\") . | sha256sum }}\n",
+    );
+    // kalypso-a: a random template its values switch off, and a switched-off subchart.
+    write(
+        root,
+        "charts/kalypso-a/templates/maybe.yaml",
+        "{{- if .Values.generate }}\napiVersion: v1\nkind: ConfigMap\nmetadata: {name: maybe}\ndata: {id: {{ uuidv4 | quote }}}\n{{- end }}\n",
+    );
+    write(
+        root,
+        "charts/kalypso-a/values.yaml",
+        "greeting: hello\nupstream: {enabled: false}\noff: {enabled: false}\n",
+    );
+    write(
+        root,
+        "charts/kalypso-a/charts/upstream/Chart.yaml",
+        "apiVersion: v2\nname: upstream\nversion: 1.2.3\n",
+    );
+    write(
+        root,
+        "charts/kalypso-a/charts/upstream/templates/uid.yaml",
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: uid}\ndata: {id: {{ uuidv4 | quote }}}\n",
+    );
+    let out = Command::cargo_bin("kalypso")
+        .unwrap()
+        .env("KALYPSO_HELM", &helm.binary)
+        .args(["-v", "check", "--no-cache", "--output", "json"])
+        .args(["--schema-dir", "/nonexistent", "--repo"])
+        .arg(root)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let v: serde_json::Value =
+        serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {stderr}"));
+    let mut found: Vec<String> = v["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["rule"] == "determinism")
+        .map(|f| f["object"]["name"].as_str().unwrap().to_string())
+        .collect();
+    found.sort();
+    assert_eq!(found, vec!["generated", "rolled", "token"], "{v}");
+    assert!(
+        stderr.contains("kalypso-b: rendering again the 3 template(s) that can change"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("kalypso-b: rendering the whole chart again (the templates that can change rendered differently)"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("kalypso-a: no template that can change rendered anything"),
+        "{stderr}"
+    );
+}
+
+#[test]
 fn check_reuses_a_verified_render_and_renders_again_when_an_input_changes() {
     let Some(helm) = helm_or_skip("render cache") else {
         return;
