@@ -1,5 +1,7 @@
 //! `determinism`: two renders of the same chart are identical, object by object (no `lookup`,
-//! `randAlphaNum`, `now` or generated certificates that change on every Argo CD sync).
+//! `randAlphaNum`, `now` or generated certificates that change on every Argo CD sync). The
+//! renderer decides what the second render covers ([`crate::render::SecondPass`]); a chart
+//! found to change is always rendered twice in whole, and those two renders are compared here.
 
 use std::collections::BTreeMap;
 

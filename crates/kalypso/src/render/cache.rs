@@ -2,14 +2,14 @@
 //! fingerprint of [`crate::release::ReleaseSpec`]: chart files, upstream archives, values
 //! files, `--set` strings, namespace and Kubernetes version; plus the helm binary and the
 //! stand-ins). Lives under `<repo>/.cache/kalypso/renders/` (git-ignored), one file per
-//! component, with a `.verified` marker when the run that stored it rendered those inputs twice
-//! and got the same text.
+//! component, with a `.verified` marker when the run that stored it found those inputs render
+//! the same text every time (see [`super::second_pass`]).
 //!
 //! `kalypso check` uses it like a build cache: a chart whose inputs are unchanged since a
 //! verified render is not rendered again (its rules run on the cached text); a cached render
 //! that was not verified stands in for the second pass of the determinism rule (two renders
 //! from different runs, which also catches time-dependent output). `--no-cache` renders every
-//! chart twice.
+//! chart again (and, for the determinism rule, the templates that can change a second time).
 
 use std::path::{Path, PathBuf};
 
