@@ -11,6 +11,7 @@
 
 pub(crate) mod cache;
 mod chart_tree;
+mod dead_branches;
 mod second_pass;
 pub mod standin;
 mod template_scan;

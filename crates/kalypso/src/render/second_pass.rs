@@ -5,6 +5,7 @@
 //! that cannot reach one render the same text from the same inputs, so the second render only
 //! needs the others: a copy of the chart tree keeps those (with every helper, every file that
 //! defines named templates, and every file included by path) and is rendered without CRDs.
+//! Branches the chart's values switch off are left out first ([`dead_branches`]).
 //! When no template can change, there is no second render. A template that can change but
 //! rendered nothing in the first render is not rendered again either: only a condition on a
 //! random value could make it render something the next time.
@@ -18,6 +19,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result};
 
 use super::chart_tree::TreeChart;
+use super::dead_branches;
 use super::template_scan::{self, Scan};
 use crate::manifest::parse::split_documents;
 
@@ -142,14 +144,20 @@ fn try_plan(chart_dir: &Path, values_files: &[PathBuf], set: &[String]) -> Resul
         );
     }
     // A subchart its condition switches off is not rendered: its templates cannot change.
-    let off = switched_off(&tree, values_files, set);
+    let known = known_values(&tree, values_files, set);
     let mut scans: BTreeMap<String, Scan> = BTreeMap::new();
     for chart in tree.all() {
-        if off.contains(&chart.path) {
+        if known.off.contains(&chart.path) {
             continue;
         }
         for (name, data) in chart.templates() {
-            let scan = template_scan::scan(&String::from_utf8_lossy(data))
+            let text = String::from_utf8_lossy(data);
+            // Branches the values switch off cannot change anything.
+            let pruned = match known.by_chart.get(&chart.path) {
+                Some(values) => dead_branches::prune(&text, values).ok(),
+                None => None,
+            };
+            let scan = template_scan::scan(pruned.as_deref().unwrap_or(&text))
                 .map_err(|e| anyhow::anyhow!("{name}: {}", e.0))?;
             scans.insert(name, scan);
         }
@@ -171,39 +179,57 @@ fn try_plan(chart_dir: &Path, values_files: &[PathBuf], set: &[String]) -> Resul
     }))
 }
 
-/// Helm paths of the subcharts (and theirs) that a `condition` switches off, as helm
-/// decides: the first path of the condition that holds a boolean in the parent's values
-/// (its `values.yaml` under what its own parent and the values files set for it). With
-/// `--set` strings, nothing is taken as off.
-fn switched_off(tree: &TreeChart, values_files: &[PathBuf], set: &[String]) -> BTreeSet<String> {
-    let mut off = BTreeSet::new();
+/// What the values decide before anything renders: the subcharts (and theirs) a `condition`
+/// switches off, and each chart's values (its `values.yaml` under what its parent and the values
+/// files set for it, globals passed down), by helm path. Empty when the values cannot all be
+/// read, or with `--set` strings (not parsed here).
+#[derive(Debug, Default)]
+struct KnownValues {
+    off: BTreeSet<String>,
+    by_chart: BTreeMap<String, serde_json::Value>,
+}
+
+fn known_values(tree: &TreeChart, values_files: &[PathBuf], set: &[String]) -> KnownValues {
+    let mut known = KnownValues::default();
     if !set.is_empty() {
-        return off;
+        return known;
     }
     let mut top = tree.values();
     for f in values_files {
-        if let Some(v) = std::fs::read_to_string(f)
+        let parsed = std::fs::read_to_string(f)
             .ok()
-            .and_then(|t| crate::manifest::yaml::value(&t))
-        {
-            merge(&mut top, v);
+            .and_then(|t| crate::manifest::yaml::value(&t));
+        match parsed {
+            Some(v) => merge(&mut top, v),
+            None => return known,
         }
     }
-    walk_conditions(tree, &top, &mut off);
-    off
+    walk_values(tree, top, &mut known);
+    known
 }
 
-fn walk_conditions(chart: &TreeChart, values: &serde_json::Value, off: &mut BTreeSet<String>) {
+fn walk_values(chart: &TreeChart, values: serde_json::Value, known: &mut KnownValues) {
     for (_, sub) in &chart.subcharts {
-        // The subchart's values: its defaults under what the parent sets for it.
+        // The subchart's values: its defaults under what the parent sets for it, and the
+        // parent's globals over its own.
         let mut sub_values = sub.values();
         if let Some(set_by_parent) = values.get(&sub.values_key) {
             merge(&mut sub_values, set_by_parent.clone());
         }
+        if let Some(global) = values.get("global") {
+            if let serde_json::Value::Object(m) = &mut sub_values {
+                let mut g = m.remove("global").unwrap_or(serde_json::Value::Null);
+                if !g.is_object() {
+                    g = serde_json::Value::Object(Default::default());
+                }
+                merge(&mut g, global.clone());
+                m.insert("global".into(), g);
+            }
+        }
         let lookup = |path: &str| -> Option<bool> {
             let (root, rest) = match path.strip_prefix(&format!("{}.", sub.values_key)) {
                 Some(rest) => (&sub_values, rest),
-                None => (values, path),
+                None => (&values, path),
             };
             rest.split('.')
                 .try_fold(root, |v, k| v.get(k))
@@ -214,11 +240,12 @@ fn walk_conditions(chart: &TreeChart, values: &serde_json::Value, off: &mut BTre
             .as_deref()
             .and_then(|c| c.split(',').map(str::trim).find_map(lookup));
         if enabled == Some(false) {
-            off.extend(sub.all().iter().map(|c| c.path.clone()));
+            known.off.extend(sub.all().iter().map(|c| c.path.clone()));
             continue;
         }
-        walk_conditions(sub, &sub_values, off);
+        walk_values(sub, sub_values, known);
     }
+    known.by_chart.insert(chart.path.clone(), values);
 }
 
 /// Merges `over` into `base` as helm coalesces values: maps key by key, anything else replaced.
@@ -653,6 +680,25 @@ mod tests {
         defaults[1] = ("values.yaml", "other: 1\n");
         let (p, _d) = planned(&defaults, &[]);
         assert!(matches!(p, Plan::Unneeded), "{p:?}");
+    }
+
+    #[test]
+    fn a_random_value_in_a_branch_the_values_switch_off_cannot_change() {
+        let files = [
+            ("Chart.yaml", "name: c\n"),
+            ("values.yaml", "rolling: false\n"),
+            (
+                "templates/deploy.yaml",
+                "kind: Deployment\n{{- if .Values.rolling }}\nrollme: {{ randAlphaNum 5 }}\n{{- end }}\n",
+            ),
+        ];
+        let (p, _d) = planned(&files, &[]);
+        assert!(matches!(p, Plan::Unneeded), "{p:?}");
+        let (p, _d) = planned(&files, &[("v.yaml", "rolling: true\n")]);
+        assert!(matches!(p, Plan::Templates(_)), "{p:?}");
+        // A values file that cannot be read decides nothing.
+        let (p, _d) = planned(&files, &[("v.yaml", "rolling: [\n")]);
+        assert!(matches!(p, Plan::Templates(_)), "{p:?}");
     }
 
     #[test]

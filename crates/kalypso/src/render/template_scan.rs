@@ -132,6 +132,19 @@ pub(crate) struct ScanError(pub String);
 /// The actions of `text`, in order: the text between `{{` and `}}` with trim markers removed;
 /// comments are left out. Quoted strings in an action may contain `}}`.
 pub(crate) fn actions(text: &str) -> Result<Vec<&str>, ScanError> {
+    Ok(action_spans(text)?.into_iter().map(|a| a.body).collect())
+}
+
+/// One action: where it starts (`{{`) and ends (after `}}`) in the text, and its body.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Span<'a> {
+    pub start: usize,
+    pub end: usize,
+    pub body: &'a str,
+}
+
+/// The actions of `text` with their positions (see [`actions`]).
+pub(crate) fn action_spans(text: &str) -> Result<Vec<Span<'_>>, ScanError> {
     let mut out = Vec::new();
     let bytes = text.as_bytes();
     let mut i = 0;
@@ -184,14 +197,18 @@ pub(crate) fn actions(text: &str) -> Result<Vec<&str>, ScanError> {
         if body.ends_with('-') && body[..body.len() - 1].ends_with(|c: char| c.is_whitespace()) {
             body = &body[..body.len() - 1];
         }
-        out.push(body.trim());
+        out.push(Span {
+            start: start - 2,
+            end: end + 2,
+            body: body.trim(),
+        });
         i = end + 2;
     }
     Ok(out)
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
-enum Token {
+pub(crate) enum Token {
     /// A bare word: a function or keyword.
     Ident(String),
     /// A quoted or raw string literal, unquoted.
@@ -202,7 +219,7 @@ enum Token {
     Other(String),
 }
 
-fn tokens(action: &str) -> Vec<Token> {
+pub(crate) fn tokens(action: &str) -> Vec<Token> {
     let b = action.as_bytes();
     let mut out = Vec::new();
     let mut i = 0;
