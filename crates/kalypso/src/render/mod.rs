@@ -308,6 +308,7 @@ fn second(helm: &Helm, job: &Job, first: String, parallel: bool) -> Result<Rende
         "{name}: rendering again the {} template(s) that can change",
         copy.compare.len()
     );
+    tracing::debug!("{name}: rendering again {:?}", copy.compare);
     let mut args = job.args.clone();
     args[2] = copy.chart.to_string_lossy().into_owned();
     args.retain(|a| a != "--include-crds");
