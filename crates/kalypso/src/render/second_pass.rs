@@ -208,7 +208,17 @@ fn known_values(tree: &TreeChart, values_files: &[PathBuf], set: &[String]) -> K
     known
 }
 
-fn walk_values(chart: &TreeChart, values: serde_json::Value, known: &mut KnownValues) {
+/// Records the values of `chart` and its subcharts; returns `chart`'s, with each enabled
+/// subchart's under its key, as helm coalesces them (a parent's template that reads
+/// `.Values.<subchart>.x` sees the subchart's default).
+fn walk_values(
+    chart: &TreeChart,
+    mut values: serde_json::Value,
+    known: &mut KnownValues,
+) -> serde_json::Value {
+    if !values.is_object() {
+        values = serde_json::Value::Object(Default::default());
+    }
     for (_, sub) in &chart.subcharts {
         // The subchart's values: its defaults under what the parent sets for it, and the
         // parent's globals over its own.
@@ -243,9 +253,13 @@ fn walk_values(chart: &TreeChart, values: serde_json::Value, known: &mut KnownVa
             known.off.extend(sub.all().iter().map(|c| c.path.clone()));
             continue;
         }
-        walk_values(sub, sub_values, known);
+        let coalesced = walk_values(sub, sub_values, known);
+        if let serde_json::Value::Object(m) = &mut values {
+            m.insert(sub.values_key.clone(), coalesced);
+        }
     }
-    known.by_chart.insert(chart.path.clone(), values);
+    known.by_chart.insert(chart.path.clone(), values.clone());
+    values
 }
 
 /// Merges `over` into `base` as helm coalesces values: maps key by key, anything else replaced.
@@ -695,6 +709,18 @@ mod tests {
         let (p, _d) = planned(&files, &[]);
         assert!(matches!(p, Plan::Unneeded), "{p:?}");
         let (p, _d) = planned(&files, &[("v.yaml", "rolling: true\n")]);
+        assert!(matches!(p, Plan::Templates(_)), "{p:?}");
+        // A parent's template reading a subchart's default sees it, as in helm.
+        let sub = [
+            ("Chart.yaml", "name: c\ndependencies:\n- {name: sub}\n"),
+            ("charts/sub/Chart.yaml", "name: sub\n"),
+            ("charts/sub/values.yaml", "rolling: true\n"),
+            (
+                "templates/deploy.yaml",
+                "{{- if .Values.sub.rolling }}\nrollme: {{ randAlphaNum 5 }}\n{{- end }}\n",
+            ),
+        ];
+        let (p, _d) = planned(&sub, &[]);
         assert!(matches!(p, Plan::Templates(_)), "{p:?}");
         // A values file that cannot be read decides nothing.
         let (p, _d) = planned(&files, &[("v.yaml", "rolling: [\n")]);
