@@ -299,11 +299,17 @@ fn check_follows_a_random_value_through_named_templates_values_and_includes_by_p
         "charts/kalypso-b/templates/deploy.yaml",
         "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: rolled\n  annotations:\n    checksum: {{ include (print $.Template.BasePath \"/secret.yaml\") . | sha256sum }}\n",
     );
-    // kalypso-a: a random template its values switch off, and a switched-off subchart.
+    // kalypso-a: a random template its values switch off, one that renders nothing under
+    // `helm template` (no upgrade), and a switched-off subchart.
     write(
         root,
         "charts/kalypso-a/templates/maybe.yaml",
         "{{- if .Values.generate }}\napiVersion: v1\nkind: ConfigMap\nmetadata: {name: maybe}\ndata: {id: {{ uuidv4 | quote }}}\n{{- end }}\n",
+    );
+    write(
+        root,
+        "charts/kalypso-a/templates/upgrade.yaml",
+        "{{- if .Release.IsUpgrade }}\napiVersion: v1\nkind: ConfigMap\nmetadata: {name: upgrade}\ndata: {id: {{ uuidv4 | quote }}}\n{{- end }}\n",
     );
     write(
         root,
@@ -350,6 +356,29 @@ fn check_follows_a_random_value_through_named_templates_values_and_includes_by_p
     );
     assert!(
         stderr.contains("kalypso-a: no template that can change rendered anything"),
+        "{stderr}"
+    );
+    // Without the template that renders nothing, the values decide: nothing can change.
+    std::fs::remove_file(root.join("charts/kalypso-a/templates/upgrade.yaml")).unwrap();
+    let out = Command::cargo_bin("kalypso")
+        .unwrap()
+        .env("KALYPSO_HELM", &helm.binary)
+        .args([
+            "-v",
+            "check",
+            "--no-cache",
+            "--only",
+            "a",
+            "--output",
+            "json",
+        ])
+        .args(["--schema-dir", "/nonexistent", "--repo"])
+        .arg(root)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("kalypso-a: no template can change between renders"),
         "{stderr}"
     );
 }
