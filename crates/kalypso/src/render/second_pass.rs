@@ -470,7 +470,13 @@ fn tainted_files(
         .collect();
     for ((name, u), t) in units.iter().zip(&direct) {
         if *t {
-            tracing::debug!("{name} can change: calls {:?}", u.nondeterministic);
+            let why = if u.nondeterministic.is_empty() {
+                "renders with tpl a values string or file that calls a function that changes"
+                    .to_string()
+            } else {
+                format!("calls {:?}", u.nondeterministic)
+            };
+            tracing::debug!("{name} can change: {why}");
         }
     }
     if let Some(((name, _), _)) = units
