@@ -210,22 +210,34 @@ fn a_vendored_dependency_renders_in_full() {
         .stdout(predicate::str::contains("kind: Service"));
 }
 
+/// `kalypso [-v] check --output json` on `repo` without schemas, plus `extra`.
+fn run_check(
+    helm: &kalypso::helm::Helm,
+    repo: &Path,
+    verbose: bool,
+    extra: &[&str],
+) -> std::process::Output {
+    let mut cmd = Command::cargo_bin("kalypso").unwrap();
+    cmd.env("KALYPSO_HELM", &helm.binary);
+    if verbose {
+        cmd.arg("-v");
+    }
+    cmd.args([
+        "check",
+        "--output",
+        "json",
+        "--schema-dir",
+        "/nonexistent",
+        "--repo",
+    ])
+    .arg(repo)
+    .args(extra)
+    .output()
+    .unwrap()
+}
+
 fn check(helm: &kalypso::helm::Helm, repo: &Path, extra: &[&str]) -> (i32, serde_json::Value) {
-    let out = Command::cargo_bin("kalypso")
-        .unwrap()
-        .env("KALYPSO_HELM", &helm.binary)
-        .args([
-            "check",
-            "--output",
-            "json",
-            "--schema-dir",
-            "/nonexistent",
-            "--repo",
-        ])
-        .arg(repo)
-        .args(extra)
-        .output()
-        .unwrap();
+    let out = run_check(helm, repo, false, extra);
     let v = serde_json::from_slice(&out.stdout)
         .unwrap_or_else(|_| panic!("not JSON: {}", String::from_utf8_lossy(&out.stderr)));
     (out.status.code().unwrap_or(-1), v)
@@ -326,14 +338,7 @@ fn check_follows_a_random_value_through_named_templates_values_and_includes_by_p
         "charts/kalypso-a/charts/upstream/templates/uid.yaml",
         "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: uid}\ndata: {id: {{ uuidv4 | quote }}}\n",
     );
-    let out = Command::cargo_bin("kalypso")
-        .unwrap()
-        .env("KALYPSO_HELM", &helm.binary)
-        .args(["-v", "check", "--no-cache", "--output", "json"])
-        .args(["--schema-dir", "/nonexistent", "--repo"])
-        .arg(root)
-        .output()
-        .unwrap();
+    let out = run_check(&helm, root, true, &["--no-cache"]);
     let stderr = String::from_utf8_lossy(&out.stderr);
     let v: serde_json::Value =
         serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {stderr}"));
@@ -360,22 +365,7 @@ fn check_follows_a_random_value_through_named_templates_values_and_includes_by_p
     );
     // Without the template that renders nothing, the values decide: nothing can change.
     std::fs::remove_file(root.join("charts/kalypso-a/templates/upgrade.yaml")).unwrap();
-    let out = Command::cargo_bin("kalypso")
-        .unwrap()
-        .env("KALYPSO_HELM", &helm.binary)
-        .args([
-            "-v",
-            "check",
-            "--no-cache",
-            "--only",
-            "a",
-            "--output",
-            "json",
-        ])
-        .args(["--schema-dir", "/nonexistent", "--repo"])
-        .arg(root)
-        .output()
-        .unwrap();
+    let out = run_check(&helm, root, true, &["--no-cache", "--only", "a"]);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
         stderr.contains("kalypso-a: no template can change between renders"),
