@@ -117,7 +117,7 @@ fn try_plan(chart_dir: &Path, values_files: &[PathBuf], set: &[String]) -> Resul
             sources.mention_files |= text.contains(".Files");
             if rel == "values.yaml" {
                 sources.values(&name, &text);
-            } else if !template_scan::file_calls(rel, &text).is_empty() {
+            } else if template_scan::file_calls(rel, &text) {
                 sources.files.push(name);
             }
         }

@@ -439,12 +439,12 @@ pub(crate) fn nondeterministic_calls(text: &str) -> BTreeSet<String> {
     out
 }
 
-/// Nondeterministic calls in a chart or values file that `tpl` may render: a YAML or JSON
-/// file by each of its strings (escapes resolved, comments left out, as `.Values` holds
-/// them), any other file as text.
-pub(crate) fn file_calls(name: &str, text: &str) -> BTreeSet<String> {
+/// Whether a chart or values file that `tpl` may render calls a nondeterministic function: a
+/// YAML or JSON file in one of its strings (escapes resolved, comments left out, as `.Values`
+/// holds them), any other file anywhere in its text.
+pub(crate) fn file_calls(name: &str, text: &str) -> bool {
     if !may_call(text) {
-        return BTreeSet::new();
+        return false;
     }
     let parsed = if name.ends_with(".json") {
         serde_json::from_str(text).ok()
@@ -455,11 +455,11 @@ pub(crate) fn file_calls(name: &str, text: &str) -> BTreeSet<String> {
     };
     match parsed {
         Some(v) => {
-            let mut out = BTreeSet::new();
-            strings(&v, &mut |s| out.extend(nondeterministic_calls(s)));
-            out
+            let mut found = Vec::new();
+            paths(&v, &mut Vec::new(), &mut found);
+            !found.is_empty()
         }
-        None => nondeterministic_calls(text),
+        None => !nondeterministic_calls(text).is_empty(),
     }
 }
 
@@ -509,18 +509,6 @@ fn paths(v: &serde_json::Value, at: &mut Vec<String>, out: &mut Vec<Vec<String>>
                 at.pop();
             }
         }
-        _ => {}
-    }
-}
-
-fn strings(v: &serde_json::Value, f: &mut dyn FnMut(&str)) {
-    match v {
-        serde_json::Value::String(s) => f(s),
-        serde_json::Value::Array(a) => a.iter().for_each(|x| strings(x, f)),
-        serde_json::Value::Object(m) => m.iter().for_each(|(k, x)| {
-            f(k);
-            strings(x, f)
-        }),
         _ => {}
     }
 }
@@ -617,11 +605,8 @@ other: {{ include (printf "%s.labels" .Chart.Name) . }}
         // An escaped quote in a YAML string is not the end of a template string, and a
         // commented-out line is not a value.
         let values = "a: \"{{ include \\\"x\\\" . }}\"\n# b: \"{{ now }}\"\nc: keys values\n";
-        assert!(file_calls("values.yaml", values).is_empty());
+        assert!(!file_calls("values.yaml", values));
         assert!(!nondeterministic_calls(values).is_empty());
-        assert_eq!(
-            file_calls("values.yaml", "p: '{{ randAlphaNum 8 }}'\n"),
-            BTreeSet::from(["randAlphaNum".to_string()])
-        );
+        assert!(file_calls("values.yaml", "p: '{{ randAlphaNum 8 }}'\n"));
     }
 }
