@@ -36,7 +36,29 @@ pip_tools() {
   echo "$*" > "$stamp"
 }
 
+# Copies the pinned upstream chart archives each chart needs from ../shared/upstream-charts (the
+# offline store beside the repository; KALYPSO_UPSTREAM_CHARTS overrides it) into
+# charts/<chart>/charts/, as `helm dependency build` would place them. Without the store the
+# charts render with stand-ins and the tests that need an archive print a SKIP line.
+upstream_archives() {
+  local store=${KALYPSO_UPSTREAM_CHARTS:-$root/../shared/upstream-charts} chart name version copied=0
+  [ -d "$store" ] || { echo "--- no upstream chart store at $store: stand-ins for upstream charts"; return 0; }
+  for chart in "$root"/charts/kalypso-*/; do
+    # Each dependency's name and version, in Chart.yaml's order (name comes first in each entry).
+    while read -r name version; do
+      [ -f "$store/$name-$version.tgz" ] || continue
+      mkdir -p "$chart/charts"
+      cmp -s "$store/$name-$version.tgz" "$chart/charts/$name-$version.tgz" && continue
+      cp "$store/$name-$version.tgz" "$chart/charts/" && copied=$((copied + 1))
+    done < <(awk '/^dependencies:/ {d = 1; next} d && /^[^ -]/ {d = 0}
+                 d && $1 == "-" && $2 == "name:" {n = $3} d && $1 == "name:" {n = $2}
+                 d && $1 == "version:" {print n, $2}' "$chart/Chart.yaml")
+  done
+  echo "--- upstream chart archives from $store ($copied copied)"
+}
+
 tools_for_check() {
+  upstream_archives
   install_helm
   pip_tools check "${CHECK_PY_TOOLS[@]}"
   KALYPSO_SCHEMA_DIR=$("$root/.cache/venv/bin/python" -c 'import kubernetes_validate, os; print(os.path.dirname(kubernetes_validate.__file__))')
