@@ -65,8 +65,20 @@ tools_for_check() {
   export KALYPSO_SCHEMA_DIR
 }
 
+# tools/format-oracle: the backends' Go YAML decoders, for the differential test of
+# config/value's formats (tests/it/config_formats.rs). Rebuilt when its go.sum changes.
+install_format_oracle() {
+  local stamp="$root/.cache/bin/.format-oracle" want
+  want=$(sha256sum "$root/tools/format-oracle/go.sum" "$root/tools/format-oracle/main.go" | sha256sum)
+  [ "$(cat "$stamp" 2>/dev/null)" = "$want" ] && [ -x "$root/.cache/bin/format-oracle" ] && return
+  echo "--- building tools/format-oracle (Go module proxy; seconds)"
+  (cd "$root/tools/format-oracle" && CGO_ENABLED=0 go build -o "$root/.cache/bin/format-oracle" .)
+  echo "$want" > "$stamp"
+}
+
 tools_for_tests() {
   tools_for_check
+  install_format_oracle
   pip_tools tests "${TEST_PY_TOOLS[@]}"
   local missing=()
   command -v prometheus >/dev/null 2>&1 || missing+=(prometheus)

@@ -23,7 +23,7 @@
 //! rendered is reported as `info` ("not verified"), never as an error, and the report lists
 //! which charts were checked in full.
 
-pub(crate) mod config;
+pub mod config;
 pub(crate) mod context;
 pub mod determinism;
 pub(crate) mod dns;
@@ -91,6 +91,10 @@ pub const RULES: &[(&str, &str)] = &[
     (
         config::TYPE,
         "Backend config values have the type the version that runs decodes",
+    ),
+    (
+        config::VALUE,
+        "Backend config values are in the domain the version that runs accepts (closed sets, durations, byte sizes)",
     ),
     (
         config::NULL,
@@ -236,7 +240,7 @@ fn option_rules(ctx: &Context, opts: &CheckOptions) -> Vec<Finding> {
 pub fn apply_accepted(policy: &Policy, findings: &mut [Finding]) {
     for f in findings.iter_mut() {
         let ns = f.object.namespace.as_deref().unwrap_or("");
-        if let Some(a) = policy.accepted(&f.rule, &f.object.kind, ns, &f.object.name) {
+        if let Some(a) = policy.accepted(&f.rule, &f.object.kind, ns, &f.object.name, &f.field) {
             f.severity = Severity::Info;
             f.message = format!("{} (accepted: {})", f.message, a.reason);
         }

@@ -93,6 +93,10 @@ pub struct AcceptedFinding {
     pub kind: String,
     pub namespace: String,
     pub name: String,
+    /// Narrows the acceptance to findings whose field matches (`*` patterns as for names),
+    /// e.g. `data.tempo.yaml: compactor.compaction.max_compaction_objects`; all when absent.
+    #[serde(default)]
+    pub field: Option<String>,
     pub reason: String,
 }
 
@@ -158,19 +162,21 @@ impl Policy {
             .find(|e| e.kind == kind && matches(&e.namespace, namespace) && matches(&e.name, name))
     }
 
-    /// Why a finding of `rule` on `kind` `namespace/name` is accepted, if it is.
+    /// Why a finding of `rule` on `kind` `namespace/name`, at `field`, is accepted, if it is.
     pub fn accepted(
         &self,
         rule: &str,
         kind: &str,
         namespace: &str,
         name: &str,
+        field: &str,
     ) -> Option<&AcceptedFinding> {
         self.accepted.iter().find(|a| {
             a.rule == rule
                 && a.kind == kind
                 && matches(&a.namespace, namespace)
                 && matches(&a.name, name)
+                && a.field.as_deref().is_none_or(|p| matches(p, field))
         })
     }
 

@@ -5,7 +5,7 @@ pub(crate) mod parse;
 pub(crate) mod scope;
 pub(crate) mod walk;
 pub(crate) mod workload;
-pub(crate) mod yaml;
+pub mod yaml;
 
 use std::collections::{BTreeSet, HashMap};
 

@@ -47,7 +47,7 @@ fn first_line(s: &str) -> String {
 }
 
 /// Parses text that may be YAML (or JSON) into a JSON value; `None` when it is not.
-pub(crate) fn value(text: &str) -> Option<serde_json::Value> {
+pub fn value(text: &str) -> Option<serde_json::Value> {
     from_str::<serde_json::Value>(text).ok()
 }
 

@@ -10,11 +10,15 @@
 //! image in the spec.
 //!
 //! Rules: `config/unknown-key` and `config/type` (errors: the server refuses to start),
+//! `config/value` (error: a value outside the closed set the server accepts, or a duration or
+//! byte size its decoder cannot parse; the facts come from the version's own sources, see
+//! [`reference`] and [`formats`]),
 //! `config/null` (warning: a `null` scalar keeps the built-in default, whatever the chart
 //! meant), `config/deprecated` (warning, with the replacement), `config/component` (error: a
 //! collector component the distribution does not contain; warning for a deprecated alias),
 //! `config/reference` (warning: no reference data for the version that runs).
 
+pub mod formats;
 pub(crate) mod reference;
 
 use serde_json::Value;
@@ -29,6 +33,7 @@ use crate::manifest::Object;
 /// Rule ids.
 pub(crate) const UNKNOWN_KEY: &str = "config/unknown-key";
 pub(crate) const TYPE: &str = "config/type";
+pub(crate) const VALUE: &str = "config/value";
 pub(crate) const NULL: &str = "config/null";
 pub(crate) const DEPRECATED: &str = "config/deprecated";
 pub(crate) const COMPONENT: &str = "config/component";
@@ -250,6 +255,7 @@ fn check_file(file: &ConfigFile<'_>, backend: &str, version: &str) -> Vec<Findin
                 file,
                 reference: &r,
                 shown: format!("{backend} {version}"),
+                decoder: formats::Decoder::of_backend(backend),
                 out: Vec::new(),
             };
             w.block(&file.value, file.prefix, "");
@@ -276,6 +282,8 @@ struct Walker<'a> {
     file: &'a ConfigFile<'a>,
     reference: &'a BackendReference,
     shown: String,
+    /// The YAML library the backend decodes its config with.
+    decoder: Option<formats::Decoder>,
     out: Vec<Finding>,
 }
 
@@ -331,14 +339,20 @@ impl Walker<'_> {
                         replacement.split(':').next_back().unwrap_or(replacement)
                     )
                 };
+                let source = key
+                    .deprecated_evidence
+                    .as_deref()
+                    .map(|e| format!(" (source: {e})"))
+                    .unwrap_or_default();
                 self.finding(
                     DEPRECATED,
                     Severity::Warning,
                     &at,
-                    format!("{at} is deprecated in {shown}{instead}"),
+                    format!("{at} is deprecated in {shown}{instead}{source}"),
                 );
             }
             self.value(item, &key.kind, &pat, &at, &key.default);
+            self.domain(item, &key, &at);
         }
     }
 
@@ -401,6 +415,53 @@ impl Walker<'_> {
                 if !scalar_fits(scalar, v) {
                     self.wrong(at, kind, v);
                 }
+            }
+        }
+    }
+
+    /// `config/value`: the value's text parses as the server's Go type does, and falls in the
+    /// closed set the server accepts. A value of the wrong type is `config/type`'s.
+    fn domain(&mut self, v: &Value, key: &reference::Key, at: &str) {
+        if v.is_null() || v.is_object() || !scalar_fits(&key.kind, v) && !v.is_array() {
+            return;
+        }
+        let shown = self.shown.clone();
+        if let (Some(decoder), Some(go_type)) = (self.decoder, key.go_type.as_deref()) {
+            if let Some(Err(why)) = formats::decode(decoder, go_type, v) {
+                self.finding(
+                    VALUE,
+                    Severity::Error,
+                    at,
+                    format!("{at}: {why}; {shown} decodes it as a {go_type} and refuses to start"),
+                );
+                return;
+            }
+        }
+        let Some(one_of) = &key.one_of else { return };
+        let values: Vec<&Value> = match v {
+            Value::Array(items) => items.iter().collect(),
+            other => vec![other],
+        };
+        for item in values {
+            let text = match item {
+                Value::String(s) if placeholder(s) => continue,
+                Value::String(s) => s.clone(),
+                Value::Number(n) => n.to_string(),
+                Value::Bool(b) => b.to_string(),
+                _ => continue,
+            };
+            if !one_of.accepts(&text) {
+                self.finding(
+                    VALUE,
+                    Severity::Error,
+                    at,
+                    format!(
+                        "{at} is {text:?}, which {shown} does not accept: it accepts only {}{} (source: {}); it refuses to start with this config",
+                        one_of.values.iter().map(|v| format!("{v:?}")).collect::<Vec<_>>().join(", "),
+                        if one_of.empty_ok { " or an empty value" } else { "" },
+                        one_of.evidence,
+                    ),
+                );
             }
         }
     }

@@ -6,8 +6,18 @@
 //! (`deprecated[:replacement]`, `experimental`); a map with user-chosen keys is a `*` segment,
 //! a list of blocks a `[]` segment, and `runtime:`/`overrides:` prefixes hold the runtime
 //! (per-tenant) file's keys. Collector files list the components of a distribution.
+//!
+//! Beside a backend's file, `<backend>-<version>.facts.tsv` (made by `tools/config-facts` with
+//! go/types from the same sources) adds what the server does with a value: the Go type it
+//! decodes into (`key`, deciding the text format of durations and byte sizes), the closed set
+//! of values it accepts (`one-of`, with `empty-ok` when it skips the check on an empty value)
+//! and deprecations the published reference does not mark (`deprecated`). Each fact carries
+//! its evidence (`file.go:line`).
 
 use std::collections::HashMap;
+
+/// Every facts file, by the name of the reference file it completes.
+const FACTS: &[(&str, &str)] = &[];
 
 /// Every reference data file, by name (`mimir-3.2.0`).
 const FILES: &[(&str, &str)] = &[
@@ -47,7 +57,7 @@ pub(crate) fn versions_of(backend: &str) -> Vec<&'static str> {
 }
 
 /// A key's type, as the reference states it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub(crate) enum KeyType {
     String,
     Int,
@@ -62,6 +72,7 @@ pub(crate) enum KeyType {
     /// A block of named keys.
     Block,
     /// Decoded by the server itself (relabel configs…): not looked into.
+    #[default]
     Any,
 }
 
@@ -112,12 +123,44 @@ impl KeyType {
 }
 
 /// One key of a backend's configuration.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub(crate) struct Key {
     pub(crate) kind: KeyType,
     pub(crate) default: String,
     /// `Some("")` when deprecated without a named replacement.
     pub(crate) deprecated: Option<String>,
+    /// Where the deprecation was read, when it comes from the sources rather than the reference.
+    pub(crate) deprecated_evidence: Option<String>,
+    /// The Go type the server decodes the value into (`time.Duration`, `model.Duration`…).
+    pub(crate) go_type: Option<String>,
+    /// The values the server accepts, when it accepts a closed set.
+    pub(crate) one_of: Option<OneOf>,
+}
+
+/// A closed set of accepted values, with where the server checks it.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub(crate) struct OneOf {
+    pub(crate) values: Vec<String>,
+    /// The server skips the check when the value is empty.
+    pub(crate) empty_ok: bool,
+    /// The server compares without case.
+    pub(crate) fold_case: bool,
+    /// `file.go:line (how)` in the pinned version's sources.
+    pub(crate) evidence: String,
+}
+
+impl OneOf {
+    /// Whether the server accepts `value`.
+    pub(crate) fn accepts(&self, value: &str) -> bool {
+        (value.is_empty() && self.empty_ok)
+            || self.values.iter().any(|v| {
+                if self.fold_case {
+                    v.eq_ignore_ascii_case(value)
+                } else {
+                    v == value
+                }
+            })
+    }
 }
 
 /// A backend version's keys.
@@ -180,7 +223,78 @@ pub(crate) fn load(name: &str) -> Option<Reference> {
     if name.starts_with("otelcol-") {
         return Some(Reference::Collector(parse_distribution(text)));
     }
-    Some(Reference::Backend(parse_backend(text)))
+    let mut r = parse_backend(text);
+    if let Some((_, facts)) = FACTS.iter().find(|(n, _)| *n == name) {
+        add_facts(&mut r, facts);
+    }
+    Some(Reference::Backend(r))
+}
+
+/// Splits a `one-of` list: comma-separated, `\,` for a comma inside a value.
+fn split_values(s: &str) -> Vec<String> {
+    let mut out = vec![String::new()];
+    let mut chars = s.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' if chars.peek() == Some(&',') => {
+                chars.next();
+                if let Some(last) = out.last_mut() {
+                    last.push(',');
+                }
+            }
+            ',' => out.push(String::new()),
+            c => {
+                if let Some(last) = out.last_mut() {
+                    last.push(c);
+                }
+            }
+        }
+    }
+    out.retain(|v| !v.is_empty());
+    out
+}
+
+/// Merges the facts of `tools/config-facts` into the keys of the reference. Facts about a key
+/// the reference does not list are ignored: the reference decides which keys exist.
+fn add_facts(r: &mut BackendReference, text: &str) {
+    for line in text.lines() {
+        if line.starts_with('#') || line.trim().is_empty() {
+            continue;
+        }
+        let cols: Vec<&str> = line.split('\t').collect();
+        let (Some(path), Some(fact)) = (cols.first(), cols.get(1)) else {
+            continue;
+        };
+        let value = cols.get(2).copied().unwrap_or("");
+        let evidence = cols.get(3).copied().unwrap_or("").to_string();
+        let Some(key) = r.keys.get_mut(*path) else {
+            continue;
+        };
+        match *fact {
+            "key" if !value.is_empty() => key.go_type = Some(value.to_string()),
+            "one-of" | "one-of-fold-case" => {
+                let one_of = key.one_of.get_or_insert_with(OneOf::default);
+                one_of.values.extend(split_values(value));
+                one_of.fold_case |= *fact == "one-of-fold-case";
+                if one_of.evidence.is_empty() {
+                    one_of.evidence = evidence;
+                }
+            }
+            "empty-ok" => key.one_of.get_or_insert_with(OneOf::default).empty_ok = true,
+            "fold-case" => key.one_of.get_or_insert_with(OneOf::default).fold_case = true,
+            "deprecated" if key.deprecated.is_none() => {
+                key.deprecated = Some(value.to_string());
+                key.deprecated_evidence = Some(evidence);
+            }
+            _ => {}
+        }
+    }
+    // A set with no values (only `empty-ok`) says nothing.
+    for key in r.keys.values_mut() {
+        if key.one_of.as_ref().is_some_and(|o| o.values.is_empty()) {
+            key.one_of = None;
+        }
+    }
 }
 
 fn parse_backend(text: &str) -> BackendReference {
@@ -202,6 +316,7 @@ fn parse_backend(text: &str) -> BackendReference {
                 deprecated: note
                     .strip_prefix("deprecated")
                     .map(|r| r.trim_start_matches(':').to_string()),
+                ..Key::default()
             },
         );
     }
@@ -272,6 +387,35 @@ mod tests {
             Some("limits.ruler_alertmanager_client_config.alertmanager_url".into())
         );
         assert!(m.has_prefix("runtime:"));
+    }
+
+    #[test]
+    fn facts_add_types_domains_and_deprecations_to_known_keys_only() {
+        let mut r = parse_backend(
+            "storage.s3.bucket_lookup_type\tstring\tauto\t\nstorage.s3.sse.type\tstring\t\t\nold\tint\t0\t\n",
+        );
+        add_facts(
+            &mut r,
+            "# facts\n\
+             storage.s3.bucket_lookup_type\tkey\tstring\tconfig.go:90\n\
+             storage.s3.bucket_lookup_type\tone-of\tpath-style,virtual-hosted-style,auto\tconfig.go:46 (lo.Contains)\n\
+             storage.s3.sse.type\tone-of\tSSE-KMS,SSE-S3\tconfig.go:150\n\
+             storage.s3.sse.type\tempty-ok\t\tconfig.go:149\n\
+             old\tdeprecated\tnew\tconfig.go:12 (comment)\n\
+             not.in.reference\tone-of\ta,b\tx.go:1\n",
+        );
+        let lookup = r.key("storage.s3.bucket_lookup_type").expect("key");
+        let one_of = lookup.one_of.as_ref().expect("domain");
+        assert!(one_of.accepts("path-style") && !one_of.accepts("path") && !one_of.accepts(""));
+        assert_eq!(one_of.evidence, "config.go:46 (lo.Contains)");
+        let sse = r.key("storage.s3.sse.type").and_then(|k| k.one_of.as_ref());
+        assert!(sse.is_some_and(|o| o.accepts("") && o.accepts("SSE-S3")));
+        assert_eq!(
+            r.key("old").and_then(|k| k.deprecated.clone()),
+            Some("new".into())
+        );
+        assert!(r.key("not.in.reference").is_none());
+        assert_eq!(split_values("a\\,b,c"), ["a,b", "c"]);
     }
 
     #[test]
