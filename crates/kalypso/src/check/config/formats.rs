@@ -116,35 +116,65 @@ fn bool_value(v: &Value) -> Result<(), String> {
 }
 
 /// Go's `time.ParseDuration`: `[-+]?([0-9]*(\.[0-9]*)?[a-z]+)+`, units ns, us, µs, μs, ms, s,
-/// m, h; `0` alone needs no unit; at most about 292 years.
+/// m, h; `0` alone needs no unit; at most 2^63-1 ns (2^63 when negative). Follows Go's
+/// integer arithmetic, overflow checks and float64 fractions step by step.
 pub fn go_duration(s: &str) -> Result<(), String> {
+    const LIMIT: u64 = 1 << 63;
     let bad = || format!("{s:?} is not a Go duration (units ns, us, ms, s, m, h; no d or w)");
-    let mut rest = s.strip_prefix(['-', '+']).unwrap_or(s);
+    let range = || format!("{s:?} is out of range for a Go duration (about 292 years)");
     let negative = s.starts_with('-');
+    let mut rest = s.strip_prefix(['-', '+']).unwrap_or(s);
     if rest == "0" {
         return Ok(());
     }
     if rest.is_empty() {
         return Err(bad());
     }
-    let mut total: f64 = 0.0;
+    let mut total: u64 = 0;
     while !rest.is_empty() {
         let first = rest.as_bytes()[0];
         if !(first == b'.' || first.is_ascii_digit()) {
             return Err(bad());
         }
-        let int_len = rest.bytes().take_while(u8::is_ascii_digit).count();
-        let int_part = &rest[..int_len];
-        rest = &rest[int_len..];
-        let mut frac_part = "";
+        // leadingInt: digits while the value stays at most 2^63.
+        let mut v: u64 = 0;
+        let mut digits = 0;
+        for b in rest.bytes().take_while(u8::is_ascii_digit) {
+            if v > LIMIT / 10 {
+                return Err(range());
+            }
+            v = v * 10 + u64::from(b - b'0');
+            if v > LIMIT {
+                return Err(range());
+            }
+            digits += 1;
+        }
+        rest = &rest[digits..];
+        // leadingFraction: digits until the value would pass 2^63, later ones ignored.
+        let (mut f, mut scale, mut post) = (0u64, 1f64, false);
         if let Some(after) = rest.strip_prefix('.') {
             let n = after.bytes().take_while(u8::is_ascii_digit).count();
-            frac_part = &after[..n];
-            rest = &after[n..];
-            if int_part.is_empty() && frac_part.is_empty() {
-                return Err(bad());
+            let mut overflow = false;
+            for b in after[..n].bytes() {
+                if overflow {
+                    continue;
+                }
+                if f > (LIMIT - 1) / 10 {
+                    overflow = true;
+                    continue;
+                }
+                let y = f * 10 + u64::from(b - b'0');
+                if y > LIMIT {
+                    overflow = true;
+                    continue;
+                }
+                f = y;
+                scale *= 10.0;
             }
-        } else if int_part.is_empty() {
+            post = n > 0;
+            rest = &after[n..];
+        }
+        if digits == 0 && !post {
             return Err(bad());
         }
         let unit_len = rest
@@ -153,17 +183,15 @@ pub fn go_duration(s: &str) -> Result<(), String> {
             .map(|(i, _)| i)
             .unwrap_or(rest.len());
         if unit_len == 0 {
-            return Err(format!(
-                "{s:?} is not a Go duration: a number without a unit"
-            ));
+            return Err(format!("{s:?} is not a Go duration: a number without a unit"));
         }
-        let nanos: f64 = match &rest[..unit_len] {
-            "ns" => 1.0,
-            "us" | "\u{b5}s" | "\u{3bc}s" => 1e3,
-            "ms" => 1e6,
-            "s" => 1e9,
-            "m" => 60e9,
-            "h" => 3600e9,
+        let unit: u64 = match &rest[..unit_len] {
+            "ns" => 1,
+            "us" | "\u{b5}s" | "\u{3bc}s" => 1_000,
+            "ms" => 1_000_000,
+            "s" => 1_000_000_000,
+            "m" => 60_000_000_000,
+            "h" => 3_600_000_000_000,
             u => {
                 return Err(format!(
                     "{s:?} is not a Go duration: unknown unit {u:?} (units ns, us, ms, s, m, h)"
@@ -171,29 +199,24 @@ pub fn go_duration(s: &str) -> Result<(), String> {
             }
         };
         rest = &rest[unit_len..];
-        // Go refuses an integer part of 2^63 or more before multiplying.
-        let int_value: f64 = if int_part.is_empty() {
-            0.0
-        } else {
-            match int_part.parse::<u64>() {
-                Ok(v) if v <= 1 << 63 => v as f64,
-                _ => return Err(format!("{s:?} is out of range for a Go duration")),
+        if v > LIMIT / unit {
+            return Err(range());
+        }
+        v *= unit;
+        if f > 0 {
+            // Go adds the fraction through float64, truncated.
+            v += (f as f64 * (unit as f64 / scale)) as u64;
+            if v > LIMIT {
+                return Err(range());
             }
-        };
-        let frac_value: f64 = if frac_part.is_empty() {
-            0.0
-        } else {
-            format!("0.{frac_part}").parse().unwrap_or(0.0)
-        };
-        total += (int_value + frac_value) * nanos;
+        }
+        total += v;
+        if total > LIMIT {
+            return Err(range());
+        }
     }
-    let limit = if negative {
-        2f64.powi(63)
-    } else {
-        2f64.powi(63) - 1.0
-    };
-    if total > limit {
-        return Err(format!("{s:?} is out of range for a Go duration"));
+    if !negative && total > LIMIT - 1 {
+        return Err(range());
     }
     Ok(())
 }
