@@ -26,6 +26,10 @@ const EMBEDDED: &str = include_str!("../../../contract.yaml");
 pub struct Contract {
     /// `X-Scope-OrgID` of each multi-tenant signal.
     pub tenants: Tenants,
+    /// How long each signal is kept and the daily ingest it is sized for, by signal
+    /// (`metrics`, `logs`, `traces`, `profiles`).
+    #[serde(default)]
+    pub retention: BTreeMap<String, Retention>,
     /// Per component (keys are the ApplicationSet's component names).
     pub components: BTreeMap<String, ComponentContract>,
 }
@@ -58,6 +62,16 @@ pub struct ComponentContract {
     /// Every other key: a Service endpoint by role (`gateway`, `distributor`, …).
     #[serde(flatten)]
     pub endpoints: BTreeMap<String, Endpoint>,
+}
+
+/// One signal's retention: how long it is kept (`168h`) and the compressed bytes written to the
+/// object store per day (`100Mi`, Kubernetes quantity syntax).
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Retention {
+    pub keep: String,
+    #[serde(rename = "perDay")]
+    pub per_day: String,
 }
 
 /// A Service endpoint: one port, or named ports.

@@ -183,7 +183,9 @@ pub fn go_duration(s: &str) -> Result<(), String> {
             .map(|(i, _)| i)
             .unwrap_or(rest.len());
         if unit_len == 0 {
-            return Err(format!("{s:?} is not a Go duration: a number without a unit"));
+            return Err(format!(
+                "{s:?} is not a Go duration: a number without a unit"
+            ));
         }
         let unit: u64 = match &rest[..unit_len] {
             "ns" => 1,
