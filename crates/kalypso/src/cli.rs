@@ -172,6 +172,8 @@ pub enum Command {
     /// Run `helm lint --strict` on every chart (stand-ins for absent upstream archives).
     #[command(after_help = EXIT_CODES)]
     Lint(commands::lint::LintArgs),
+    /// Show what `up` would change, object by object, as the API server computes it.
+    Diff(commands::diff::DiffArgs),
     /// Install or upgrade the stack wave by wave, gating each wave on health.
     #[command(after_help = EXIT_CODES)]
     Up(commands::up::UpArgs),
@@ -324,6 +326,7 @@ pub fn main() -> i32 {
         Command::Render(a) => commands::render::run(&ctx, a),
         Command::Check(a) => commands::check::run(&ctx, a),
         Command::Lint(a) => commands::lint::run(&ctx, a),
+        Command::Diff(a) => commands::diff::run(&ctx, a),
         Command::Up(a) => commands::up::run(&ctx, a),
         Command::Down(a) => commands::down::run(&ctx, a),
         Command::Status(a) => commands::status::run(&ctx, a),

@@ -2,6 +2,7 @@
 
 pub(crate) mod canary;
 pub mod check;
+pub(crate) mod diff;
 pub(crate) mod doctor;
 pub(crate) mod down;
 pub(crate) mod lint;

@@ -5,6 +5,7 @@ use std::time::Duration;
 use anyhow::Result;
 
 use crate::cli::{runtime, Context, SelectArgs, ValuesArgs};
+use crate::deploy::diff::{delete_for_recreate, preflight, ObjectKey};
 use crate::deploy::plan::Plan;
 use crate::deploy::up::{up, Action, UpOptions};
 use crate::deploy::{connect, progress, releases};
@@ -25,6 +26,10 @@ pub struct UpArgs {
     /// Print the plan (waves, namespaces, chart and upstream versions, values files); needs no cluster.
     #[arg(long)]
     pub dry_run: bool,
+    /// Delete and recreate this object when the upgrade changes a field that cannot change in
+    /// place (`kalypso diff` lists them); KIND/NAMESPACE/NAME, repeatable. Claims are kept.
+    #[arg(long, value_name = "KIND/NAMESPACE/NAME", value_parser = ObjectKey::parse)]
+    pub recreate: Vec<ObjectKey>,
 }
 
 /// Resolves on Ctrl-C or SIGTERM, naming the signal.
@@ -57,6 +62,11 @@ pub(crate) fn run(ctx: &Context, args: UpArgs) -> Result<i32> {
     runtime()?.block_on(async move {
         releases::ensure_supported(&helm).await?;
         let cluster = connect().await?;
+        // Immutable-field changes are refused before anything is applied.
+        for object in preflight(&cluster, &helm, &plan, &args.recreate).await? {
+            eprintln!("recreating {object} (--recreate): deleting it; the upgrade creates it again");
+            delete_for_recreate(&cluster, &object).await?;
+        }
         let opts = UpOptions { wave_timeout: args.timeout, ..UpOptions::default() };
         let display = progress::for_stderr(ctx.progress());
         let report = tokio::select! {

@@ -1,9 +1,11 @@
-//! Installing the stack wave by wave with health gates: `up`, `down`, `status`, `doctor`.
+//! Installing the stack wave by wave with health gates: `up`, `down`, `status`, `doctor`, and
+//! `diff`, what `up` would change.
 //!
 //! `plan` turns the component list into waves of releases; `releases` runs helm (the only
 //! program kalypso shells out to); `up` installs and gates on [`crate::cluster::health`];
 //! `progress` shows it live; `down`, `status` and `doctor` are the other commands' engines.
 
+pub mod diff;
 pub(crate) mod doctor;
 pub(crate) mod down;
 pub mod plan;

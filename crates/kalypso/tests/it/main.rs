@@ -28,6 +28,7 @@ mod deploy_cli;
 mod deploy_doctor;
 mod deploy_down;
 mod deploy_up;
+mod diff_controlplane;
 mod lint_cli;
 mod readme_contract;
 mod relabel_prometheus;
