@@ -28,6 +28,7 @@ mod deploy_doctor;
 mod deploy_down;
 mod deploy_up;
 mod lint_cli;
+mod nginx_real;
 mod readme_contract;
 mod relabel_prometheus;
 mod render_cli;
