@@ -264,6 +264,19 @@ mod tests {
     }
 
     #[test]
+    fn modifiers_may_be_written_against_the_name() {
+        let locs = locations("location =/x {}\nlocation ~*\\.PNG$ {}\nlocation @fallback {}\n");
+        let mods: Vec<Modifier> = locs.iter().map(|l| l.modifier).collect();
+        assert_eq!(
+            mods,
+            [Modifier::Exact, Modifier::RegexCaseless, Modifier::Named]
+        );
+        assert_eq!(picked(&locs, "/a.png"), "~* \\.PNG$");
+        // A named location is never chosen for a URI.
+        assert_eq!(picked(&locs, "@fallback"), "none");
+    }
+
+    #[test]
     fn nested_locations_are_searched_inside_the_prefix_that_matched() {
         let locs = locations(
             "location /a/ { location /a/b/ {} location ~ c$ {} }\n\

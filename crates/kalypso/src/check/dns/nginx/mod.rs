@@ -125,7 +125,7 @@ impl Config {
     }
 
     /// Parses `text`, replacing each `include PATTERN;` with the texts `include` returns for
-    /// it (e.g. the other keys of the same ConfigMap).
+    /// it (e.g. the other keys of the same ConfigMap); lines in an included text count in it.
     pub fn parse_with_includes(text: &str, include: &dyn Fn(&str) -> Vec<String>) -> Config {
         let (mut tree, mut errors) = lexer::parse(text);
         splice(&mut tree, include, &mut errors, 0);
@@ -139,8 +139,9 @@ impl Config {
 
     fn collect(&mut self, tree: &[Directive], ctx: Context) {
         let mut loose = Vec::new();
-        for d in tree {
-            let stream = ctx == Context::Stream || d.name == "stream";
+        // Every `set` and `*_pass`, wherever it is (read once, from the top).
+        for d in tree.iter().filter(|_| ctx == Context::Main) {
+            let stream = d.name == "stream";
             walk(d, &mut |x| {
                 if x.name == "set" {
                     if let Some(v) = x.arg(0) {
@@ -194,18 +195,14 @@ impl Config {
             }
         }
         if !loose.is_empty() {
-            let mut s = server(
-                &Directive {
-                    name: "server".into(),
-                    args: Vec::new(),
-                    line: loose[0].line,
-                    span: loose[0].span,
-                    block: Some(loose),
-                },
-                false,
-            );
-            s.listen.clear();
-            self.servers.push(s);
+            let around = Directive {
+                name: "server".into(),
+                args: Vec::new(),
+                line: loose[0].line,
+                span: loose[0].span,
+                block: Some(loose),
+            };
+            self.servers.push(server(&around, false));
         }
     }
 

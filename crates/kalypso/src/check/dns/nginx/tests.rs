@@ -131,6 +131,42 @@ fn a_map_value_may_use_variables_and_a_set_overrides_a_map() {
 }
 
 #[test]
+fn geo_and_split_clients_are_any_of_their_values() {
+    let conf = "http {\n\
+        geo $remote_addr $zone { default http://a.app.svc; 10.0.0.0/8 http://b.app.svc; }\n\
+        split_clients \"${remote_addr}\" $variant { 50% http://c.app.svc; * http://d.app.svc; }\n\
+        server {\n\
+          location /geo { proxy_pass $zone; }\n\
+          location /split { proxy_pass $variant; }\n\
+        }\n\
+        }";
+    assert_eq!(
+        addresses(conf, "/geo"),
+        ["http://a.app.svc", "http://b.app.svc"]
+    );
+    assert_eq!(
+        addresses(conf, "/split"),
+        ["http://c.app.svc", "http://d.app.svc"]
+    );
+}
+
+#[test]
+fn limit_except_may_proxy_elsewhere_and_nested_locations_do_not_inherit_a_pass() {
+    let conf = "server {\n\
+        location /api/ {\n\
+          limit_except GET { proxy_pass http://writer.app.svc; }\n\
+          proxy_pass http://reader.app.svc;\n\
+          location /api/static/ { root /srv; }\n\
+        }\n\
+        }";
+    assert_eq!(
+        addresses(conf, "/api/"),
+        ["http://reader.app.svc", "http://writer.app.svc"]
+    );
+    assert!(addresses(conf, "/api/static/").is_empty());
+}
+
+#[test]
 fn upstream_names_are_blocks_not_dns_names() {
     let conf = "upstream pool {\n\
           server a.app.svc:8080;\n\
