@@ -83,6 +83,7 @@ tools_for_tests() {
   local missing=()
   command -v prometheus >/dev/null 2>&1 || missing+=(prometheus)
   command -v shellcheck >/dev/null 2>&1 || missing+=(shellcheck)
+  [ -x /usr/sbin/nginx ] || command -v nginx >/dev/null 2>&1 || missing+=(nginx)
   if [ ${#missing[@]} -gt 0 ]; then
     echo "--- installing ${missing[*]} (apt-get)"
     local sudo=()

@@ -240,11 +240,22 @@ impl<'a> Context<'a> {
                 from_text: true,
             });
         } else if nginx::is_nginx(text) {
-            // Only what nginx proxies to, with its variables substituted: a `set $x url;` line
-            // alone is a definition, whose scheme says nothing about the port used.
-            for (target, line) in nginx::targets(text) {
-                let at = format!("{field}: line {line}");
-                self.scan_leaf(i, &at, &target, None, false);
+            // Only what nginx proxies to, per location, with variables as nginx scopes them: a
+            // `set $x url;` line alone is a definition, whose scheme says nothing about the
+            // port used. A key another key includes is read there.
+            let obj = &self.manifest.objects[i];
+            let files = nginx::files_of(&obj.kind, &obj.body);
+            if nginx::included_by_another(&files, text) {
+                return;
+            }
+            let config = nginx::Config::parse_with_includes(text, &|p| nginx::included(&files, p));
+            for u in nginx::uses(&config) {
+                let from = self.dns.len();
+                self.scan_leaf(i, &format!("{field}: {}", u.at()), &u.address, None, false);
+                // Resolved per request through `resolver`: nginx starts without it.
+                for d in &mut self.dns[from..] {
+                    d.runtime_only |= u.per_request;
+                }
             }
         } else if alloy::is_alloy(text) {
             // Only the values an Alloy config sets (an address in a comment is not used); Alloy

@@ -43,6 +43,8 @@ pub(crate) mod storage;
 pub(crate) mod tenant;
 
 pub use context::{ChartInfo, Context};
+/// The nginx reader `wiring/dns` uses (public for the differential test against nginx).
+pub use dns::nginx;
 pub use finding::{Finding, Severity};
 pub use policy::Policy;
 pub use schema::SchemaOptions;

@@ -30,6 +30,7 @@ mod deploy_down;
 mod deploy_up;
 mod diff_controlplane;
 mod lint_cli;
+mod nginx_real;
 mod readme_contract;
 mod relabel_prometheus;
 mod render_cli;

@@ -3,7 +3,7 @@
 
 pub(crate) mod alloy;
 pub(crate) mod extract;
-pub(crate) mod nginx;
+pub mod nginx;
 
 use std::collections::BTreeSet;
 
