@@ -25,10 +25,10 @@ type index struct {
 	w    *walker
 	d    *defs
 	ev   *evaluator
-	// Flag registrations by field.
-	flags map[*types.Var][]flagReg
-	// Flag name (constant tail) -> fields registered under it.
-	flagFields map[string][]*types.Var
+	// Flag registrations by the key path of their field.
+	flags map[string][]flagReg
+	// Flag name (constant tail) -> key paths registered under it.
+	flagPaths map[string][]string
 	// Struct field declarations by the field's position.
 	fieldDecl map[token.Pos]*ast.Field
 }
@@ -36,7 +36,7 @@ type index struct {
 func newIndex(p *program, w *walker) *index {
 	d := buildDefs(p)
 	x := &index{prog: p, w: w, d: d, ev: &evaluator{p: p, d: d},
-		flags: map[*types.Var][]flagReg{}, flagFields: map[string][]*types.Var{}, fieldDecl: map[token.Pos]*ast.Field{}}
+		flags: map[string][]flagReg{}, flagPaths: map[string][]string{}, fieldDecl: map[token.Pos]*ast.Field{}}
 	p.eachFile(func(pk *packages.Package, f *ast.File) {
 		ast.Inspect(f, func(n ast.Node) bool {
 			switch v := n.(type) {
@@ -82,8 +82,8 @@ func (x *index) flagCall(pk *packages.Package, c *ast.CallExpr) {
 	if !ok || u.Op != token.AND {
 		return
 	}
-	fld := fieldOfExpr(pk.TypesInfo, u.X)
-	if fld == nil {
+	paths := x.bind(pk.TypesInfo, u.X)
+	if len(paths) == 0 {
 		return
 	}
 	r := flagReg{pos: c.Pos()}
@@ -100,9 +100,11 @@ func (x *index) flagCall(pk *packages.Package, c *ast.CallExpr) {
 	if v, ok := x.ev.eval(pk, c.Args[len(c.Args)-1], 0); ok && !v.isList {
 		r.usage, r.usageOK = v, true
 	}
-	x.flags[fld] = append(x.flags[fld], r)
-	if r.name != "" {
-		x.flagFields[r.name] = append(x.flagFields[r.name], fld)
+	for _, p := range paths {
+		x.flags[p] = append(x.flags[p], r)
+		if r.name != "" {
+			x.flagPaths[r.name] = append(x.flagPaths[r.name], p)
+		}
 	}
 }
 

@@ -133,13 +133,13 @@ func run(o *options) error {
 	facts = append(facts, idx.oneOfFacts()...)
 	facts = append(facts, idx.deprecatedFacts()...)
 	for _, d := range o.docMD {
-		fs, err := docDeprecations(prog, w, d)
+		fs, err := idx.docDeprecations(d)
 		if err != nil {
 			return err
 		}
 		facts = append(facts, fs...)
 	}
-	facts = mergeFacts(facts)
+	facts = mergeFacts(mergeDeprecated(facts))
 	header, err := headerLines(o, prog)
 	if err != nil {
 		return err
@@ -201,6 +201,36 @@ func mergeFacts(in []fact) []fact {
 		}
 		return a.value < b.value
 	})
+	return out
+}
+
+// mergeDeprecated keeps one deprecation per path where one source names a replacement and
+// another does not: the replacement, with the evidence of both.
+func mergeDeprecated(in []fact) []fact {
+	named := map[string]int{}
+	for i, f := range in {
+		if f.kind == "deprecated" && f.value != "" {
+			named[f.path] = i
+		}
+	}
+	var out []fact
+	var extra = map[int][]string{}
+	for _, f := range in {
+		if f.kind == "deprecated" && f.value == "" {
+			if i, ok := named[f.path]; ok {
+				extra[i] = append(extra[i], f.evidence)
+				continue
+			}
+		}
+		out = append(out, f)
+	}
+	for i, evs := range extra {
+		for j := range out {
+			if out[j] == in[i] {
+				out[j].evidence = strings.Join(append([]string{in[i].evidence}, evs...), "; ")
+			}
+		}
+	}
 	return out
 }
 

@@ -15,14 +15,14 @@ import (
 // subject is what a check tests: a config field, or every value of a named type (the string
 // its Set/UnmarshalText/UnmarshalYAML method parses, or its receiver).
 type subject struct {
-	field *types.Var
+	paths []string // the key paths of a config field
 	typ   *types.TypeName
 	each  bool // the elements of a list-valued field (a range variable)
 	ci    bool // compared after strings.ToLower/ToUpper
 }
 
 func (s subject) same(t subject) bool {
-	return s.field == t.field && s.typ == t.typ && s.each == t.each
+	return strings.Join(s.paths, "|") == strings.Join(t.paths, "|") && s.typ == t.typ && s.each == t.each
 }
 
 // check is one closed value set the code enforces on a subject.
@@ -108,8 +108,8 @@ func (x *index) subjectOf(c *funcCtx, pk *packages.Package, e ast.Expr, depth in
 			return x.subjectOf(c, pk, sel.X, depth+1)
 		}
 	case *ast.SelectorExpr:
-		if f := fieldOfExpr(info, v); f != nil {
-			return subject{field: f}, true
+		if ps := x.bind(info, v); len(ps) > 0 {
+			return subject{paths: ps}, true
 		}
 	case *ast.Ident:
 		vr, ok := info.Uses[v].(*types.Var)
@@ -134,7 +134,7 @@ func (x *index) subjectOf(c *funcCtx, pk *packages.Package, e ast.Expr, depth in
 		}
 		if r, ok := x.d.rangeOf[vr]; ok && x.d.pkg[vr] == pk {
 			s, ok := x.subjectOf(c, pk, r, depth+1)
-			if ok && s.field != nil && !s.each {
+			if ok && len(s.paths) > 0 && !s.each {
 				s.each = true
 				return s, true
 			}
@@ -168,7 +168,7 @@ func rejects(info *types.Info, stmts []ast.Stmt) bool {
 			}
 		case *ast.AssignStmt:
 			for i, l := range v.Lhs {
-				if i < len(v.Rhs) && len(v.Lhs) == len(v.Rhs) && isError(info, l) && isError(info, v.Rhs[i]) {
+				if i < len(v.Rhs) && len(v.Lhs) == len(v.Rhs) && isErrorVar(info, l) && isError(info, v.Rhs[i]) {
 					return true
 				}
 			}
@@ -184,19 +184,44 @@ func rejects(info *types.Info, stmts []ast.Stmt) bool {
 	return false
 }
 
+// isError reports whether e is certainly a non-nil error: an error constructor's result
+// (fmt.Errorf, an errors package, a function named for errors), a literal of an error type, or
+// a package-level error variable. A call that may return nil (`return validate()`) is not.
 func isError(info *types.Info, e ast.Expr) bool {
-	if id, ok := ast.Unparen(e).(*ast.Ident); ok && id.Name == "nil" {
-		return false
-	}
+	e = ast.Unparen(e)
 	t := info.TypeOf(e)
-	if t == nil {
+	if t == nil || !(types.Implements(t, errorIface) || types.Implements(types.NewPointer(t), errorIface)) {
 		return false
 	}
-	if _, isIface := t.Underlying().(*types.Interface); isIface {
-		return types.Identical(t.Underlying(), errorIface) || types.Implements(t, errorIface)
+	switch v := e.(type) {
+	case *ast.CallExpr:
+		n := calleeName(info, v)
+		if n == "fmt.Errorf" {
+			return true
+		}
+		pkgPath, fn := "", n
+		if i := strings.LastIndex(n, "."); i >= 0 {
+			pkgPath, fn = n[:i], n[i+1:]
+		}
+		return strings.HasSuffix(pkgPath, "errors") || strings.Contains(fn, "Err") || strings.Contains(fn, "err")
+	case *ast.CompositeLit:
+		return true
+	case *ast.UnaryExpr:
+		_, ok := v.X.(*ast.CompositeLit)
+		return ok && v.Op == token.AND
+	case *ast.Ident:
+		vr, ok := info.Uses[v].(*types.Var)
+		return ok && vr.Parent() == vr.Pkg().Scope()
+	case *ast.SelectorExpr:
+		vr, ok := info.Uses[v.Sel].(*types.Var)
+		return ok && !vr.IsField() && vr.Pkg() != nil && vr.Parent() == vr.Pkg().Scope()
 	}
-	// A concrete error value: a call or a composite literal of a type implementing error.
-	return types.Implements(t, errorIface) || types.Implements(types.NewPointer(t), errorIface)
+	return false
+}
+
+func isErrorVar(info *types.Info, e ast.Expr) bool {
+	t := info.TypeOf(e)
+	return t != nil && types.Identical(t.Underlying(), errorIface)
 }
 
 // conjuncts splits an && chain.
@@ -641,6 +666,7 @@ func (x *index) oneOfFacts() []fact {
 				vals[i] = strings.ToLower(vals[i])
 			}
 		}
+		sort.Strings(vals)
 		kind := "one-of"
 		if ch.subj.each {
 			kind = "each-one-of"
@@ -657,11 +683,12 @@ func (x *index) oneOfFacts() []fact {
 			}
 		}
 	}
-	for fld, regs := range x.flags {
-		paths := x.w.byField[fld]
-		if len(paths) == 0 {
+	for path, regs := range x.flags {
+		if k := x.w.keys[path]; k == nil || strings.Contains(k.goType, "[]") || strings.Contains(k.goType, "Slice") {
+			// A list's help names its elements, and often only some of them.
 			continue
 		}
+		paths := []string{path}
 		for _, r := range regs {
 			if !r.usageOK {
 				continue
@@ -687,8 +714,8 @@ func (x *index) oneOfFacts() []fact {
 
 func (x *index) pathsOf(s subject) []string {
 	var ps []string
-	if s.field != nil {
-		ps = x.w.byField[s.field]
+	if len(s.paths) > 0 {
+		ps = s.paths
 	} else if s.typ != nil {
 		ps = x.w.byType[s.typ]
 	}

@@ -21,6 +21,8 @@ type keyInfo struct {
 	named  *types.TypeName // the key's named type, pointers removed (log.Level)
 	// The prefix the legacy format this key belongs to is deprecated in favour of.
 	legacyTo string
+	// The prefix of the root the key was found under.
+	rootPrefix string
 }
 
 // walker follows the yaml tags of a config struct tree as gopkg.in/yaml.v2 and v3 decode it.
@@ -34,6 +36,10 @@ type walker struct {
 	// Types some package declares a defined type of (`type plain T`): their UnmarshalYAML
 	// decodes into their own fields.
 	plain map[*types.TypeName]bool
+	// The root being walked.
+	root rootSpec
+	// Where each named struct type is walked: the key path prefixes its fields live under.
+	typePrefixes map[*types.TypeName][]string
 }
 
 func newWalker(p *program, o *options) *walker {
@@ -44,6 +50,8 @@ func newWalker(p *program, o *options) *walker {
 		byType:  map[*types.TypeName][]string{},
 		funcs:   map[*types.Func]*ast.FuncDecl{},
 		plain:   map[*types.TypeName]bool{},
+
+		typePrefixes: map[*types.TypeName][]string{},
 	}
 	p.eachFile(func(pk *pkgT, f *ast.File) {
 		info := pk.TypesInfo
@@ -108,11 +116,8 @@ func (w *walker) walkRoot(r rootSpec) error {
 	if !ok {
 		return fmt.Errorf("root %s.%s is not a struct", r.pkg, r.typ)
 	}
-	if r.prefix != "" && !strings.HasSuffix(r.prefix, ":") {
-		if _, ok := w.keys[r.prefix]; !ok {
-			w.keys[r.prefix] = &keyInfo{path: r.prefix, goType: typeString(obj.Type()), kind: "block", pos: obj.Pos(), named: obj, legacyTo: r.legacyTo}
-		}
-	}
+	w.root = r
+	w.at(obj, r.prefix)
 	w.walkStruct(st, r.prefix, []*types.TypeName{obj}, r.legacyTo)
 	return nil
 }
@@ -167,6 +172,7 @@ func (w *walker) walkStruct(st *types.Struct, prefix string, stack []*types.Type
 			switch s.kind {
 			case shapeStruct:
 				if !onStack(stack, s.id) {
+					w.at(s.id, prefix)
 					w.walkStruct(s.st, prefix, push(stack, s.id), legacyTo)
 				}
 			case shapeMap:
@@ -189,6 +195,7 @@ func (w *walker) descend(s *shape, path string, stack []*types.TypeName, legacyT
 	switch s.kind {
 	case shapeStruct:
 		if !onStack(stack, s.id) {
+			w.at(s.id, path)
 			w.walkStruct(s.st, path, push(stack, s.id), legacyTo)
 		}
 	case shapeList:
@@ -196,6 +203,19 @@ func (w *walker) descend(s *shape, path string, stack []*types.TypeName, legacyT
 	case shapeMap:
 		w.descend(s.elem, path+".*", stack, legacyTo)
 	}
+}
+
+// at records that the fields of type id live under prefix.
+func (w *walker) at(id *types.TypeName, prefix string) {
+	if id == nil {
+		return
+	}
+	for _, p := range w.typePrefixes[id] {
+		if p == prefix {
+			return
+		}
+	}
+	w.typePrefixes[id] = append(w.typePrefixes[id], prefix)
 }
 
 func onStack(stack []*types.TypeName, id *types.TypeName) bool {
@@ -219,6 +239,7 @@ func (w *walker) add(k *keyInfo) {
 	if _, ok := w.keys[k.path]; ok {
 		return
 	}
+	k.rootPrefix = w.root.prefix
 	w.keys[k.path] = k
 	if k.field != nil {
 		w.byField[k.field] = append(w.byField[k.field], k.path)
