@@ -15,7 +15,7 @@ import (
 
 // deprecationText recognises a text that says its own key is deprecated (not that something
 // else was: "APIv1 was deprecated in Alertmanager 0.16.0" is not).
-var deprecationText = regexp.MustCompile(`(?i)^\W*(warning:\s*)?deprecated\b|\bDEPRECATED\b|\(deprecated\b|\bflag deprecated\b|\b(this|the) (flag|setting|option|field|config(uration)?|parameter|key|block)( is| has been)( now)? deprecated\b|\bis deprecated\b`)
+var deprecationText = regexp.MustCompile(`(?i)^\W*(warning:\s*)?deprecated\b|(?-i:\bDEPRECATED\b)|\(deprecated\b|\bflag deprecated\b|\b(this|the) (flag|setting|option|field|config(uration)?|parameter|key|block)( is| has been)( now)? deprecated\b|\bis deprecated\b`)
 
 // replacementText finds the key a deprecation text points to.
 var replacementText = regexp.MustCompile("(?i)(?:\\buse|\\busing|in favou?r of|replaced by|migrate to|instead,? see)\\s+(?:the\\s+|only\\s+)?(?:flag\\s+|option\\s+|setting\\s+)?[`'\"]?(-{0,2}[A-Za-z0-9_][A-Za-z0-9_.\\-]*[A-Za-z0-9_])")
@@ -284,15 +284,22 @@ func (x *index) namedDeprecated(msg, goName string, paths []string) bool {
 		}
 	}
 	for name := range names {
-		if name == "" {
-			continue
-		}
-		re := regexp.MustCompile(`(?i)(deprecated\s+(\S+\s+)?[` + "`'\"" + `]?` + regexp.QuoteMeta(name) + `\b|\b` + regexp.QuoteMeta(name) + `[` + "`'\"" + `]?\s+(is|has been|was|are)\s+(now\s+)?(a\s+)?deprecated)`)
-		if re.MatchString(msg) {
+		if name != "" && mentionsDeprecated(msg, name) {
 			return true
 		}
 	}
 	return false
+}
+
+// mentionsDeprecated reports whether msg calls name deprecated: "X is deprecated", "X is a
+// deprecated option", "a deprecated X flag". The name stands alone (not the tail of
+// storage.storage-prefix when it is prefix); a Go selector before it is fine
+// (c.StorageConfig.Trace.Cache).
+func mentionsDeprecated(msg, name string) bool {
+	q := "[`'\"]?"
+	word := q + regexp.QuoteMeta(name) + q + `(?:$|[^A-Za-z0-9_.\-]|\.\s)`
+	re := regexp.MustCompile(`(?i)(deprecated\s+(\S+\s+)?` + word + `|(?:^|[^A-Za-z0-9_\-])` + word + `\s*(is|has been|was|are)\s+(now\s+)?(a\s+)?deprecated)`)
+	return re.MatchString(msg)
 }
 
 // legacyFacts marks every key of a legacy format deprecated, with the new key it maps to

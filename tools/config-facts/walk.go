@@ -33,9 +33,6 @@ type walker struct {
 	byType  map[*types.TypeName][]string
 	// Method declarations by object, for UnmarshalYAML bodies.
 	funcs map[*types.Func]*ast.FuncDecl
-	// Types some package declares a defined type of (`type plain T`): their UnmarshalYAML
-	// decodes into their own fields.
-	plain map[*types.TypeName]bool
 	// The root being walked.
 	root rootSpec
 	// Where each named struct type is walked: the key path prefixes its fields live under.
@@ -49,7 +46,6 @@ func newWalker(p *program, o *options) *walker {
 		byField: map[*types.Var][]string{},
 		byType:  map[*types.TypeName][]string{},
 		funcs:   map[*types.Func]*ast.FuncDecl{},
-		plain:   map[*types.TypeName]bool{},
 
 		typePrefixes: map[*types.TypeName][]string{},
 	}
@@ -60,19 +56,6 @@ func newWalker(p *program, o *options) *walker {
 			case *ast.FuncDecl:
 				if fn, ok := info.Defs[d.Name].(*types.Func); ok {
 					w.funcs[fn] = d
-				}
-			case *ast.TypeSpec:
-				if d.Assign != 0 {
-					return true
-				}
-				if tn := namedOf(info.TypeOf(d.Type)); tn != nil {
-					if _, isStruct := tn.Type().Underlying().(*types.Struct); isStruct {
-						// Only a defined type written as another named type: `type plain T`.
-						switch d.Type.(type) {
-						case *ast.Ident, *ast.SelectorExpr:
-							w.plain[tn] = true
-						}
-					}
 				}
 			}
 			return true
@@ -376,10 +359,10 @@ func (w *walker) namedShape(n *types.Named, depth int) *shape {
 	text := w.method(n, "UnmarshalText") != nil
 	switch u := n.Underlying().(type) {
 	case *types.Struct:
-		if custom != nil && !w.decodesOwnFields(obj, custom) {
-			return scalar("any")
+		if custom != nil {
+			return w.decodedAs(n, custom, depth)
 		}
-		if custom == nil && text {
+		if text {
 			return scalar("string")
 		}
 		if !w.prog.owned(obj.Pkg().Path()) {
@@ -399,21 +382,74 @@ func (w *walker) namedShape(n *types.Named, depth int) *shape {
 	}
 }
 
+// decodedAs is the shape of a struct with its own UnmarshalYAML: what the first value that
+// method decodes into (`unmarshal(x)`, yaml.v3 `node.Decode(x)`) decodes as. A defined copy of
+// the struct (`type plain T; unmarshal((*plain)(t))`) gives the struct's own fields; another
+// type (`unmarshal((*aws.StorageConfig)(cfg))`, an anonymous struct) its own shape. A method
+// declared elsewhere (promoted from an embedded field) or none found: opaque.
+func (w *walker) decodedAs(n *types.Named, m *types.Func, depth int) *shape {
+	obj := n.Origin().Obj()
+	sig, ok := m.Type().(*types.Signature)
+	if !ok || sig.Recv() == nil || namedOf(sig.Recv().Type()) != obj || sig.Params().Len() != 1 {
+		return scalar("any")
+	}
+	fd := w.funcs[m.Origin()]
+	pk := w.prog.pkgOf(m)
+	if fd == nil || fd.Body == nil || pk == nil || len(fd.Type.Params.List) != 1 || len(fd.Type.Params.List[0].Names) != 1 {
+		return scalar("any")
+	}
+	info := pk.TypesInfo
+	param := info.Defs[fd.Type.Params.List[0].Names[0]]
+	var target types.Type
+	ast.Inspect(fd.Body, func(nd ast.Node) bool {
+		if target != nil {
+			return false
+		}
+		c, ok := nd.(*ast.CallExpr)
+		if !ok || len(c.Args) != 1 {
+			return true
+		}
+		switch f := ast.Unparen(c.Fun).(type) {
+		case *ast.Ident: // yaml.v2: unmarshal(x)
+			if info.Uses[f] != param {
+				return true
+			}
+		case *ast.SelectorExpr: // yaml.v3: node.Decode(x)
+			id, ok := f.X.(*ast.Ident)
+			if !ok || info.Uses[id] != param || f.Sel.Name != "Decode" {
+				return true
+			}
+		default:
+			return true
+		}
+		if p, ok := types.Unalias(info.TypeOf(c.Args[0])).(*types.Pointer); ok {
+			target = types.Unalias(p.Elem())
+		}
+		return false
+	})
+	if target == nil {
+		return scalar("any")
+	}
+	if tn, ok := target.(*types.Named); ok && tn.Origin().Obj() != obj && types.Identical(tn.Underlying(), n.Underlying()) &&
+		w.method(tn, "UnmarshalYAML") == nil && w.method(tn, "UnmarshalText") == nil {
+		// A defined copy without methods: the struct's own fields.
+		st := n.Underlying().(*types.Struct)
+		if !w.prog.owned(obj.Pkg().Path()) {
+			return scalar("any")
+		}
+		return &shape{kind: shapeStruct, st: st, id: obj}
+	}
+	if tn, ok := target.(*types.Named); ok && tn.Origin().Obj() == obj {
+		return scalar("any") // decodes into itself through another path: not followed
+	}
+	return w.shapeOf(target, depth+1)
+}
+
 // method returns the method name of *T (declared or promoted), or nil.
 func (w *walker) method(n *types.Named, name string) *types.Func {
 	obj, _, _ := types.LookupFieldOrMethod(types.NewPointer(n), true, n.Obj().Pkg(), name)
 	fn, _ := obj.(*types.Func)
 	return fn
-}
-
-// decodesOwnFields reports whether T's UnmarshalYAML decodes into T's own fields: the method
-// is T's own and T has a defined copy (`type plain T`) in its package or in the method.
-func (w *walker) decodesOwnFields(t *types.TypeName, m *types.Func) bool {
-	sig, ok := m.Type().(*types.Signature)
-	if !ok || sig.Recv() == nil || namedOf(sig.Recv().Type()) != t {
-		return false
-	}
-	return w.plain[t]
 }
 
 func (w *walker) keyFacts() []fact {
