@@ -370,6 +370,11 @@ func (w *walker) namedShape(n *types.Named, depth int) *shape {
 		}
 		return &shape{kind: shapeStruct, st: u, id: obj}
 	default:
+		if custom != nil {
+			if s := w.decodedAs(n, custom, depth); s.kind != shapeScalar || s.scalar != "any" {
+				return s
+			}
+		}
 		under := w.shapeOf(u, depth+1)
 		if custom != nil || text {
 			// An enum or a size decoded from its text.
