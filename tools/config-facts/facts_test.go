@@ -33,6 +33,8 @@ func TestHelpValues(t *testing.T) {
 		{value{s: "S3 bucket lookup style, use one of: [path-style virtual-hosted-style auto]", from: [][]string{{"path-style", "virtual-hosted-style", "auto"}}}, []string{"path-style", "virtual-hosted-style", "auto"}},
 		{value{s: "Output log messages in the given format. Valid formats: [logfmt, json]"}, []string{"logfmt", "json"}},
 		{value{s: "Minimum TLS version to use. Allowed values: VersionTLS10, VersionTLS11, VersionTLS12, VersionTLS13. If blank, the Go TLS minimum version is used."}, []string{"VersionTLS10", "VersionTLS11", "VersionTLS12", "VersionTLS13"}},
+		// Literal values beside a formatted list are kept.
+		{value{s: "Backend storage to use. Supported backends are: local, s3, gcs", from: [][]string{{"s3", "gcs"}}}, []string{"local", "s3", "gcs"}},
 		// Prose after the marker is no enumeration.
 		{value{s: "The mode to use. Supported values are described in the documentation."}, nil},
 		{value{s: "Number of retries."}, nil},

@@ -37,8 +37,12 @@ type options struct {
 }
 
 func main() {
-	if len(os.Args) > 1 && os.Args[1] == "modproxy" {
-		if err := modproxy(os.Args[2:]); err != nil {
+	if len(os.Args) > 1 && (os.Args[1] == "modproxy" || os.Args[1] == "reference") {
+		sub := modproxy
+		if os.Args[1] == "reference" {
+			sub = fromReference
+		}
+		if err := sub(os.Args[2:]); err != nil {
 			fmt.Fprintln(os.Stderr, "config-facts:", err)
 			os.Exit(1)
 		}
@@ -252,14 +256,36 @@ func headerLines(o *options, prog *program) ([]string, error) {
 	for _, r := range o.roots {
 		roots = append(roots, strings.TrimPrefix(r.pkg, "./")+"."+r.typ)
 	}
-	cmd := "go run ./tools/config-facts " + shellJoin(o.args)
+	cmd := "go -C tools/config-facts run . " + shellJoin(regenArgs(o))
 	return []string{
 		fmt.Sprintf("# kalypso config facts: %s %s", o.name, o.version),
 		fmt.Sprintf("# source: %s (go/types reading of %s)", src, strings.Join(roots, ", ")),
 		fmt.Sprintf("# modules: %s", strings.Join(prog.moduleVersions(), ", ")),
 		fmt.Sprintf("# regenerate: %s", cmd),
-		"# columns: path, fact (key|one-of|empty-ok|case-insensitive|deprecated), value, evidence",
+		"# columns: path, fact, value, evidence (facts: key, one-of, each-one-of, empty-ok, fold-case, deprecated, deprecated-values; see tools/config-facts/README.md)",
 	}, nil
+}
+
+// regenArgs are the arguments of this run as a regenerate command: the checkout named by the
+// commit it must be at, without -compare.
+func regenArgs(o *options) []string {
+	var out []string
+	for i := 0; i < len(o.args); i++ {
+		a := o.args[i]
+		name, val, hasVal := strings.Cut(strings.TrimLeft(a, "-"), "=")
+		if name == "compare" || name == "repo" {
+			if !hasVal {
+				i++
+			}
+			if name == "repo" {
+				out = append(out, "-repo", "<checkout of "+o.source+">")
+			}
+			continue
+		}
+		_ = val
+		out = append(out, a)
+	}
+	return out
 }
 
 func shellJoin(args []string) string {

@@ -616,10 +616,18 @@ func helpValues(usage value) ([]string, bool) {
 	if loc == nil {
 		return nil, false
 	}
+	if vals, ok := enumeration(usage.s[loc[1]:]); ok {
+		return vals, true
+	}
+	// `%v` of a list renders "[a b c]": the list it was formatted from, when there is one.
 	if len(usage.from) == 1 && len(usage.from[0]) > 0 {
 		return usage.from[0], true
 	}
-	rest := usage.s[loc[1]:]
+	return nil, false
+}
+
+// enumeration reads "a, b or c" up to the end of its sentence or bracket.
+func enumeration(rest string) ([]string, bool) {
 	// The enumeration ends with its sentence or its bracket.
 	end := len(rest)
 	if strings.HasPrefix(rest, "[") {
@@ -679,7 +687,7 @@ func (x *index) oneOfFacts() []fact {
 				out = append(out, fact{p, "empty-ok", "", ev})
 			}
 			if ch.subj.ci {
-				out = append(out, fact{p, "case-insensitive", "", ev})
+				out = append(out, fact{p, "fold-case", "", ev})
 			}
 		}
 	}

@@ -169,7 +169,7 @@ func (w *walker) walkStruct(st *types.Struct, prefix string, stack []*types.Type
 			name = strings.ToLower(f.Name())
 		}
 		path := join(prefix, name)
-		w.add(&keyInfo{path: path, goType: typeString(f.Type()), kind: s.kindName(), field: f.Origin(), pos: f.Pos(), tag: tag, named: namedOf(f.Type()), legacyTo: legacyTo})
+		w.add(&keyInfo{path: path, goType: typeString(derefType(f.Type())), kind: s.kindName(), field: f.Origin(), pos: f.Pos(), tag: tag, named: namedOf(f.Type()), legacyTo: legacyTo})
 		w.descend(s, path, stack, legacyTo)
 	}
 }
@@ -230,6 +230,14 @@ func (w *walker) add(k *keyInfo) {
 	if k.named != nil {
 		w.byType[k.named] = append(w.byType[k.named], k.path)
 	}
+}
+
+// derefType removes one pointer: YAML decodes a *T as it decodes a T.
+func derefType(t types.Type) types.Type {
+	if p, ok := types.Unalias(t).(*types.Pointer); ok {
+		return p.Elem()
+	}
+	return t
 }
 
 func typeString(t types.Type) string {
