@@ -3,6 +3,7 @@ module kalypso.dev/tools/format-oracle
 go 1.26
 
 require (
+	github.com/c2h5oh/datasize v0.0.0-20231215233829-aa82cc1e6500
 	github.com/grafana/dskit v0.0.0-20260209132809-8d1c6d34bb5a
 	github.com/prometheus/common v0.67.5
 	gopkg.in/yaml.v2 v2.4.0

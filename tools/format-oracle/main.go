@@ -15,11 +15,29 @@ import (
 	"strings"
 	"time"
 
+	"github.com/c2h5oh/datasize"
 	"github.com/grafana/dskit/flagext"
 	"github.com/prometheus/common/model"
 	yamlv2 "gopkg.in/yaml.v2"
 	yamlv3 "gopkg.in/yaml.v3"
 )
+
+// lokiByteSize is Loki's flagext.ByteSize (grafana/loki@v3.7.6 pkg/util/flagext/bytesize.go),
+// whose module the proxy does not serve: the text upper-cased, then datasize's UnmarshalText.
+type lokiByteSize uint64
+
+func (b *lokiByteSize) UnmarshalYAML(unmarshal func(interface{}) error) error {
+	var s string
+	if err := unmarshal(&s); err != nil {
+		return err
+	}
+	var v datasize.ByteSize
+	if err := v.UnmarshalText([]byte(strings.ToUpper(s))); err != nil {
+		return err
+	}
+	*b = lokiByteSize(v.Bytes())
+	return nil
+}
 
 // target returns a pointer to a struct whose field v has the Go type named by name.
 func target(name string) (any, error) {
@@ -30,6 +48,8 @@ func target(name string) (any, error) {
 		return &struct{ V model.Duration }{}, nil
 	case "flagext.Bytes":
 		return &struct{ V flagext.Bytes }{}, nil
+	case "flagext.ByteSize":
+		return &struct{ V lokiByteSize }{}, nil
 	case "bool":
 		return &struct{ V bool }{}, nil
 	case "int":

@@ -457,3 +457,67 @@ fn the_production_profile_checks_clean_and_fails_when_a_development_credential_c
         show(&findings.iter().collect::<Vec<_>>())
     );
 }
+
+/// A value a backend refuses at startup (outside the closed set its source accepts, or a
+/// duration its Go type cannot parse) is a `config/value` error naming the key, the value, what
+/// is accepted and where the source says so: one case per backend, with the real charts.
+#[test]
+fn a_value_each_backend_refuses_at_startup_is_an_error_naming_key_value_and_source() {
+    const MIMIR: &str = "kalypso-mimir/charts/mimir-distributed-6.2.0.tgz";
+    const PYROSCOPE: &str = "kalypso-pyroscope/charts/pyroscope-2.2.1.tgz";
+    let test = "config/value per backend";
+    let Some(helm) = helm_or_skip(test) else {
+        return;
+    };
+    if !archives_or_skip(test, &[MIMIR, TEMPO, LOKI, PYROSCOPE]) {
+        return;
+    }
+    let root = repo_root();
+    let cases = [
+        (
+            "pyroscope",
+            "pyroscope.pyroscope.structuredConfig.storage.s3.bucket_lookup_type=path",
+            "storage.s3.bucket_lookup_type",
+            "\"path-style\"",
+        ),
+        (
+            "tempo",
+            "tempo-distributed.storage.trace.backend=s4",
+            "storage.trace.backend",
+            "\"s3\"",
+        ),
+        (
+            "tempo",
+            "tempo-distributed.tempo.structuredConfig.compactor.compaction.block_retention=2d",
+            "compactor.compaction.block_retention",
+            "is not a Go duration",
+        ),
+        (
+            "mimir",
+            "mimir-distributed.mimir.structuredConfig.ruler_storage.backend=s4",
+            "ruler_storage.backend",
+            "\"filesystem\"",
+        ),
+        (
+            "loki",
+            "loki.loki.limits_config.retention_period=3days",
+            "limits_config.retention_period",
+            "Prometheus duration",
+        ),
+    ];
+    for (only, set, key, accepted) in cases {
+        let (code, findings, _) = check(&helm, &root, &["--only", only, "--set", set]);
+        let errs = errors(&findings);
+        assert_eq!(code, 1, "{set}: expected exit 1\n{}", show(&errs));
+        let hit = errs.iter().find(|f| {
+            f["rule"] == "config/value"
+                && f["field"].as_str().is_some_and(|x| x.ends_with(key))
+                && f["message"].as_str().is_some_and(|m| m.contains(accepted))
+        });
+        assert!(
+            hit.is_some(),
+            "{set}: no config/value error on {key}\n{}",
+            show(&errs)
+        );
+    }
+}

@@ -39,7 +39,13 @@ impl Decoder {
 }
 
 /// The Go types whose text format kalypso models, as the facts files name them.
-pub const MODELLED_TYPES: &[&str] = &["time.Duration", "model.Duration", "flagext.Bytes", "bool"];
+pub const MODELLED_TYPES: &[&str] = &[
+    "time.Duration",
+    "model.Duration",
+    "flagext.Bytes",
+    "flagext.ByteSize",
+    "bool",
+];
 
 /// Whether `decoder` accepts `v` (as kalypso's YAML reader parsed it) for a setting of Go type
 /// `go_type`; `None` when the type's format is not modelled, `Some(Err(why))` when the server
@@ -54,6 +60,7 @@ pub fn decode(decoder: Decoder, go_type: &str, v: &Value) -> Option<Result<(), S
         "time.Duration" => go_duration_value(decoder, v),
         "model.Duration" => text_of(v).and_then(|s| prom_duration(&s)),
         "flagext.Bytes" => text_of(v).and_then(|s| base2_bytes(&s)),
+        "flagext.ByteSize" => text_of(v).and_then(|s| datasize(&s)),
         "bool" => bool_value(v),
         _ => return None,
     };
@@ -318,6 +325,42 @@ pub fn base2_bytes(s: &str) -> Result<(), String> {
         if !known.contains(&unit) {
             return Err(bad(&format!("unknown unit {unit:?}")));
         }
+    }
+    Ok(())
+}
+
+/// Loki's `flagext.ByteSize` (`pkg/util/flagext/bytesize.go`): the text upper-cased, then
+/// `github.com/c2h5oh/datasize`'s `UnmarshalText`: an unsigned integer, then an optional unit
+/// (b, byte, k/kb/kilo/kilobyte(s), m…, g…, t…, p…, e/eb), no fraction, no `MiB`.
+pub fn datasize(s: &str) -> Result<(), String> {
+    let bad = || {
+        format!("{s:?} is not a Loki byte size (an integer with an optional unit KB, MB, GB, TB; no fraction, no KiB)")
+    };
+    let upper = s.to_uppercase();
+    if upper.is_empty() {
+        return Ok(()); // datasize reads an empty text as 0 bytes
+    }
+    let digits = upper.bytes().take_while(u8::is_ascii_digit).count();
+    if digits == 0 {
+        return Err(bad());
+    }
+    let value: u128 = upper[..digits].parse().map_err(|_| bad())?;
+    if value > u128::from(u64::MAX) {
+        return Err(format!("{s:?} is out of range for a byte size"));
+    }
+    let unit = upper[digits..].trim().to_lowercase();
+    let shift: u32 = match unit.as_str() {
+        "" | "b" | "byte" => 0,
+        "k" | "kb" | "kilo" | "kilobyte" | "kilobytes" => 10,
+        "m" | "mb" | "mega" | "megabyte" | "megabytes" => 20,
+        "g" | "gb" | "giga" | "gigabyte" | "gigabytes" => 30,
+        "t" | "tb" | "tera" | "terabyte" | "terabytes" => 40,
+        "p" | "pb" | "peta" | "petabyte" | "petabytes" => 50,
+        "e" | "eb" => 60,
+        _ => return Err(bad()),
+    };
+    if value > u128::from(u64::MAX) >> shift {
+        return Err(format!("{s:?} is out of range for a byte size"));
     }
     Ok(())
 }

@@ -412,7 +412,13 @@ impl Walker<'_> {
                 other => self.wrong(at, kind, other),
             },
             scalar => {
-                if !scalar_fits(scalar, v) {
+                // A Go type whose text format is modelled is config/value's to judge, exactly.
+                let exact = self
+                    .reference
+                    .key(pattern)
+                    .and_then(|k| k.go_type.as_deref())
+                    .is_some_and(|t| formats::MODELLED_TYPES.contains(&t));
+                if !exact && !scalar_fits(scalar, v) {
                     self.wrong(at, kind, v);
                 }
             }
@@ -422,7 +428,7 @@ impl Walker<'_> {
     /// `config/value`: the value's text parses as the server's Go type does, and falls in the
     /// closed set the server accepts. A value of the wrong type is `config/type`'s.
     fn domain(&mut self, v: &Value, key: &reference::Key, at: &str) {
-        if v.is_null() || v.is_object() || !scalar_fits(&key.kind, v) && !v.is_array() {
+        if v.is_null() || v.is_object() {
             return;
         }
         let shown = self.shown.clone();
@@ -436,6 +442,19 @@ impl Walker<'_> {
                 );
                 return;
             }
+        }
+        if let (Some((deprecated, evidence)), Value::String(s)) = (&key.deprecated_values, v) {
+            if deprecated.contains(s) {
+                self.finding(
+                    DEPRECATED,
+                    Severity::Warning,
+                    at,
+                    format!("{at}: the value {s:?} is deprecated in {shown} (source: {evidence})"),
+                );
+            }
+        }
+        if !v.is_array() && !scalar_fits(&key.kind, v) {
+            return; // config/type's
         }
         let Some(one_of) = &key.one_of else { return };
         let values: Vec<&Value> = match v {

@@ -17,7 +17,24 @@
 use std::collections::HashMap;
 
 /// Every facts file, by the name of the reference file it completes.
-const FACTS: &[(&str, &str)] = &[];
+const FACTS: &[(&str, &str)] = &[
+    (
+        "mimir-3.2.0",
+        include_str!("../../../data/config-reference/mimir-3.2.0.facts.tsv"),
+    ),
+    (
+        "loki-3.7.6",
+        include_str!("../../../data/config-reference/loki-3.7.6.facts.tsv"),
+    ),
+    (
+        "tempo-2.10.7",
+        include_str!("../../../data/config-reference/tempo-2.10.7.facts.tsv"),
+    ),
+    (
+        "pyroscope-2.2.1",
+        include_str!("../../../data/config-reference/pyroscope-2.2.1.facts.tsv"),
+    ),
+];
 
 /// Every reference data file, by name (`mimir-3.2.0`).
 const FILES: &[(&str, &str)] = &[
@@ -133,8 +150,11 @@ pub(crate) struct Key {
     pub(crate) deprecated_evidence: Option<String>,
     /// The Go type the server decodes the value into (`time.Duration`, `model.Duration`…).
     pub(crate) go_type: Option<String>,
-    /// The values the server accepts, when it accepts a closed set.
+    /// The values the server accepts, when it accepts a closed set (of each element, for a
+    /// list).
     pub(crate) one_of: Option<OneOf>,
+    /// Values the server still accepts but deprecates, with where that is said.
+    pub(crate) deprecated_values: Option<(Vec<String>, String)>,
 }
 
 /// A closed set of accepted values, with where the server checks it.
@@ -272,7 +292,7 @@ fn add_facts(r: &mut BackendReference, text: &str) {
         };
         match *fact {
             "key" if !value.is_empty() => key.go_type = Some(value.to_string()),
-            "one-of" | "one-of-fold-case" => {
+            "one-of" | "each-one-of" | "one-of-fold-case" => {
                 let one_of = key.one_of.get_or_insert_with(OneOf::default);
                 one_of.values.extend(split_values(value));
                 one_of.fold_case |= *fact == "one-of-fold-case";
@@ -282,6 +302,9 @@ fn add_facts(r: &mut BackendReference, text: &str) {
             }
             "empty-ok" => key.one_of.get_or_insert_with(OneOf::default).empty_ok = true,
             "fold-case" => key.one_of.get_or_insert_with(OneOf::default).fold_case = true,
+            "deprecated-values" => {
+                key.deprecated_values = Some((split_values(value), evidence));
+            }
             "deprecated" if key.deprecated.is_none() => {
                 key.deprecated = Some(value.to_string());
                 key.deprecated_evidence = Some(evidence);
