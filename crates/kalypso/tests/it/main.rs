@@ -31,6 +31,7 @@ mod lint_cli;
 mod readme_contract;
 mod relabel_prometheus;
 mod render_cli;
+mod s3_real;
 mod up_controlplane;
 mod verify_cli;
 mod verify_failures;
