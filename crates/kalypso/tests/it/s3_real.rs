@@ -926,7 +926,8 @@ fn each_backend_uses_its_own_buckets_on_a_real_seaweedfs_and_no_other() {
     let own: usize = all.iter().map(|b| b.buckets.len()).sum();
     let foreign: usize = all.iter().map(|b| own - b.buckets.len()).sum();
     assert_eq!((m.allowed, m.refused), (own * 7, foreign * 3));
-    eprintln!(
+    let _ = writeln!(
+        std::io::stderr(),
         "s3_real: SeaweedFS engine: {} operations allowed in own buckets, {} refused (403) in others' ({} backends, {own} buckets)",
         m.allowed,
         m.refused,
@@ -1046,9 +1047,11 @@ fn the_minio_engines_users_and_buckets_give_each_backend_the_same_s3_access() {
     let m = least_privilege(&t.python, &server.endpoint(), &all)
         .unwrap_or_else(|e| panic!("MinIO's users and policies, in S3 terms:\n{e}"));
     assert!(m.allowed > 0 && m.refused > 0, "{m:?}");
-    eprintln!(
+    let _ = writeln!(
+        std::io::stderr(),
         "s3_real: MinIO engine's users and policies: {} allowed, {} refused (403)",
-        m.allowed, m.refused
+        m.allowed,
+        m.refused
     );
     let (code, report) = kalypso_verify(&server.endpoint(), &all);
     assert_eq!(code, 0, "{report}");
