@@ -5,9 +5,10 @@
 //!
 //! The object store is recognised by what its chart renders, for either engine of kalypso-minio:
 //! - MinIO: a ConfigMap whose scripts call `createBucket <name> …` (buckets), `createPolicy
-//!   <policy> <file>` with `<file>.json` (IAM policy documents) and, per user, `echo <accessKey>
-//!   > $MINIO_ACCESSKEY…` followed by `cat /config/secrets/<secret>/<key> >> …` or `echo
-//!   <secretKey> >> …` and `createUser <policy>` (users);
+//!   <policy> <file>` with `<file>.json` (IAM policy documents) and, per user,
+//!   `echo <accessKey> > $MINIO_ACCESSKEY…` followed by
+//!   `cat /config/secrets/<secret>/<key> >> …` or `echo <secretKey> >> …` and
+//!   `createUser <policy>` (users);
 //! - SeaweedFS: a workload whose command runs `s3.bucket.create --name <name>` (the chart's
 //!   bucket Job) and a Secret with key `seaweedfs_s3_config` (the identities: access key,
 //!   secret key, `Read:<bucket>`-style actions), whose `${VAR}` secret keys are read from the
@@ -921,31 +922,30 @@ echo 's3.bucket.create --name tempo-traces' | weed shell
             ids = b64(identities),
             loki = b64("loki-secret"),
         );
-        let backend = format!(
-            r#"apiVersion: v1
+        let backend = r#"apiVersion: v1
 kind: ConfigMap
-metadata: {{name: loki, namespace: loki}}
+metadata: {name: loki, namespace: loki}
 data:
   config.yaml: |
     common:
       storage:
-        s3: {{bucketnames: loki-chunks, endpoint: "minio.minio.svc.cluster.local:9000", access_key_id: "${{S3_ACCESS_KEY_ID}}"}}
+        s3: {bucketnames: loki-chunks, endpoint: "minio.minio.svc.cluster.local:9000", access_key_id: "${S3_ACCESS_KEY_ID}"}
 ---
 apiVersion: v1
 kind: Secret
-metadata: {{name: loki-s3-credentials, namespace: loki}}
-stringData: {{S3_ACCESS_KEY_ID: loki, S3_SECRET_ACCESS_KEY: loki-secret}}
+metadata: {name: loki-s3-credentials, namespace: loki}
+stringData: {S3_ACCESS_KEY_ID: loki, S3_SECRET_ACCESS_KEY: loki-secret}
 ---
 apiVersion: v1
 kind: ConfigMap
-metadata: {{name: tempo, namespace: tempo}}
+metadata: {name: tempo, namespace: tempo}
 data:
   tempo.yaml: |
     storage:
       trace:
-        s3: {{bucket: tempo-traces, endpoint: "minio.minio.svc.cluster.local:9000"}}
-"#,
-        );
+        s3: {bucket: tempo-traces, endpoint: "minio.minio.svc.cluster.local:9000"}
+"#
+        .to_string();
         let sources = [
             ("kalypso-minio", "minio", store),
             ("kalypso-loki", "loki", backend),
