@@ -424,6 +424,31 @@ fn the_object_store_runs_on_either_engine_and_down_keeps_both_claims() {
         );
     }
     assert_eq!(claims(&cp), kept, "down deleted a claim");
+
+    // A reinstall mounts the same claim again (same object, not a new one).
+    let uid = |cp: &ControlPlane| {
+        cp.rt
+            .block_on(
+                Api::<PersistentVolumeClaim>::namespaced(cp.client.clone(), "minio")
+                    .get("seaweedfs-data"),
+            )
+            .expect("the kept claim")
+            .metadata
+            .uid
+    };
+    let before = uid(&cp);
+    let out = run(cp.kalypso(repo.path()).args([
+        "up",
+        "--only",
+        "minio",
+        "--profile",
+        "seaweedfs",
+        "--timeout",
+        "4m",
+    ]));
+    assert!(out.status.success(), "reinstall:\n{}", text(&out));
+    assert_eq!(available(&cp, "minio", "seaweedfs-all-in-one"), Some(1));
+    assert_eq!(uid(&cp), before, "the reinstall made a new claim");
 }
 
 #[test]
