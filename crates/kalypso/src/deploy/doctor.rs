@@ -473,30 +473,55 @@ async fn object_store(
         .list(&ListParams::default())
         .await
         .map_err(|e| cluster.explain("listing Deployments in all namespaces", e))?;
-    let images: Vec<(String, String)> = list
+    // Each Deployment there as (name, its images and its labels, one string to search).
+    let deployments: Vec<(String, String)> = list
         .items
         .iter()
         .filter(|d| d.metadata.namespace.as_deref() == Some(namespace.as_str()))
-        .flat_map(|d| {
+        .map(|d| {
             let name = d.metadata.name.clone().unwrap_or_default();
-            d.spec
+            let mut marks: Vec<String> = d
+                .spec
                 .as_ref()
                 .and_then(|s| s.template.spec.as_ref())
-                .map(|p| p.containers.clone())
-                .unwrap_or_default()
-                .into_iter()
-                .filter_map(move |c| Some((name.clone(), c.image?)))
+                .map(|p| {
+                    p.containers
+                        .iter()
+                        .filter_map(|c| c.image.clone())
+                        .collect()
+                })
+                .unwrap_or_default();
+            let pod_labels = d
+                .spec
+                .as_ref()
+                .and_then(|s| s.template.metadata.as_ref())
+                .and_then(|m| m.labels.as_ref());
+            for (k, v) in d.metadata.labels.iter().chain(pod_labels).flatten() {
+                marks.push(format!("{k}={v}"));
+            }
+            (name, marks.join(" "))
         })
         .collect();
-    let running = |needle: &str| images.iter().find(|(_, image)| image.contains(needle));
-    if let Some((name, image)) = running("minio/minio") {
+    // The image, or the labels the upstream charts give the server.
+    let running = |needles: &[&str]| {
+        deployments
+            .iter()
+            .find(|(_, marks)| needles.iter().any(|n| marks.contains(n)))
+            .map(|(name, marks)| {
+                let image = marks.split(' ').next().unwrap_or_default().to_string();
+                (name.clone(), image)
+            })
+    };
+    if let Some((name, image)) =
+        running(&["minio/minio", "app=minio", "app.kubernetes.io/name=minio"])
+    {
         return Ok(Some(Finding::info(
             check,
             format!("MinIO serves the object store (Deployment {namespace}/{name}, {image}): upstream no longer maintains MinIO or publishes images, so it gets no security fixes"),
             SWITCH_ENGINE,
         )));
     }
-    if let Some((name, image)) = running("seaweedfs") {
+    if let Some((name, image)) = running(&["seaweedfs"]) {
         return Ok(Some(Finding::ok(
             check,
             format!("SeaweedFS serves the object store (Deployment {namespace}/{name}, {image})"),

@@ -126,8 +126,8 @@ fn write_stand_in(dir: &Path, name: &str, version: &str) {
             "{{- with .Values.allInOne.data.claimName }}\n      volumes:\n        - name: data\n          persistentVolumeClaim:\n            claimName: {{ . }}\n{{- end }}",
         )
         .replace(
-            "labels: {app.kubernetes.io/name: \"seaweedfs-all-in-one\"}",
-            "labels: {app.kubernetes.io/name: seaweedfs, app.kubernetes.io/instance: \"{{ .Release.Name }}\", app.kubernetes.io/component: seaweedfs-all-in-one}",
+            "{app.kubernetes.io/name: \"seaweedfs-all-in-one\"}",
+            "{app.kubernetes.io/name: seaweedfs, app.kubernetes.io/instance: \"{{ .Release.Name }}\", app.kubernetes.io/component: seaweedfs-all-in-one}",
         ),
         "mimir-distributed" => workload("StatefulSet", "mimir-distributed-ingester", VOLUME_CLAIM),
         "tempo-distributed" => workload("StatefulSet", "tempo-distributed-ingester", VOLUME_CLAIM),
