@@ -918,6 +918,25 @@ fn each_backend_uses_its_own_buckets_on_a_real_seaweedfs_and_no_other() {
         return;
     };
     let render = rendered(Some("seaweedfs"));
+    // The contract's S3 Service is SeaweedFS's all-in-one pod, and no MinIO image is left.
+    let svc = render.get("Service", "minio", "minio");
+    assert_eq!(
+        svc.body["spec"]["selector"]["app.kubernetes.io/component"],
+        "seaweedfs-all-in-one"
+    );
+    let images: Vec<String> = render
+        .objects_in("minio")
+        .flat_map(|o| {
+            let spec = &o.body["spec"]["template"]["spec"];
+            let list = spec["containers"].as_array().cloned().unwrap_or_default();
+            list.into_iter()
+                .filter_map(|c| c["image"].as_str().map(str::to_string))
+        })
+        .collect();
+    assert!(
+        !images.is_empty() && images.iter().all(|i| !i.contains("minio/")),
+        "{images:?}"
+    );
     let server = Server::from_render(&t.weed, render);
     server.run_bucket_job(&t.weed, render);
     let all = backends(render);
