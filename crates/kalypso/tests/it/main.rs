@@ -34,6 +34,7 @@ mod nginx_real;
 mod readme_contract;
 mod relabel_prometheus;
 mod render_cli;
+mod s3_real;
 mod up_controlplane;
 mod verify_cli;
 mod verify_failures;

@@ -288,6 +288,169 @@ fn first_up_installs_every_release_with_its_collectors_and_a_rerun_changes_nothi
     );
 }
 
+/// The claims that exist (not being deleted), as `namespace/name`.
+fn claims(cp: &ControlPlane) -> Vec<String> {
+    let list = cp
+        .rt
+        .block_on(Api::<PersistentVolumeClaim>::all(cp.client.clone()).list(&ListParams::default()))
+        .expect("pvcs");
+    let mut v: Vec<String> = list
+        .items
+        .iter()
+        .filter(|p| p.metadata.deletion_timestamp.is_none())
+        .map(|p| {
+            format!(
+                "{}/{}",
+                p.metadata.namespace.clone().unwrap_or_default(),
+                p.metadata.name.clone().unwrap_or_default()
+            )
+        })
+        .collect();
+    v.sort();
+    v
+}
+
+fn available(cp: &ControlPlane, ns: &str, name: &str) -> Option<i32> {
+    cp.rt
+        .block_on(Api::<Deployment>::namespaced(cp.client.clone(), ns).get_opt(name))
+        .expect("reading a Deployment")
+        .and_then(|d| d.status.and_then(|s| s.available_replicas))
+}
+
+#[test]
+fn the_object_store_runs_on_either_engine_and_down_keeps_both_claims() {
+    let Some(cp) = ControlPlane::start("object store engines") else {
+        return;
+    };
+    let repo = UpRepo::prepare("object store engines");
+
+    // MinIO (the default engine): its Deployment is gated and up, on its kept claim.
+    let out = run(cp
+        .kalypso(repo.path())
+        .args(["up", "--only", "minio", "--timeout", "4m"]));
+    assert!(out.status.success(), "up (minio):\n{}", text(&out));
+    assert_eq!(available(&cp, "minio", "minio"), Some(1));
+    assert!(
+        claims(&cp).contains(&"minio/minio".to_string()),
+        "{:?}",
+        claims(&cp)
+    );
+    let out = run(cp.kalypso(repo.path()).args(["doctor", "-o", "json"]));
+    let v: Value = serde_json::from_slice(&out.stdout).expect("doctor json");
+    let note = v["findings"]
+        .as_array()
+        .and_then(|f| f.iter().find(|f| f["check"] == "object-store"))
+        .unwrap_or_else(|| panic!("no object-store finding: {v:#}"));
+    assert_eq!(note["severity"], "info", "{note:#}");
+    assert!(
+        note["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("MinIO serves the object store")
+            && note["fix"]
+                .as_str()
+                .unwrap_or_default()
+                .contains("--profile seaweedfs"),
+        "{note:#}"
+    );
+
+    // Switched to SeaweedFS: its Deployment is gated and up, Service minio selects it, MinIO's
+    // Deployment is gone and both claims stay.
+    let out = run(cp.kalypso(repo.path()).args([
+        "up",
+        "--only",
+        "minio",
+        "--profile",
+        "seaweedfs",
+        "--timeout",
+        "4m",
+    ]));
+    assert!(out.status.success(), "up (seaweedfs):\n{}", text(&out));
+    assert_eq!(available(&cp, "minio", "seaweedfs-all-in-one"), Some(1));
+    assert_eq!(available(&cp, "minio", "minio"), None, "MinIO still runs");
+    let svc = cp
+        .rt
+        .block_on(
+            Api::<k8s_openapi::api::core::v1::Service>::namespaced(cp.client.clone(), "minio")
+                .get("minio"),
+        )
+        .expect("Service minio");
+    let spec = svc.spec.expect("spec");
+    let selector = spec.selector.unwrap_or_default();
+    assert_eq!(
+        selector
+            .get("app.kubernetes.io/component")
+            .map(String::as_str),
+        Some("seaweedfs-all-in-one"),
+        "{selector:?}"
+    );
+    assert_eq!(spec.ports.unwrap_or_default()[0].port, 9000);
+    let kept = claims(&cp);
+    for c in ["minio/minio", "minio/seaweedfs-data"] {
+        assert!(kept.contains(&c.to_string()), "{c} missing: {kept:?}");
+    }
+    let out = run(cp
+        .kalypso(repo.path())
+        .args(["status", "-o", "json", "--only", "minio"]));
+    assert!(out.status.success(), "status:\n{}", text(&out));
+    let rows: Value = serde_json::from_slice(&out.stdout).expect("status json");
+    let workloads = rows.to_string();
+    assert!(
+        workloads.contains("Deployment minio/seaweedfs-all-in-one"),
+        "status does not show SeaweedFS: {rows:#}"
+    );
+    let out = run(cp.kalypso(repo.path()).args(["doctor", "-o", "json"]));
+    let v: Value = serde_json::from_slice(&out.stdout).expect("doctor json");
+    assert!(
+        v["findings"]
+            .as_array()
+            .is_some_and(|f| f.iter().any(|f| f["check"] == "object-store"
+                && f["severity"] == "ok"
+                && f["message"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .contains("SeaweedFS"))),
+        "{v:#}"
+    );
+
+    // down keeps both engines' data and names the claims.
+    let out = run(cp.kalypso(repo.path()).args(["down", "--yes"]));
+    assert!(out.status.success(), "down:\n{}", text(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    for c in &kept {
+        assert!(
+            stdout.contains(c.as_str()),
+            "down does not name {c}:\n{stdout}"
+        );
+    }
+    assert_eq!(claims(&cp), kept, "down deleted a claim");
+
+    // A reinstall mounts the same claim again (same object, not a new one).
+    let uid = |cp: &ControlPlane| {
+        cp.rt
+            .block_on(
+                Api::<PersistentVolumeClaim>::namespaced(cp.client.clone(), "minio")
+                    .get("seaweedfs-data"),
+            )
+            .expect("the kept claim")
+            .metadata
+            .uid
+    };
+    let before = uid(&cp);
+    let out = run(cp.kalypso(repo.path()).args([
+        "up",
+        "--only",
+        "minio",
+        "--profile",
+        "seaweedfs",
+        "--timeout",
+        "4m",
+    ]));
+    assert!(out.status.success(), "reinstall:\n{}", text(&out));
+    assert_eq!(available(&cp, "minio", "seaweedfs-all-in-one"), Some(1));
+    assert_eq!(uid(&cp), before, "the reinstall made a new claim");
+}
+
 #[test]
 fn a_pod_that_cannot_be_placed_fails_up_naming_the_release_the_object_and_the_schedulers_reason() {
     let Some(cp) = ControlPlane::start("unschedulable") else {

@@ -118,6 +118,17 @@ fn write_stand_in(dir: &Path, name: &str, version: &str) {
             "minio",
             "{{- with .Values.persistence.existingClaim }}\n      volumes:\n        - name: export\n          persistentVolumeClaim:\n            claimName: {{ . }}\n{{- end }}",
         ),
+        // The all-in-one server, labelled as upstream labels it (kalypso-minio's Service `minio`
+        // selects those labels), on the claim kalypso-minio creates.
+        "seaweedfs" => workload(
+            "Deployment",
+            "seaweedfs-all-in-one",
+            "{{- with .Values.allInOne.data.claimName }}\n      volumes:\n        - name: data\n          persistentVolumeClaim:\n            claimName: {{ . }}\n{{- end }}",
+        )
+        .replace(
+            "{app.kubernetes.io/name: \"seaweedfs-all-in-one\"}",
+            "{app.kubernetes.io/name: seaweedfs, app.kubernetes.io/instance: \"{{ .Release.Name }}\", app.kubernetes.io/component: seaweedfs-all-in-one}",
+        ),
         "mimir-distributed" => workload("StatefulSet", "mimir-distributed-ingester", VOLUME_CLAIM),
         "tempo-distributed" => workload("StatefulSet", "tempo-distributed-ingester", VOLUME_CLAIM),
         "loki" => workload("StatefulSet", "loki", VOLUME_CLAIM),
