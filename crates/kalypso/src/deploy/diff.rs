@@ -268,14 +268,27 @@ async fn render(helm: &Helm, r: &PlannedRelease) -> Result<String> {
         "--reset-values".into(),
     ];
     args.extend(r.spec.values_args().into_iter().map(OsString::from));
-    args.extend(["--dry-run=server", "-o", "json"].map(OsString::from));
-    let run = releases::run(
-        helm,
-        args,
-        Some(tokio::time::Instant::now() + QUERY_TIMEOUT),
-        std::time::Duration::from_secs(2),
-    )
-    .await?;
+    args.extend(["-o", "json"].map(OsString::from));
+    let dry_run = |mode: &'static str| {
+        let mut a = args.clone();
+        a.push(format!("--dry-run={mode}").into());
+        releases::run(
+            helm,
+            a,
+            Some(tokio::time::Instant::now() + QUERY_TIMEOUT),
+            std::time::Duration::from_secs(2),
+        )
+    };
+    let mut run = dry_run("server").await?;
+    // Custom resources whose CRDs come with this release (a first install, or one that stopped
+    // between its install steps): the server cannot map them yet, so render without it; those
+    // objects are creates.
+    if !run.success()
+        && (run.stderr.contains("resource mapping not found")
+            || run.stderr.contains("no matches for kind"))
+    {
+        run = dry_run("client").await?;
+    }
     if !run.success() {
         return Err(anyhow!(
             "helm upgrade --dry-run=server {} failed: {}",
@@ -569,7 +582,11 @@ pub async fn preflight(
             continue;
         };
         let description = PlannedRelease::description(&r.digest()?);
-        if state.status == "deployed" && state.description.trim() == description {
+        // Unchanged, or in the middle of its install steps (up finishes those first): nothing
+        // of it changes in place.
+        if state.status == "deployed" && state.description.trim() == description
+            || super::up::completed_step(&state.description).is_some()
+        {
             continue;
         }
         let d = diff_release(cluster, helm, r).await?;

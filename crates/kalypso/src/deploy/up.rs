@@ -619,7 +619,7 @@ fn gate_rank(kind: &str) -> u8 {
 pub const STEP_PREFIX: &str = "kalypso-install-step ";
 
 /// How many install steps a release description says are done, if it is a step description.
-fn completed_step(description: &str) -> Option<usize> {
+pub(crate) fn completed_step(description: &str) -> Option<usize> {
     let rest = description.trim().strip_prefix(STEP_PREFIX)?;
     rest.split('/').next()?.parse().ok()
 }
