@@ -11,7 +11,8 @@ use clap::{ArgAction, Args, CommandFactory, FromArgMatches, Parser, Subcommand, 
 
 use crate::commands;
 use crate::contract::Contract;
-use crate::error::{is_environment, is_usage, EXIT_FAILED, EXIT_USAGE};
+use crate::cluster::is_environment;
+use crate::error::{is_usage, EXIT_FAILED, EXIT_USAGE};
 use crate::release::ValuesChoice;
 use crate::stack::APPLICATIONSET_PATH;
 

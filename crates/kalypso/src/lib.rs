@@ -1,26 +1,21 @@
 //! kalypso: render, check, install and verify the Kalypso observability stack as one system.
 //!
-//! Data flows one way: `stack` (the component list) → `render` (helm) → `manifest`
-//! (parsed objects) → `check` (rules) → `report`; `deploy` and `verify` sit on top of
-//! `cluster` (kube client, port-forward).
-//!
-//! The public surface is what the binary, the integration tests and the benchmarks use; the
-//! rest is `pub(crate)` (checked by the `unreachable_pub` lint).
+//! This crate is the command line (`cli`, one module per subcommand in `commands`) on top of
+//! the layers, each its own crate: `kalypso_model` (contract, stack, charts, releases,
+//! manifests, findings) → `kalypso_render` (helm) → `kalypso_check` (rules, reports);
+//! `kalypso_cluster` → `kalypso_deploy` (up, down, status, doctor, diff) and `kalypso_verify`
+//! (probes, canary). The layers are re-exported under their old paths for the integration
+//! tests and benchmarks.
 #![warn(unreachable_pub)]
 
-pub mod chart;
-pub mod check;
 pub mod cli;
-pub mod cluster;
 pub mod commands;
-pub mod contract;
-pub mod deploy;
-pub mod error;
-pub mod helm;
-pub mod manifest;
-pub mod outcome;
-pub mod release;
-pub mod render;
-pub mod report;
-pub mod stack;
-pub mod verify;
+
+pub use kalypso_check as check;
+pub use kalypso_check::report;
+pub use kalypso_cluster as cluster;
+pub use kalypso_deploy as deploy;
+pub use kalypso_model::{chart, contract, error, manifest, outcome, release, stack};
+pub use kalypso_render as render;
+pub use kalypso_render::helm;
+pub use kalypso_verify as verify;

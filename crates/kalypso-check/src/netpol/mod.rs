@@ -1,0 +1,724 @@
+//! `wiring/netpol`: every wire the stack uses is allowed by the NetworkPolicies of both ends.
+//!
+//! A wire is an in-cluster address an object uses (the `wiring/dns` references) that resolves
+//! to a rendered Service: its sources are the pods that use it (the workload itself, the
+//! workloads that mount or reference the ConfigMap or Secret holding it, the pods an operator
+//! makes from a custom resource), its targets the pods the Service selects, on the container
+//! port behind the Service port. Each (source, target) pair must pass the target's ingress
+//! policies and the source's egress policies, evaluated as Kubernetes does: a pod is isolated
+//! in a direction when a policy of its namespace selects it for that direction, and is then
+//! reachable only through a rule whose peers match the other pod (pod and namespace
+//! selectors, with namespaces labelled `kubernetes.io/metadata.name`) and whose ports match
+//! the target container's port number or name.
+//!
+//! Scrapes are wires too: the pods a collector's Prometheus receiver finds through Kubernetes
+//! service discovery, on the port its relabelling leaves ([`scrape`]).
+//!
+//! A cross-namespace ingress rule that no wire uses is reported as info: it opens a flow the
+//! stack does not need (rules for the API server, the kubelet or pods of the same namespace
+//! are not counted: those flows are not wires).
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde_json::Value;
+
+use super::context::{Context, DnsUse};
+use super::dns::extract::PortUse;
+use super::finding::{Finding, Severity};
+use kalypso_model::manifest::workload::{collector_workload, pod_spec, OTEL_COLLECTOR_KIND};
+use kalypso_model::manifest::Object;
+
+mod scrape;
+
+/// Rule id.
+pub const RULE: &str = "wiring/netpol";
+
+/// The label every namespace carries with its own name (Kubernetes 1.22+).
+const NAMESPACE_NAME_LABEL: &str = "kubernetes.io/metadata.name";
+
+type Labels = BTreeMap<String, String>;
+
+/// Pods of one workload, as policies (and service discovery) see them.
+struct PodGroup<'a> {
+    object: &'a Object,
+    namespace: String,
+    labels: Labels,
+    annotations: Labels,
+    /// Container ports: (name, number).
+    ports: Vec<(Option<String>, u64)>,
+    /// Each container (not init containers) with its ports: (name, number, protocol).
+    containers: Vec<(String, Vec<ContainerPort>)>,
+    /// On the node's network: NetworkPolicies do not govern it (the CNIs ignore such pods).
+    host_network: bool,
+}
+
+/// A declared container port: (name, number, protocol).
+type ContainerPort = (Option<String>, u64, String);
+
+/// A label selector (`matchLabels` and `matchExpressions`).
+#[derive(Debug, Clone, Default)]
+struct Selector {
+    labels: Labels,
+    expressions: Vec<(String, String, Vec<String>)>,
+}
+
+impl Selector {
+    fn parse(v: &Value) -> Selector {
+        let labels = v["matchLabels"]
+            .as_object()
+            .into_iter()
+            .flatten()
+            .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_string())))
+            .collect();
+        let expressions = v["matchExpressions"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|e| {
+                Some((
+                    e["key"].as_str()?.to_string(),
+                    e["operator"].as_str()?.to_string(),
+                    e["values"]
+                        .as_array()
+                        .into_iter()
+                        .flatten()
+                        .filter_map(|v| v.as_str().map(str::to_string))
+                        .collect(),
+                ))
+            })
+            .collect();
+        Selector {
+            labels,
+            expressions,
+        }
+    }
+
+    fn matches(&self, labels: &Labels) -> bool {
+        self.labels.iter().all(|(k, v)| labels.get(k) == Some(v))
+            && self.expressions.iter().all(|(k, op, values)| {
+                let have = labels.get(k);
+                match op.as_str() {
+                    "In" => have.is_some_and(|h| values.contains(h)),
+                    "NotIn" => have.is_none_or(|h| !values.contains(h)),
+                    "Exists" => have.is_some(),
+                    "DoesNotExist" => have.is_none(),
+                    _ => false,
+                }
+            })
+    }
+}
+
+/// One peer of a rule.
+#[derive(Debug, Clone)]
+enum Peer {
+    /// Pods (of the policy's namespace, or of the namespaces the selector picks).
+    Pods {
+        namespaces: Option<Selector>,
+        pods: Option<Selector>,
+    },
+    /// An address block: matches every pod only for 0.0.0.0/0 or ::/0.
+    Block { all: bool },
+}
+
+/// One port of a rule.
+#[derive(Debug, Clone)]
+enum RulePort {
+    Number(u64, Option<u64>),
+    Name(String),
+}
+
+#[derive(Debug, Clone)]
+struct Rule {
+    peers: Vec<Peer>,
+    ports: Vec<RulePort>,
+}
+
+struct Policy<'a> {
+    object: &'a Object,
+    namespace: String,
+    selects: Selector,
+    ingress: Option<Vec<Rule>>,
+    egress: Option<Vec<Rule>>,
+}
+
+fn parse_rules(v: &Value, peers_key: &str) -> Vec<Rule> {
+    v.as_array()
+        .into_iter()
+        .flatten()
+        .map(|r| Rule {
+            peers: r[peers_key]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(|p| {
+                    if p["ipBlock"].is_object() {
+                        let cidr = p["ipBlock"]["cidr"].as_str().unwrap_or("");
+                        Peer::Block {
+                            all: cidr == "0.0.0.0/0" || cidr == "::/0",
+                        }
+                    } else {
+                        Peer::Pods {
+                            namespaces: p
+                                .get("namespaceSelector")
+                                .filter(|v| v.is_object())
+                                .map(Selector::parse),
+                            pods: p
+                                .get("podSelector")
+                                .filter(|v| v.is_object())
+                                .map(Selector::parse),
+                        }
+                    }
+                })
+                .collect(),
+            ports: r["ports"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter(|p| p["protocol"].as_str().unwrap_or("TCP") == "TCP")
+                .filter_map(|p| match &p["port"] {
+                    Value::Number(n) => Some(RulePort::Number(n.as_u64()?, p["endPort"].as_u64())),
+                    Value::String(s) => Some(RulePort::Name(s.clone())),
+                    _ => None,
+                })
+                .collect(),
+        })
+        .collect()
+}
+
+fn policies<'a>(ctx: &Context<'a>) -> Vec<Policy<'a>> {
+    ctx.manifest
+        .of_kind("NetworkPolicy")
+        .map(|o| {
+            let spec = &o.body["spec"];
+            let types: Vec<&str> = spec["policyTypes"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(Value::as_str)
+                .collect();
+            let has_egress = spec["egress"].is_array();
+            let ingress_on = types.contains(&"Ingress") || types.is_empty();
+            let egress_on = types.contains(&"Egress") || (types.is_empty() && has_egress);
+            Policy {
+                object: o,
+                namespace: o.namespace.clone().unwrap_or_default(),
+                selects: Selector::parse(&spec["podSelector"]),
+                ingress: ingress_on.then(|| parse_rules(&spec["ingress"], "from")),
+                egress: egress_on.then(|| parse_rules(&spec["egress"], "to")),
+            }
+        })
+        .collect()
+}
+
+fn labels_of(v: &Value) -> Labels {
+    v.as_object()
+        .into_iter()
+        .flatten()
+        .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_string())))
+        .collect()
+}
+
+/// The labels the OpenTelemetry Operator puts on a collector's pods: the resource's own labels
+/// and its selector labels.
+fn collector_pod_labels(col: &Object) -> Labels {
+    let ns = col.namespace.clone().unwrap_or_default();
+    let mut l = labels_of(&col.body["metadata"]["labels"]);
+    l.extend(collector_selector(&ns, &col.name));
+    l.insert(
+        "app.kubernetes.io/name".into(),
+        format!("{}-collector", col.name),
+    );
+    l.insert("app.kubernetes.io/part-of".into(), "opentelemetry".into());
+    l
+}
+
+/// The selector of the Services the operator makes for a collector.
+fn collector_selector(ns: &str, name: &str) -> Labels {
+    Labels::from([
+        (
+            "app.kubernetes.io/component".into(),
+            "opentelemetry-collector".into(),
+        ),
+        ("app.kubernetes.io/instance".into(), format!("{ns}.{name}")),
+        (
+            "app.kubernetes.io/managed-by".into(),
+            "opentelemetry-operator".into(),
+        ),
+    ])
+}
+
+fn pod_groups<'a>(ctx: &Context<'a>) -> Vec<PodGroup<'a>> {
+    let mut out = Vec::new();
+    for o in &ctx.manifest.objects {
+        let Some(ns) = o.namespace.clone() else {
+            continue;
+        };
+        if o.kind == OTEL_COLLECTOR_KIND {
+            if collector_workload(&o.name, &o.body["spec"]).is_none() {
+                continue;
+            }
+            let ports: Vec<(Option<String>, u64)> =
+                super::services::collector_ports(&o.body["spec"])
+                    .into_iter()
+                    .map(|p| (p.name, p.port))
+                    .collect();
+            // The operator's collector container.
+            let container_ports = ports
+                .iter()
+                .map(|(n, p)| (n.clone(), *p, "TCP".to_string()))
+                .collect();
+            out.push(PodGroup {
+                object: o,
+                namespace: ns,
+                labels: collector_pod_labels(o),
+                annotations: labels_of(&o.body["spec"]["podAnnotations"]),
+                ports,
+                containers: vec![("otc-container".into(), container_ports)],
+                host_network: o.body["spec"]["hostNetwork"].as_bool() == Some(true),
+            });
+            continue;
+        }
+        let Some(pod) = pod_spec(o) else { continue };
+        let labels = labels_of(&pod.template_meta["labels"]);
+        let container_ports = |c: &Value| -> Vec<ContainerPort> {
+            c["ports"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|p| {
+                    Some((
+                        p["name"].as_str().map(str::to_string),
+                        p["containerPort"].as_u64()?,
+                        p["protocol"].as_str().unwrap_or("TCP").to_string(),
+                    ))
+                })
+                .collect()
+        };
+        let ports = ["containers", "initContainers"]
+            .iter()
+            .flat_map(|k| pod.spec[*k].as_array().into_iter().flatten())
+            .flat_map(container_ports)
+            .map(|(name, number, _)| (name, number))
+            .collect();
+        let containers = pod.spec["containers"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|c| {
+                (
+                    c["name"].as_str().unwrap_or_default().to_string(),
+                    container_ports(c),
+                )
+            })
+            .collect();
+        out.push(PodGroup {
+            object: o,
+            namespace: ns,
+            labels,
+            annotations: labels_of(&pod.template_meta["annotations"]),
+            ports,
+            containers,
+            host_network: pod.spec["hostNetwork"].as_bool() == Some(true),
+        });
+    }
+    out
+}
+
+/// Whether a pod spec (or collector spec) refers to a ConfigMap or Secret by name.
+fn refers_to(obj: &Object, kind: &str, name: &str) -> bool {
+    let (volume_key, name_key, env_key, from_key) = if kind == "Secret" {
+        ("secret", "secretName", "secretKeyRef", "secretRef")
+    } else {
+        ("configMap", "name", "configMapKeyRef", "configMapRef")
+    };
+    let spec = match pod_spec(obj) {
+        Some(p) => p.spec.clone(),
+        None => return false,
+    };
+    let volumes = spec["volumes"].as_array().into_iter().flatten().any(|v| {
+        v[volume_key][name_key].as_str() == Some(name)
+            || v["projected"]["sources"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .any(|s| s[volume_key]["name"].as_str() == Some(name))
+    });
+    if volumes {
+        return true;
+    }
+    let containers = ["containers", "initContainers"]
+        .iter()
+        .flat_map(|k| spec[*k].as_array().cloned().unwrap_or_default())
+        .chain(std::iter::once(spec.clone()));
+    for c in containers {
+        let env = c["env"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .any(|e| e["valueFrom"][env_key]["name"].as_str() == Some(name));
+        let env_from = c["envFrom"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .any(|e| e[from_key]["name"].as_str() == Some(name));
+        if env || env_from {
+            return true;
+        }
+    }
+    false
+}
+
+/// The pod groups that use what object `i` holds.
+fn users<'a>(ctx: &Context, groups: &'a [PodGroup<'a>], i: usize) -> Vec<&'a PodGroup<'a>> {
+    let obj = &ctx.manifest.objects[i];
+    if matches!(obj.kind.as_str(), "ConfigMap" | "Secret") {
+        return groups
+            .iter()
+            .filter(|g| {
+                g.namespace == obj.namespace.clone().unwrap_or_default()
+                    && refers_to(g.object, &obj.kind, &obj.name)
+            })
+            .collect();
+    }
+    groups
+        .iter()
+        .filter(|g| std::ptr::eq(g.object, obj))
+        .collect()
+}
+
+/// The Service's pods and the container port behind the used Service port.
+struct Target<'a> {
+    group: &'a PodGroup<'a>,
+    /// The container port: its number (when known) and name (when named).
+    number: Option<u64>,
+    name: Option<String>,
+}
+
+fn targets<'a>(ctx: &Context, groups: &'a [PodGroup<'a>], u: &DnsUse) -> Vec<Target<'a>> {
+    let r = &u.reference;
+    let port = match &r.port {
+        PortUse::Number(n) | PortUse::SchemeDefault(n, _) => Some(*n as u64),
+        _ => None,
+    };
+    // The rendered Service: its selector and the target port of the port used.
+    let (selector, target_port): (Labels, Value) =
+        match ctx.manifest.get("Service", Some(&r.namespace), &r.service) {
+            Some(svc) => {
+                let spec = &svc.body["spec"];
+                let tp = spec["ports"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .find(|p| port.is_some_and(|n| p["port"].as_u64() == Some(n)))
+                    .map(|p| {
+                        if p["targetPort"].is_null() {
+                            p["port"].clone()
+                        } else {
+                            p["targetPort"].clone()
+                        }
+                    })
+                    .unwrap_or(Value::Null);
+                (labels_of(&spec["selector"]), tp)
+            }
+            None => match ctx
+                .services
+                .get(&(r.namespace.clone(), r.service.clone()))
+                .and_then(|s| s.made_from.clone())
+            {
+                // An operator-made collector Service: same port on the pod.
+                Some(from) => (
+                    collector_selector(&r.namespace, &from.name),
+                    port.map(Value::from).unwrap_or(Value::Null),
+                ),
+                None => return Vec::new(),
+            },
+        };
+    if selector.is_empty() {
+        return Vec::new();
+    }
+    groups
+        .iter()
+        .filter(|g| {
+            g.namespace == r.namespace && selector.iter().all(|(k, v)| g.labels.get(k) == Some(v))
+        })
+        .map(|g| {
+            let (number, name) = match &target_port {
+                Value::Number(n) => {
+                    let n = n.as_u64();
+                    let name = g
+                        .ports
+                        .iter()
+                        .find(|(_, p)| Some(*p) == n)
+                        .and_then(|(name, _)| name.clone());
+                    (n, name)
+                }
+                Value::String(s) => (
+                    g.ports
+                        .iter()
+                        .find(|(n, _)| n.as_deref() == Some(s.as_str()))
+                        .map(|(_, p)| *p),
+                    Some(s.clone()),
+                ),
+                _ => (None, None),
+            };
+            Target {
+                group: g,
+                number,
+                name,
+            }
+        })
+        .collect()
+}
+
+fn namespace_labels(ctx: &Context, ns: &str) -> Labels {
+    let mut l = Labels::from([(NAMESPACE_NAME_LABEL.to_string(), ns.to_string())]);
+    if let Some(obj) = ctx.manifest.get("Namespace", None, ns) {
+        l.extend(labels_of(&obj.body["metadata"]["labels"]));
+    }
+    l
+}
+
+fn peer_matches(ctx: &Context, peer: &Peer, policy_ns: &str, other: &PodGroup) -> bool {
+    match peer {
+        Peer::Block { all } => *all,
+        Peer::Pods { namespaces, pods } => {
+            let ns_ok = match namespaces {
+                None => other.namespace == policy_ns,
+                Some(sel) => sel.matches(&namespace_labels(ctx, &other.namespace)),
+            };
+            ns_ok && pods.as_ref().is_none_or(|s| s.matches(&other.labels))
+        }
+    }
+}
+
+fn port_matches(p: &RulePort, number: Option<u64>, name: Option<&str>) -> bool {
+    match p {
+        RulePort::Number(n, end) => {
+            number.is_some_and(|x| x == *n || end.is_some_and(|e| x >= *n && x <= e))
+        }
+        RulePort::Name(s) => name == Some(s.as_str()),
+    }
+}
+
+/// Whether the pod `at` lets the flow through in one direction: `None` when allowed, else the
+/// names of the policies that isolate it.
+fn blocked<'a>(
+    ctx: &Context,
+    policies: &'a [Policy<'a>],
+    (at, peer): (&PodGroup, &PodGroup),
+    target: &Target,
+    ingress: bool,
+    used: &mut BTreeSet<(usize, usize)>,
+) -> Option<Vec<&'a str>> {
+    if at.host_network {
+        return None;
+    }
+    let (number, name) = (target.number, target.name.as_deref());
+    let mut isolating = Vec::new();
+    let mut allowed = false;
+    for (pi, p) in policies.iter().enumerate() {
+        if p.namespace != at.namespace || !p.selects.matches(&at.labels) {
+            continue;
+        }
+        let Some(rules) = (if ingress { &p.ingress } else { &p.egress }) else {
+            continue;
+        };
+        isolating.push(p.object.name.as_str());
+        for (ri, r) in rules.iter().enumerate() {
+            let peers_ok = r.peers.is_empty()
+                || r.peers
+                    .iter()
+                    .any(|pe| peer_matches(ctx, pe, &p.namespace, peer));
+            let ports_ok =
+                r.ports.is_empty() || r.ports.iter().any(|pt| port_matches(pt, number, name));
+            if peers_ok && ports_ok {
+                allowed = true;
+                if ingress {
+                    used.insert((pi, ri));
+                }
+            }
+        }
+    }
+    if isolating.is_empty() || allowed {
+        None
+    } else {
+        Some(isolating)
+    }
+}
+
+/// Why the flow from `s` to `t` is dropped, if it is: the target's ingress policies first,
+/// then the source's egress policies. Records the ingress rules that allow it in `used`.
+fn dropped(
+    ctx: &Context,
+    policies: &[Policy],
+    (s, t): (&PodGroup, &Target),
+    used: &mut BTreeSet<(usize, usize)>,
+) -> Option<String> {
+    let port = t
+        .number
+        .map(|n| n.to_string())
+        .or_else(|| t.name.clone())
+        .unwrap_or_else(|| "?".into());
+    let g = t.group;
+    if let Some(pols) = blocked(ctx, policies, (g, s), t, true, used) {
+        return Some(format!(
+            "NetworkPolicy {} in {} selects {} {} for ingress and allows no peer matching {}/{} on port {port}",
+            pols.join(", "),
+            g.namespace,
+            g.object.kind,
+            g.object.name,
+            s.namespace,
+            s.object.name,
+        ));
+    }
+    let pols = blocked(ctx, policies, (s, g), t, false, &mut BTreeSet::new())?;
+    Some(format!(
+        "NetworkPolicy {} in {} isolates {} {} for egress and allows no peer matching {} {}/{} on port {port}",
+        pols.join(", "),
+        s.namespace,
+        s.object.kind,
+        s.object.name,
+        g.object.kind,
+        g.namespace,
+        g.object.name,
+    ))
+}
+
+/// Checks every wire against the NetworkPolicies of both ends.
+pub fn check(ctx: &Context) -> Vec<Finding> {
+    let policies = policies(ctx);
+    if policies.is_empty() {
+        return Vec::new();
+    }
+    let groups = pod_groups(ctx);
+    let mut out = Vec::new();
+    let mut used = BTreeSet::new();
+    let mut seen = BTreeSet::new();
+    for u in &ctx.dns {
+        let r = &u.reference;
+        if !seen.insert((u.object, r.address.clone())) {
+            continue;
+        }
+        let targets = targets(ctx, &groups, u);
+        // One finding per address: the first (source, target) pair that is dropped.
+        let first = users(ctx, &groups, u.object).into_iter().find_map(|s| {
+            targets.iter().find_map(|t| {
+                let why = dropped(ctx, &policies, (s, t), &mut used)?;
+                Some(format!(
+                    "{} (used by {} {}/{}) is dropped: {why}",
+                    r.address, s.object.kind, s.namespace, s.object.name
+                ))
+            })
+        });
+        if let Some(message) = first {
+            let obj = &ctx.manifest.objects[u.object];
+            out.push(Finding::new(RULE, Severity::Error, obj, &u.field, message));
+        }
+    }
+    for sc in scrape::scrapes(&groups) {
+        let (s, t) = (sc.scraper, &sc.target);
+        if let Some(why) = dropped(ctx, &policies, (s, t), &mut used) {
+            let message = format!(
+                "{} {}/{} port {} (scraped by job {:?} of {} {}/{}) is dropped: {why}",
+                t.group.object.kind,
+                t.group.namespace,
+                t.group.object.name,
+                t.number.map(|n| n.to_string()).unwrap_or_default(),
+                sc.job,
+                s.object.kind,
+                s.namespace,
+                s.object.name,
+            );
+            out.push(Finding::new(
+                RULE,
+                Severity::Error,
+                s.object,
+                &sc.field,
+                message,
+            ));
+        }
+    }
+    // Cross-namespace ingress rules no wire uses.
+    for (pi, p) in policies.iter().enumerate() {
+        for (ri, r) in p.ingress.iter().flatten().enumerate() {
+            if used.contains(&(pi, ri)) {
+                continue;
+            }
+            let cross = r.peers.iter().any(|pe| match pe {
+                Peer::Pods {
+                    namespaces: Some(sel),
+                    ..
+                } => !sel.matches(&Labels::from([(
+                    NAMESPACE_NAME_LABEL.to_string(),
+                    p.namespace.clone(),
+                )])),
+                _ => false,
+            });
+            if cross {
+                let selects_a_pod = groups
+                    .iter()
+                    .any(|g| g.namespace == p.namespace && p.selects.matches(&g.labels));
+                out.push(Finding::new(
+                    RULE,
+                    Severity::Info,
+                    p.object,
+                    format!("spec.ingress[{ri}]"),
+                    if selects_a_pod {
+                        "allows traffic from another namespace that no wire of the stack uses"
+                    } else {
+                        "allows traffic from another namespace to pods the render does not contain (a component switched off?)"
+                    },
+                ));
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn selectors_match_labels_and_expressions() {
+        let s = Selector::parse(&serde_json::json!({
+            "matchLabels": {"app": "loki"},
+            "matchExpressions": [{"key": "tier", "operator": "In", "values": ["a", "b"]},
+                                 {"key": "canary", "operator": "DoesNotExist"}]
+        }));
+        let l = |pairs: &[(&str, &str)]| -> Labels {
+            pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect()
+        };
+        assert!(s.matches(&l(&[("app", "loki"), ("tier", "a")])));
+        assert!(!s.matches(&l(&[("app", "loki"), ("tier", "c")])));
+        assert!(!s.matches(&l(&[("app", "loki"), ("tier", "a"), ("canary", "x")])));
+        assert!(Selector::default().matches(&l(&[])));
+    }
+
+    #[test]
+    fn ports_match_by_number_range_or_name() {
+        assert!(port_matches(
+            &RulePort::Number(3100, None),
+            Some(3100),
+            None
+        ));
+        assert!(port_matches(
+            &RulePort::Number(4000, Some(5000)),
+            Some(4317),
+            None
+        ));
+        assert!(!port_matches(
+            &RulePort::Number(3100, None),
+            Some(3200),
+            Some("http")
+        ));
+        assert!(port_matches(
+            &RulePort::Name("http".into()),
+            Some(3200),
+            Some("http")
+        ));
+    }
+}
