@@ -1,12 +1,12 @@
-//! Regenerates the configuration reference data under `crates/kalypso/data/config-reference/`
+//! Regenerates the configuration reference data under `crates/kalypso-check/data/config-reference/`
 //! from a local checkout of each upstream project (no network).
 //!
 //! ```text
-//! cargo run -p kalypso --example config_reference -- mimir <grafana/mimir checkout>
-//! cargo run -p kalypso --example config_reference -- loki <grafana/loki checkout>
-//! cargo run -p kalypso --example config_reference -- tempo <grafana/tempo checkout>
-//! cargo run -p kalypso --example config_reference -- pyroscope <grafana/pyroscope checkout> <Go source>
-//! cargo run -p kalypso --example config_reference -- otelcol-k8s <releases checkout> <component source>...
+//! cargo run -p config-reference -- mimir <grafana/mimir checkout>
+//! cargo run -p config-reference -- loki <grafana/loki checkout>
+//! cargo run -p config-reference -- tempo <grafana/tempo checkout>
+//! cargo run -p config-reference -- pyroscope <grafana/pyroscope checkout> <Go source>
+//! cargo run -p config-reference -- otelcol-k8s <releases checkout> <component source>...
 //! ```
 //!
 //! Options after the source directory: `--version V` and `--commit SHA` override what is read
@@ -40,7 +40,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::sync::LazyLock;
 
-const OUT_DIR: &str = "crates/kalypso/data/config-reference";
+const OUT_DIR: &str = "crates/kalypso-check/data/config-reference";
 
 fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -586,7 +586,7 @@ fn mimir(o: &Opts) -> Result<String> {
             MIMIR_ROOT.1
         ),
         format!(
-            "# regenerate: cargo run -p kalypso --example config_reference -- mimir <checkout of grafana/mimir at mimir-{version}> > {OUT_DIR}/mimir-{version}.tsv"
+            "# regenerate: cargo run -p config-reference -- mimir <checkout of grafana/mimir at mimir-{version}> > {OUT_DIR}/mimir-{version}.tsv"
         ),
     ];
     Ok(t.render(&header))
@@ -1094,7 +1094,7 @@ fn loki(o: &Opts) -> Result<String> {
             LOKI_ROOT.1
         ),
         format!(
-            "# regenerate: cargo run -p kalypso --example config_reference -- loki <checkout of grafana/loki at v{version}> > {OUT_DIR}/loki-{version}.tsv"
+            "# regenerate: cargo run -p config-reference -- loki <checkout of grafana/loki at v{version}> > {OUT_DIR}/loki-{version}.tsv"
         ),
     ];
     Ok(t.render(&header))
@@ -1127,7 +1127,7 @@ fn pyroscope(o: &Opts) -> Result<String> {
             PYROSCOPE_ROOT.1
         ),
         format!(
-            "# regenerate: cargo run -p kalypso --example config_reference -- pyroscope <checkout of grafana/pyroscope at v{version}> <Go module cache root after `go mod download` in that checkout, or {DSKIT}=<checkout of grafana/dskit at {dskit}>> > {OUT_DIR}/pyroscope-{version}.tsv"
+            "# regenerate: cargo run -p config-reference -- pyroscope <checkout of grafana/pyroscope at v{version}> <Go module cache root after `go mod download` in that checkout, or {DSKIT}=<checkout of grafana/dskit at {dskit}>> > {OUT_DIR}/pyroscope-{version}.tsv"
         ),
     ];
     Ok(t.render(&header))
@@ -1691,7 +1691,7 @@ fn tempo(o: &Opts) -> Result<String> {
             TEMPO_ROOT.1
         ),
         format!(
-            "# regenerate: cargo run -p kalypso --example config_reference -- tempo <checkout of grafana/tempo at v{version}> > {OUT_DIR}/tempo-{version}.tsv"
+            "# regenerate: cargo run -p config-reference -- tempo <checkout of grafana/tempo at v{version}> > {OUT_DIR}/tempo-{version}.tsv"
         ),
     ];
     Ok(t.render(&header))
@@ -3252,7 +3252,7 @@ fn collector(o: &Opts) -> Result<String> {
         o.commit()?
     ));
     s.push_str(&format!(
-        "# regenerate: cargo run -p kalypso --example config_reference -- {dist} <checkout of open-telemetry/opentelemetry-collector-releases at v{version}> <component sources: Go module cache root, or MODULE-PREFIX=checkout at the matching tag>... > {OUT_DIR}/{dist}-{version}.tsv\n"
+        "# regenerate: cargo run -p config-reference -- {dist} <checkout of open-telemetry/opentelemetry-collector-releases at v{version}> <component sources: Go module cache root, or MODULE-PREFIX=checkout at the matching tag>... > {OUT_DIR}/{dist}-{version}.tsv\n"
     ));
     for m in &missing {
         s.push_str(&format!(

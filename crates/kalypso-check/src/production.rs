@@ -171,11 +171,7 @@ pub fn load_waivers(repo: &Path) -> Result<Vec<Waiver>> {
 
 /// `policy/waivers`: every waiver has a reason, a checkov check id, and names an object the
 /// stack renders (one that is gone is stale: remove it).
-pub fn check_waivers(
-    ctx: &Context,
-    waivers: &[Waiver],
-    profile: Option<&str>,
-) -> Vec<Finding> {
+pub fn check_waivers(ctx: &Context, waivers: &[Waiver], profile: Option<&str>) -> Vec<Finding> {
     let rendered = profile.unwrap_or("default");
     let mut out = Vec::new();
     for (i, w) in waivers.iter().enumerate() {

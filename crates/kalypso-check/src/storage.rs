@@ -879,8 +879,8 @@ mod tests {
     /// A SeaweedFS store (identities Secret, the server that reads it, the bucket Job) and a
     /// Loki config with its credentials; `edit` changes the YAML before it is parsed.
     fn seaweedfs_findings(edit: &dyn Fn(String) -> String) -> Vec<Finding> {
-        use kalypso_model::manifest::{Manifest, Source};
         use base64::Engine as _;
+        use kalypso_model::manifest::{Manifest, Source};
         let b64 = |s: &str| base64::engine::general_purpose::STANDARD.encode(s);
         let identities = r#"{"identities":[{"name":"loki","credentials":[{"accessKey":"loki","secretKey":"${KALYPSO_S3_SECRET_KEY_LOKI}"}],"actions":["Read:loki-chunks","Write:loki-chunks","List:loki-chunks"]},{"name":"tempo","credentials":[{"accessKey":"tempo","secretKey":"t"}],"actions":["Read:tempo-traces","Write:tempo-traces","List:tempo-traces"]}]}"#;
         let store = format!(

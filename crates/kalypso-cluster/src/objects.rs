@@ -35,10 +35,7 @@ fn parse(text: &str, default_namespace: &str) -> Result<Manifest, String> {
 
 /// The objects of a manifest (as `helm get manifest` prints it). Namespaced objects without
 /// `metadata.namespace` get `default_namespace` (the release's).
-pub fn parse_manifest(
-    text: &str,
-    default_namespace: &str,
-) -> Result<Vec<ObjectRef>, String> {
+pub fn parse_manifest(text: &str, default_namespace: &str) -> Result<Vec<ObjectRef>, String> {
     Ok(parse(text, default_namespace)?
         .objects
         .iter()
@@ -48,10 +45,7 @@ pub fn parse_manifest(
 
 /// The objects operators make from the custom resources in a release's manifest: the
 /// collector workloads of `OpenTelemetryCollector`s (see [`collector_workload`]).
-pub fn operator_made(
-    text: &str,
-    default_namespace: &str,
-) -> Result<Vec<MadeObject>, String> {
+pub fn operator_made(text: &str, default_namespace: &str) -> Result<Vec<MadeObject>, String> {
     let manifest = parse(text, default_namespace)?;
     Ok(manifest
         .of_kind(OTEL_COLLECTOR_KIND)

@@ -34,8 +34,8 @@ use sha2::{Digest, Sha256};
 use super::plan::PlannedRelease;
 use super::releases::{self, QUERY_TIMEOUT};
 use kalypso_cluster::Cluster;
-use kalypso_render::helm::Helm;
 use kalypso_model::manifest::{Manifest, Object, ObjectRef, Source};
+use kalypso_render::helm::Helm;
 use kalypso_render::standin::copy_with_stand_ins;
 
 /// The field manager of the dry-run applies (never stored: every apply is a dry run).

@@ -22,10 +22,10 @@ use kube::api::{Api, ListParams};
 use serde::Serialize;
 
 use super::releases;
-use kalypso_model::chart::ChartMeta;
 use kalypso_cluster::{Cluster, ClusterError};
-use kalypso_render::helm::Helm;
+use kalypso_model::chart::ChartMeta;
 use kalypso_model::stack::Stack;
+use kalypso_render::helm::Helm;
 
 /// The Kubernetes version README promises (mimir-distributed 6.2 requires it).
 pub const MIN_KUBERNETES: (u64, u64) = (1, 32);

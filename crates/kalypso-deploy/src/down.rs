@@ -10,8 +10,8 @@ use serde::Serialize;
 
 use super::releases;
 use kalypso_cluster::Cluster;
-use kalypso_render::helm::Helm;
 use kalypso_model::stack::{Component, Stack};
+use kalypso_render::helm::Helm;
 
 /// What happened to one component.
 #[derive(Debug, Clone, Serialize)]

@@ -9,14 +9,14 @@ use kube::api::{Api, ListParams};
 use serde::Serialize;
 
 use super::releases::{self, ListedRelease};
-use kalypso_cluster::health::{self, Health};
 use crate::up::gated_objects;
+use kalypso_cluster::health::{self, Health};
 
 /// The kinds `status` lists as workloads.
 const WORKLOAD_KINDS: &[&str] = &["Deployment", "StatefulSet", "DaemonSet"];
 use kalypso_cluster::{Cluster, ClusterError};
-use kalypso_render::helm::Helm;
 use kalypso_model::stack::{Component, Stack};
+use kalypso_render::helm::Helm;
 
 /// One object of a release that is not healthy.
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]

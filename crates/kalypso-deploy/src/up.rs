@@ -17,10 +17,10 @@ use kalypso_cluster::diagnose::{diagnose, Diagnosis};
 use kalypso_cluster::health::{self, Health};
 use kalypso_cluster::objects::{operator_made, parse_manifest, MadeObject};
 use kalypso_cluster::Cluster;
-use kalypso_render::helm::Helm;
 use kalypso_model::manifest::ObjectRef;
-use kalypso_render::standin::copy_with_stand_ins;
 use kalypso_model::stack::POD_SECURITY_ENFORCE_LABEL;
+use kalypso_render::helm::Helm;
+use kalypso_render::standin::copy_with_stand_ins;
 
 /// Bounded retry of transient helm failures: `attempts` in all, waiting `base`, `2*base`, …
 /// (at most `max`) in between.

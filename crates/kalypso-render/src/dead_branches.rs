@@ -11,7 +11,7 @@ use super::template_scan::{action_spans, tokens, ScanError, Token};
 
 /// `text` without the branches `values` switch off; the `if`/`else`/`end` actions themselves
 /// stay, so the text's block structure is unchanged.
-pub fn prune(text: &str, values: &Value) -> Result<String, ScanError> {
+pub(crate) fn prune(text: &str, values: &Value) -> Result<String, ScanError> {
     #[derive(Clone, Copy, PartialEq)]
     enum Kind {
         /// `if`/`with` at a place where its condition could be decided.

@@ -27,9 +27,9 @@ use anyhow::{Context, Result};
 use serde::Serialize;
 use serde_json::Value;
 
+use crate::helm::Helm;
 use kalypso_model::chart::Dependency;
 use kalypso_model::error::usage;
-use crate::helm::Helm;
 use kalypso_model::manifest::yaml;
 use kalypso_model::release::{ReleaseSpec, ValuesChoice};
 use kalypso_model::stack::{Component, Stack};

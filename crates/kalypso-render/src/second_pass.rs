@@ -25,7 +25,7 @@ use kalypso_model::manifest::parse::split_documents;
 
 /// What the second render of a chart has to cover.
 #[derive(Debug)]
-pub enum Plan {
+pub(crate) enum Plan {
     /// No template can render differently.
     Unneeded,
     /// Render again the templates that can change (see [`Reduced::copy_for`]).
@@ -36,7 +36,7 @@ pub enum Plan {
 
 /// A chart tree read for what can change.
 #[derive(Debug)]
-pub struct Reduced {
+pub(crate) struct Reduced {
     tree: TreeChart,
     scans: BTreeMap<String, Scan>,
     sources: TplSources,
@@ -46,7 +46,7 @@ pub struct Reduced {
 
 /// A copy of a chart tree with the templates to render again (removed when dropped).
 #[derive(Debug)]
-pub struct Copy {
+pub(crate) struct Copy {
     /// The chart to render.
     pub chart: PathBuf,
     /// The templates whose documents to compare.
@@ -57,7 +57,7 @@ pub struct Copy {
 impl Reduced {
     /// The copy to render again, given the first render: only templates that rendered
     /// something in it are compared; `None` when none did.
-    pub fn copy_for(&self, first: &str) -> Result<Option<Copy>> {
+    pub(crate) fn copy_for(&self, first: &str) -> Result<Option<Copy>> {
         let rendered: BTreeSet<String> = split_documents(first)
             .into_iter()
             .filter_map(|d| d.source)
@@ -94,7 +94,7 @@ impl Reduced {
 
 /// Plans the second render of the chart at `chart_dir`, rendered with these values files and
 /// `--set` strings.
-pub fn plan(chart_dir: &Path, values_files: &[PathBuf], set: &[String]) -> Plan {
+pub(crate) fn plan(chart_dir: &Path, values_files: &[PathBuf], set: &[String]) -> Plan {
     match try_plan(chart_dir, values_files, set) {
         Ok(p) => p,
         Err(e) => Plan::Full(format!("{e:#}")),
@@ -572,7 +572,7 @@ fn kept_files(scans: &BTreeMap<String, Scan>, compare: &BTreeSet<String>) -> BTr
 }
 
 /// Whether the templates in `compare` rendered the same documents in both texts.
-pub fn same_documents(first: &str, second: &str, compare: &BTreeSet<String>) -> bool {
+pub(crate) fn same_documents(first: &str, second: &str, compare: &BTreeSet<String>) -> bool {
     let by_source = |text: &str| -> BTreeMap<String, Vec<String>> {
         let mut out: BTreeMap<String, Vec<String>> = BTreeMap::new();
         for doc in split_documents(text) {

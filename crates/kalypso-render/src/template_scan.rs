@@ -8,7 +8,7 @@ use std::collections::BTreeSet;
 /// Functions of helm's template engine (Go templates, sprig, helm's own) whose result differs
 /// between two renders of the same inputs: random values, the clock, salted hashes and fresh
 /// keys, DNS, and the map-order results of sprig's `keys` and `values`.
-pub const NONDETERMINISTIC: &[&str] = &[
+pub(crate) const NONDETERMINISTIC: &[&str] = &[
     "randAlphaNum",
     "randAlpha",
     "randNumeric",
@@ -36,7 +36,7 @@ pub const NONDETERMINISTIC: &[&str] = &[
 
 /// The facts of one unit: a file's top level, or one `define`/`block` body.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Unit {
+pub(crate) struct Unit {
     /// Nondeterministic functions called directly.
     pub nondeterministic: BTreeSet<String>,
     /// Calls `tpl` (renders a string, possibly from values, as a template).
@@ -118,7 +118,7 @@ const MUTATING: &[&str] = &[
 
 /// A template file read for its actions.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Scan {
+pub(crate) struct Scan {
     /// What runs when the file itself is rendered (outside every `define`).
     pub top: Unit,
     /// Each `define`/`block`, by name, in file order.
@@ -127,24 +127,24 @@ pub struct Scan {
 
 /// Why a file could not be read as a template.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ScanError(pub String);
+pub(crate) struct ScanError(pub String);
 
 /// The actions of `text`, in order: the text between `{{` and `}}` with trim markers removed;
 /// comments are left out. Quoted strings in an action may contain `}}`.
-pub fn actions(text: &str) -> Result<Vec<&str>, ScanError> {
+pub(crate) fn actions(text: &str) -> Result<Vec<&str>, ScanError> {
     Ok(action_spans(text)?.into_iter().map(|a| a.body).collect())
 }
 
 /// One action: where it starts (`{{`) and ends (after `}}`) in the text, and its body.
 #[derive(Debug, Clone, Copy)]
-pub struct Span<'a> {
+pub(crate) struct Span<'a> {
     pub start: usize,
     pub end: usize,
     pub body: &'a str,
 }
 
 /// The actions of `text` with their positions (see [`actions`]).
-pub fn action_spans(text: &str) -> Result<Vec<Span<'_>>, ScanError> {
+pub(crate) fn action_spans(text: &str) -> Result<Vec<Span<'_>>, ScanError> {
     let mut out = Vec::new();
     let bytes = text.as_bytes();
     let mut i = 0;
@@ -208,7 +208,7 @@ pub fn action_spans(text: &str) -> Result<Vec<Span<'_>>, ScanError> {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Token {
+pub(crate) enum Token {
     /// A bare word: a function or keyword.
     Ident(String),
     /// A quoted or raw string literal, unquoted.
@@ -219,7 +219,7 @@ pub enum Token {
     Other(String),
 }
 
-pub fn tokens(action: &str) -> Vec<Token> {
+pub(crate) fn tokens(action: &str) -> Vec<Token> {
     let b = action.as_bytes();
     let mut out = Vec::new();
     let mut i = 0;
@@ -275,7 +275,7 @@ fn word_end(b: &[u8], mut j: usize) -> usize {
 }
 
 /// Reads a template file: its top level and each `define`/`block` body.
-pub fn scan(text: &str) -> Result<Scan, ScanError> {
+pub(crate) fn scan(text: &str) -> Result<Scan, ScanError> {
     let mut scan = Scan::default();
     // Open blocks: `Some(index into scan.defines)` for a define/block, `None` for if/range/with.
     let mut open: Vec<Option<usize>> = Vec::new();
@@ -418,7 +418,7 @@ fn read_calls(u: &mut Unit, toks: &[Token]) {
 
 /// Nondeterministic functions called in any action of `text` (for values and other files
 /// that `tpl` may render); an unreadable text counts as calling `?`.
-pub fn nondeterministic_calls(text: &str) -> BTreeSet<String> {
+pub(crate) fn nondeterministic_calls(text: &str) -> BTreeSet<String> {
     if !text.contains("{{") {
         return BTreeSet::new();
     }
@@ -442,7 +442,7 @@ pub fn nondeterministic_calls(text: &str) -> BTreeSet<String> {
 /// Whether a chart or values file that `tpl` may render calls a nondeterministic function: a
 /// YAML or JSON file in one of its strings (escapes resolved, comments left out, as `.Values`
 /// holds them), any other file anywhere in its text.
-pub fn file_calls(name: &str, text: &str) -> bool {
+pub(crate) fn file_calls(name: &str, text: &str) -> bool {
     if !may_call(text) {
         return false;
     }
@@ -483,7 +483,7 @@ fn may_call(text: &str) -> bool {
 
 /// The key paths of the strings of a YAML values text that call a nondeterministic function;
 /// `None` when the text does not parse.
-pub fn value_paths_calling(text: &str) -> Option<Vec<Vec<String>>> {
+pub(crate) fn value_paths_calling(text: &str) -> Option<Vec<Vec<String>>> {
     if !may_call(text) {
         return Some(Vec::new());
     }

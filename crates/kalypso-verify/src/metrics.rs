@@ -150,11 +150,7 @@ impl MetricsPipeline {
 }
 
 /// Checks a Prometheus `/api/v1/query` answer holds the payload's value.
-pub fn check_vector(
-    json: &serde_json::Value,
-    p: &Payload,
-    url: &Url,
-) -> Result<(), Failure> {
+pub fn check_vector(json: &serde_json::Value, p: &Payload, url: &Url) -> Result<(), Failure> {
     if json["status"] != "success" {
         return Err(Failure::BadResponse {
             url: display_url(url),

@@ -9,9 +9,9 @@ use std::path::{Path, PathBuf};
 use anyhow::Result;
 use clap::{ArgAction, Args, CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
 
+use crate::cluster::is_environment;
 use crate::commands;
 use crate::contract::Contract;
-use crate::cluster::is_environment;
 use crate::error::{is_usage, EXIT_FAILED, EXIT_USAGE};
 use crate::release::ValuesChoice;
 use crate::stack::APPLICATIONSET_PATH;

@@ -1,5 +1,5 @@
 //! The configuration reference of each pinned backend and collector version, extracted from
-//! that version's own sources by `examples/config_reference.rs` into
+//! that version's own sources by `crates/config-reference` into
 //! `data/config-reference/<backend>-<version>.tsv` and compiled into kalypso.
 //!
 //! Backend files list one key path per line with its type, default and note

@@ -168,9 +168,12 @@ fn scraped_ports(job: &Job, g: &PodGroup) -> BTreeSet<u64> {
 /// The owner kind service discovery reports: a Deployment's pods belong to a ReplicaSet.
 fn controller_kind(g: &PodGroup) -> String {
     let kind = if g.object.kind == OTEL_COLLECTOR_KIND {
-        kalypso_model::manifest::workload::collector_workload(&g.object.name, &g.object.body["spec"])
-            .map(|(_, k, _)| k)
-            .unwrap_or("Deployment")
+        kalypso_model::manifest::workload::collector_workload(
+            &g.object.name,
+            &g.object.body["spec"],
+        )
+        .map(|(_, k, _)| k)
+        .unwrap_or("Deployment")
     } else {
         g.object.kind.as_str()
     };

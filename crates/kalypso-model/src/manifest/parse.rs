@@ -84,10 +84,7 @@ fn is_content(line: &str) -> bool {
 }
 
 /// Parses one document into a JSON value; `Ok(None)` for an empty (null) document.
-pub fn parse_document(
-    origin: &str,
-    doc: &RawDocument,
-) -> Result<Option<Value>, DocumentError> {
+pub fn parse_document(origin: &str, doc: &RawDocument) -> Result<Option<Value>, DocumentError> {
     match yaml::from_str::<Value>(&doc.text) {
         Ok(Value::Null) => Ok(None),
         Ok(v @ Value::Object(_)) => Ok(Some(v)),
