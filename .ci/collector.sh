@@ -11,14 +11,14 @@ root=${root:-$(pwd)}
 
 otelcol_dir="$root/.cache/otelcol"
 
-# otelcol_build OCB_VERSION NAME: builds .cache/otelcol/bin/NAME from .ci/NAME.yaml (in a
-# subshell: its Go settings stay local).
+# otelcol_build OCB_VERSION NAME MINUTES: builds .cache/otelcol/bin/NAME from .ci/NAME.yaml (in
+# a subshell: its Go settings stay local); MINUTES is what the first build takes on two cores.
 otelcol_build() (
-  local version=$1 name=$2 manifest stamp work proxy flags
+  local version=$1 name=$2 minutes=$3 manifest stamp work proxy flags
   manifest="$root/.ci/$name.yaml"
   stamp="$otelcol_dir/bin/.$name.stamp"
   [ -x "$otelcol_dir/bin/$name" ] && [ "$(cat "$stamp" 2>/dev/null)" = "$(sha256sum < "$manifest")" ] && return
-  echo "--- building the OpenTelemetry Collector $name (ocb $version, $(grep -c 'gomod:' "$manifest") modules; first run: about 15 minutes)"
+  echo "--- building the OpenTelemetry Collector $name (ocb $version, $(grep -c 'gomod:' "$manifest") modules; first run: about $minutes minutes)"
   # The module proxy, never a direct fetch from a VCS host.
   proxy=$(go env GOPROXY); proxy=${proxy%,direct}; proxy=${proxy%|direct}
   flags=$(go env GOFLAGS)
@@ -40,6 +40,6 @@ otelcol_build() (
   rm -rf "$work"
 )
 
-otelcol_build 0.158.0 otelcol-k8s
-otelcol_build 0.159.0 otelcol-ebpf-profiler
+otelcol_build 0.158.0 otelcol-k8s 15
+otelcol_build 0.159.0 otelcol-ebpf-profiler 5
 export KALYPSO_OTELCOL_BIN="$otelcol_dir/bin"
