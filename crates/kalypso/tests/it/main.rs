@@ -22,6 +22,7 @@ mod check_repo;
 mod check_report;
 mod check_wiring;
 mod cli_grammar;
+mod collector_real;
 mod config_formats;
 mod contract_move;
 mod deploy_cli;
