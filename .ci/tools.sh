@@ -61,6 +61,11 @@ upstream_archives() {
 
 tools_for_check() {
   upstream_archives
+  # The published Tempo and Pyroscope monitoring files the charts load by URL at install time
+  # (test data beside the repository): check's selfmon/selectors reads them when present.
+  if [ -z "${KALYPSO_UPSTREAM_MONITORING:-}" ] && [ -d "$root/../shared/upstream-monitoring" ]; then
+    export KALYPSO_UPSTREAM_MONITORING="$root/../shared/upstream-monitoring"
+  fi
   install_helm
   pip_tools check "${CHECK_PY_TOOLS[@]}"
   KALYPSO_SCHEMA_DIR=$("$root/.cache/venv/bin/python" -c 'import kubernetes_validate, os; print(os.path.dirname(kubernetes_validate.__file__))')

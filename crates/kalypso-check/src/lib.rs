@@ -15,6 +15,7 @@
 //! | `hygiene/*` | [`hygiene`] | error; `hygiene/probes` warning |
 //! | `determinism` | [`determinism`] | error |
 //! | `schema` | [`schema`] | error; info for kinds without a schema and when schemas are missing |
+//! | `selfmon/selectors` | [`selfmon`] | warning; error for a rule that does not parse; info for metrics the stack does not collect |
 //!
 //! What the stack does not render but the cluster has (Secrets created by hand, …) and which
 //! workloads may use host access are declared in the [`policy`] (built-in defaults plus
@@ -36,6 +37,7 @@ pub mod production;
 pub mod refs;
 pub mod relabel;
 pub mod schema;
+pub mod selfmon;
 pub mod services;
 mod stand_in_values;
 pub mod storage;
@@ -49,6 +51,8 @@ pub use kalypso_model::finding::{self, Finding, Severity};
 pub mod report;
 pub use policy::Policy;
 pub use schema::SchemaOptions;
+/// The environment variable naming the local copy of monitoring files loaded by URL.
+pub use selfmon::MONITORING_DIR_ENV;
 
 use kalypso_render::ChartRender;
 
@@ -168,6 +172,10 @@ pub const RULES: &[(&str, &str)] = &[
     (
         schema::RULE,
         "Objects validate against the Kubernetes (or CRD) schema in strict mode",
+    ),
+    (
+        selfmon::RULE,
+        "Every self-monitoring dashboard panel and loaded rule selects series the scrapes produce",
     ),
 ];
 
@@ -302,6 +310,7 @@ fn rules(ctx: &Context, renders: &[ChartRender]) -> Vec<Finding> {
     f.extend(ordering::check_gitops(ctx));
     f.extend(hygiene::check(ctx));
     f.extend(determinism::check(renders));
+    f.extend(selfmon::check(ctx));
     f
 }
 

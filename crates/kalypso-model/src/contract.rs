@@ -26,6 +26,10 @@ const EMBEDDED: &str = include_str!("../../../contract.yaml");
 pub struct Contract {
     /// `X-Scope-OrgID` of each multi-tenant signal.
     pub tenants: Tenants,
+    /// The `cluster` label of the node agent's scrapes and of the self-monitoring rules and
+    /// dashboards.
+    #[serde(default)]
+    pub cluster: Option<String>,
     /// How long each signal is kept and the daily ingest it is sized for, by signal
     /// (`metrics`, `logs`, `traces`, `profiles`).
     #[serde(default)]

@@ -6,6 +6,7 @@
 //! port-forwards to the contract Services) → [`round_trip`] writes a [`payload::Payload`] and
 //! polls the read until it matches or the deadline passes → [`report`] prints one row per check.
 
+pub mod alerts;
 pub mod canary;
 pub mod endpoints;
 pub mod grafana;

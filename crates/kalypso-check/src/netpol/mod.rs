@@ -30,6 +30,14 @@ use kalypso_model::manifest::Object;
 
 mod scrape;
 
+pub(crate) use scrape::ScrapedTarget;
+
+/// Every target the collectors' Prometheus receivers scrape, with its final labels (rule
+/// selfmon/selectors matches the self-monitoring selectors against them).
+pub(crate) fn scraped_targets(ctx: &Context) -> Vec<ScrapedTarget> {
+    scrape::targets(&pod_groups(ctx))
+}
+
 /// Rule id.
 pub const RULE: &str = "wiring/netpol";
 

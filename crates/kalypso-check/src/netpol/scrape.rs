@@ -49,15 +49,7 @@ pub(super) fn scrapes<'a>(groups: &'a [PodGroup<'a>]) -> Vec<Scrape<'a>> {
         .filter(|g| g.object.kind == OTEL_COLLECTOR_KIND)
     {
         for job in jobs(scraper) {
-            for g in groups {
-                if !job
-                    .namespaces
-                    .as_ref()
-                    .is_none_or(|n| n.contains(&g.namespace))
-                    || !selected(&job.selector, &g.labels)
-                {
-                    continue;
-                }
+            for g in groups.iter().filter(|g| reached(&job, g)) {
                 for number in scraped_ports(&job, g) {
                     let name = g
                         .ports
@@ -83,12 +75,82 @@ pub(super) fn scrapes<'a>(groups: &'a [PodGroup<'a>]) -> Vec<Scrape<'a>> {
 
 /// The ports of `g`'s pods that `job` keeps, after relabelling.
 fn scraped_ports(job: &Job, g: &PodGroup) -> BTreeSet<u64> {
+    let mut ports = BTreeSet::new();
+    for l in kept_targets(job, g) {
+        // A host without a port is scraped on the scheme's port.
+        let port = match l.get("__address__").and_then(|a| a.rsplit_once(':')) {
+            Some((_, p)) => p.parse().ok(),
+            None => Some(
+                if l.get("__scheme__").map(String::as_str) == Some("https") {
+                    443
+                } else {
+                    80
+                },
+            ),
+        };
+        ports.extend(port);
+    }
+    ports
+}
+
+/// A target that a collector's Prometheus receiver scrapes, with its final labels.
+pub(crate) struct ScrapedTarget {
+    /// The labels the target's series carry: what relabelling left, without the `__` labels,
+    /// `instance` defaulting to the address (as Prometheus finalises a target).
+    pub labels: Labels,
+}
+
+/// Every target of every collector's pod-role scrape jobs in `groups`.
+pub(super) fn targets(groups: &[PodGroup]) -> Vec<ScrapedTarget> {
+    let mut out = Vec::new();
+    for scraper in groups
+        .iter()
+        .filter(|g| g.object.kind == OTEL_COLLECTOR_KIND)
+    {
+        for job in jobs(scraper) {
+            for g in groups.iter().filter(|g| reached(&job, g)) {
+                for mut l in kept_targets(&job, g) {
+                    if !l.contains_key("instance") {
+                        let address = l.get("__address__").cloned().unwrap_or_default();
+                        l.insert("instance".into(), address);
+                    }
+                    l.retain(|k, _| !k.starts_with("__"));
+                    out.push(ScrapedTarget { labels: l });
+                }
+            }
+        }
+    }
+    out
+}
+
+/// Whether service discovery of `job` finds `g`'s pods (namespaces and role selector).
+fn reached(job: &Job, g: &PodGroup) -> bool {
+    job.namespaces
+        .as_ref()
+        .is_none_or(|n| n.contains(&g.namespace))
+        && selected(&job.selector, &g.labels)
+}
+
+/// The name a pod of `g` gets: a StatefulSet's first ordinal, a generated suffix otherwise.
+fn pod_name(g: &PodGroup) -> String {
+    let name = &g.object.name;
+    match g.object.kind.as_str() {
+        "StatefulSet" => format!("{name}-0"),
+        "Deployment" => format!("{name}-5d8f7c9b6-x2k4p"),
+        "Job" | "CronJob" => format!("{name}-x2k4p"),
+        OTEL_COLLECTOR_KIND => format!("{name}-collector-x2k4p"),
+        _ => format!("{name}-x2k4p"),
+    }
+}
+
+/// The targets `job` keeps among `g`'s container ports, with their labels after relabelling.
+fn kept_targets(job: &Job, g: &PodGroup) -> Vec<Labels> {
     let mut common = Labels::from([
         (
             "__meta_kubernetes_namespace".to_string(),
             g.namespace.clone(),
         ),
-        ("__meta_kubernetes_pod_name".into(), g.object.name.clone()),
+        ("__meta_kubernetes_pod_name".into(), pod_name(g)),
         ("__meta_kubernetes_pod_phase".into(), "Running".into()),
         ("__meta_kubernetes_pod_ready".into(), "true".into()),
         (
@@ -113,7 +175,7 @@ fn scraped_ports(job: &Job, g: &PodGroup) -> BTreeSet<u64> {
             );
         }
     }
-    let mut ports = BTreeSet::new();
+    let mut kept = Vec::new();
     for (container, declared) in &g.containers {
         let mut targets = Vec::new();
         let mut base = common.clone();
@@ -147,22 +209,11 @@ fn scraped_ports(job: &Job, g: &PodGroup) -> BTreeSet<u64> {
         }
         for t in targets {
             if let Outcome::Kept(l) = relabel::apply(&job.steps, t) {
-                // A host without a port is scraped on the scheme's port.
-                let port = match l.get("__address__").and_then(|a| a.rsplit_once(':')) {
-                    Some((_, p)) => p.parse().ok(),
-                    None => Some(
-                        if l.get("__scheme__").map(String::as_str) == Some("https") {
-                            443
-                        } else {
-                            80
-                        },
-                    ),
-                };
-                ports.extend(port);
+                kept.push(l);
             }
         }
     }
-    ports
+    kept
 }
 
 /// The owner kind service discovery reports: a Deployment's pods belong to a ReplicaSet.

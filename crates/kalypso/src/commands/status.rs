@@ -2,12 +2,16 @@
 
 use anyhow::Result;
 
+use reqwest::Url;
+
 use crate::cli::{runtime, Context, Output, SelectArgs};
+use crate::contract::Contract;
 use crate::deploy::status::{status, table};
 use crate::deploy::{connect, releases};
 use crate::error::{EXIT_FAILED, EXIT_OK};
 use crate::helm::Helm;
 use crate::stack::Stack;
+use crate::verify::alerts::{alerts, alerts_text};
 
 /// Arguments of `kalypso status`.
 #[derive(Debug, clap::Args)]
@@ -17,32 +21,55 @@ pub struct StatusArgs {
     /// Output format.
     #[arg(long, short = 'o', value_enum, default_value = "table")]
     pub output: Output,
+    /// Prometheus API base (Mimir's ends in /prometheus) to read the self-monitoring alerts
+    /// from [default: a port-forward to the contract's Mimir gateway].
+    #[arg(long, value_name = "URL", value_parser = crate::commands::verify::parse_url)]
+    pub metrics_query_url: Option<Url>,
 }
 
-/// Runs `kalypso status`; exit 1 when anything is unhealthy.
+/// Runs `kalypso status`; exit 1 when anything is unhealthy or a critical self-monitoring
+/// alert is firing.
 pub(crate) fn run(ctx: &Context, args: StatusArgs) -> Result<i32> {
     let root = ctx.repo()?;
     let stack = Stack::load(&root)?.select(&args.select.only)?;
     let helm = Helm::locate(&root)?;
+    let contract = Contract::load(&root).ok();
     runtime()?.block_on(async move {
         releases::ensure_supported(&helm).await?;
         let cluster = connect().await?;
         let rows = status(&cluster, &helm, &stack).await?;
-        let healthy = rows.iter().all(|r| r.healthy);
+        // Mimir's ruler holds the alerts: read them when kalypso-mimir is installed.
+        let mimir_installed = rows
+            .iter()
+            .any(|r| r.component == "kalypso-mimir" && r.release_status != "not installed");
+        let alerts = match &contract {
+            Some(c) if mimir_installed || args.metrics_query_url.is_some() => {
+                Some(alerts(&cluster, c, args.metrics_query_url.as_ref()).await)
+            }
+            _ => None,
+        };
+        let critical = alerts.as_ref().is_some_and(|a| a.critical());
+        let healthy = rows.iter().all(|r| r.healthy) && !critical;
         match args.output {
             Output::Json => println!(
                 "{}",
                 serde_json::to_string_pretty(
-                    &serde_json::json!({"healthy": healthy, "components": rows})
+                    &serde_json::json!({"healthy": healthy, "components": rows, "alerts": alerts})
                 )?
             ),
             Output::Table => {
                 println!("{}", table(&rows, ctx.global.color.stdout()));
+                if let Some(a) = &alerts {
+                    println!("{}", alerts_text(a));
+                }
                 let bad = rows.iter().filter(|r| !r.healthy).count();
                 if bad == 0 {
                     println!("all {} component(s) healthy", rows.len());
                 } else {
                     println!("{bad} of {} component(s) not healthy", rows.len());
+                }
+                if critical {
+                    println!("a critical self-monitoring alert is firing");
                 }
             }
         }
