@@ -331,6 +331,16 @@ impl Server {
     /// The all-in-one Deployment of the render, its command line run here: the binary and data
     /// directory local, every address 127.0.0.1, every port a free one, the identities file the
     /// rendered Secret's.
+    /// The last lines weed wrote, for a failure message.
+    fn log_tail(&self) -> String {
+        let text = std::fs::read_to_string(&self.log).unwrap_or_default();
+        let lines: Vec<&str> = text.lines().collect();
+        format!(
+            "weed's log (last 40 lines):\n{}",
+            lines[lines.len().saturating_sub(40)..].join("\n")
+        )
+    }
+
     fn from_render(weed: &Path, render: &Render) -> Server {
         let ns = "minio";
         let deploy = render.get("Deployment", ns, "seaweedfs-all-in-one");
@@ -414,10 +424,10 @@ impl Server {
             format!("-dir={}", data.display()),
             "-ip=127.0.0.1".into(),
             "-ip.bind=127.0.0.1".into(),
-            "-volume.max=0".into(),
-            // As kalypso-minio renders it: the default (30 GB volumes) leaves no room for the
-            // seven buckets' volumes on a small disk.
-            "-master.volumeSizeLimitMB=1000".into(),
+            // As kalypso-minio renders it: volume slots set, not derived from the free disk (seven
+            // per bucket on its first write), and small volumes.
+            "-volume.max=64".into(),
+            "-master.volumeSizeLimitMB=128".into(),
             "-master.defaultReplication=000".into(),
             format!("-master.port={master}"),
             format!("-volume.port={volume}"),
@@ -942,7 +952,7 @@ fn each_backend_uses_its_own_buckets_on_a_real_seaweedfs_and_no_other() {
     let all = backends(render);
 
     let m = least_privilege(&t.python, &server.endpoint(), &all)
-        .unwrap_or_else(|e| panic!("least privilege broken:\n{e}"));
+        .unwrap_or_else(|e| panic!("least privilege broken:\n{e}\n{}", server.log_tail()));
     let own: usize = all.iter().map(|b| b.buckets.len()).sum();
     let foreign: usize = all.iter().map(|b| own - b.buckets.len()).sum();
     // Seven operations per own bucket; per backend a bucket creation, and three operations per
