@@ -3,7 +3,6 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use base64::Engine;
 use serde_json::Value;
 
 use super::dns::extract::{self, DnsReference, PortUse};
@@ -11,7 +10,7 @@ use super::dns::{alloy, nginx};
 use super::policy::Policy;
 use super::services::{self, ServiceView};
 use kalypso_model::manifest::walk::{index, join};
-use kalypso_model::manifest::{workload, yaml, Manifest, Object};
+use kalypso_model::manifest::{decode_base64, workload, yaml, Manifest, Object};
 use kalypso_render::ChartStatus;
 
 /// One component of the checked stack, as rendered.
@@ -398,12 +397,4 @@ pub fn embedded(text: &str) -> Option<Value> {
         v @ (Value::Object(_) | Value::Array(_)) => Some(v),
         _ => None,
     }
-}
-
-/// Decodes a Secret's base64 value into text, when it is UTF-8.
-pub fn decode_base64(s: &str) -> Option<String> {
-    let bytes = base64::engine::general_purpose::STANDARD
-        .decode(s.trim())
-        .ok()?;
-    String::from_utf8(bytes).ok()
 }

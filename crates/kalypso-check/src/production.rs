@@ -16,9 +16,10 @@ use std::path::Path;
 use anyhow::Result;
 use serde::Deserialize;
 
-use super::context::{decode_base64, Context};
+use super::context::Context;
 use super::finding::{Finding, Severity};
 use kalypso_model::error::usage;
+use kalypso_model::manifest::decode_base64;
 use kalypso_model::manifest::workload::{containers, pod_spec};
 
 /// Rule ids.

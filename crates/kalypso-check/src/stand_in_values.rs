@@ -7,8 +7,8 @@
 
 use serde_json::Value;
 
+use super::config::BUCKET_KEYS;
 use super::context::{ChartInfo, Context};
-use super::storage::BUCKET_KEYS;
 use kalypso_model::manifest::walk::{self, join};
 
 /// A bucket named in a stand-in's values.

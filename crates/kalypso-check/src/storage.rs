@@ -22,9 +22,11 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::Value;
 
-use super::context::{decode_base64, Context};
+use super::config::BUCKET_KEYS;
+use super::context::Context;
 use super::finding::{Finding, Severity};
 use super::stand_in_values;
+use kalypso_model::manifest::decode_base64;
 use kalypso_model::manifest::walk::{self, join};
 use kalypso_model::manifest::{Object, ObjectRef};
 
@@ -32,16 +34,6 @@ use kalypso_model::manifest::{Object, ObjectRef};
 pub const BUCKET_RULE: &str = "wiring/bucket";
 /// Rule id for S3 credentials.
 pub const CREDENTIALS_RULE: &str = "wiring/credentials";
-
-/// Keys backends name their buckets with (Mimir/Pyroscope `bucket_name`, Tempo `bucket`,
-/// Loki `bucketnames`, comma-separated).
-pub const BUCKET_KEYS: &[&str] = &[
-    "bucket_name",
-    "bucket",
-    "bucketnames",
-    "bucketName",
-    "bucketNames",
-];
 
 /// The key of SeaweedFS's identities file in its Secret (the chart's `existingConfigSecret`).
 pub const SEAWEEDFS_IDENTITIES_KEY: &str = "seaweedfs_s3_config";

@@ -24,11 +24,9 @@ use serde::Serialize;
 use super::releases;
 use kalypso_cluster::{Cluster, ClusterError};
 use kalypso_model::chart::ChartMeta;
-use kalypso_model::stack::Stack;
+use kalypso_model::stack::{Stack, MIN_KUBERNETES};
 use kalypso_render::helm::Helm;
 
-/// The Kubernetes version README promises (mimir-distributed 6.2 requires it).
-pub const MIN_KUBERNETES: (u64, u64) = (1, 32);
 /// The OpenTelemetry eBPF profiler's kernel minimum.
 pub const MIN_KERNEL: (u64, u64) = (5, 10);
 /// Architectures the profiler image is built for.
@@ -188,18 +186,18 @@ async fn kubernetes_version(cluster: &Cluster) -> Result<Finding, ClusterError> 
             info.minor.trim_end_matches('+').parse().ok()?,
         ))
     });
-    let (maj, min) = MIN_KUBERNETES;
+    let min = MIN_KUBERNETES.text;
     Ok(match found {
-        Some(v) if v >= MIN_KUBERNETES => Finding::ok("kubernetes-version", format!("Kubernetes {}", info.git_version)),
+        Some(v) if v >= MIN_KUBERNETES.pair() => Finding::ok("kubernetes-version", format!("Kubernetes {}", info.git_version)),
         Some(_) => Finding::error(
             "kubernetes-version",
-            format!("Kubernetes {} is older than {maj}.{min}, the stack's minimum (mimir-distributed 6.2 requires it)", info.git_version),
-            format!("upgrade the cluster to {maj}.{min} or newer (kind: `kind create cluster --image kindest/node:v1.33.1`)"),
+            format!("Kubernetes {} is older than {min}, the stack's minimum (mimir-distributed 6.2 requires it)", info.git_version),
+            format!("upgrade the cluster to {min} or newer (kind: `kind create cluster --image kindest/node:v1.33.1`)"),
         ),
         None => Finding::warn(
             "kubernetes-version",
             format!("cannot tell the Kubernetes version from {:?}", info.git_version),
-            format!("make sure the cluster runs Kubernetes {maj}.{min} or newer"),
+            format!("make sure the cluster runs Kubernetes {min} or newer"),
         ),
     })
 }

@@ -232,3 +232,27 @@ spec:
         assert!(err.contains("\"first\""), "{err}");
     }
 }
+
+/// A Kubernetes minor version.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KubeVersion {
+    pub major: u64,
+    pub minor: u64,
+    /// `major.minor`, as flags and messages write it.
+    pub text: &'static str,
+}
+
+impl KubeVersion {
+    /// `(major, minor)`, for comparisons.
+    pub fn pair(&self) -> (u64, u64) {
+        (self.major, self.minor)
+    }
+}
+
+/// The oldest Kubernetes the stack supports (mimir-distributed 6.2 declares `^1.32.0-0`):
+/// render, lint and check default to it, and `kalypso doctor` refuses an older cluster.
+pub const MIN_KUBERNETES: KubeVersion = KubeVersion {
+    major: 1,
+    minor: 32,
+    text: "1.32",
+};

@@ -72,7 +72,7 @@ fn check(repo: &std::path::Path, cold: bool) -> Result<(Duration, String), Strin
     let Sub::Check(args) = cli.command else {
         return Err("not a check command".into());
     };
-    let ctx = kalypso::cli::Context {
+    let ctx = kalypso::args::Context {
         global: cli.global.clone(),
     };
     let start = Instant::now();

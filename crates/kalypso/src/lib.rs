@@ -8,6 +8,7 @@
 //! tests and benchmarks.
 #![warn(unreachable_pub)]
 
+pub mod args;
 pub mod cli;
 pub mod commands;
 

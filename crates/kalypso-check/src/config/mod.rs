@@ -26,6 +26,16 @@ use serde_json::Value;
 use self::reference::{BackendReference, Distribution, KeyType, Reference};
 use super::context::Context;
 use super::finding::{Finding, Severity};
+
+/// Keys backends name their buckets with (Mimir/Pyroscope `bucket_name`, Tempo `bucket`,
+/// Loki `bucketnames`, comma-separated).
+pub const BUCKET_KEYS: &[&str] = &[
+    "bucket_name",
+    "bucket",
+    "bucketnames",
+    "bucketName",
+    "bucketNames",
+];
 use kalypso_model::manifest::walk::{index, join};
 use kalypso_model::manifest::workload::{containers, pod_spec, OTEL_COLLECTOR_KIND};
 use kalypso_model::manifest::Object;

@@ -307,6 +307,15 @@ impl Manifest {
     }
 }
 
+/// Decodes a Secret's base64 value into text, when it is UTF-8.
+pub fn decode_base64(s: &str) -> Option<String> {
+    use base64::Engine as _;
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(s.trim())
+        .ok()?;
+    String::from_utf8(bytes).ok()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

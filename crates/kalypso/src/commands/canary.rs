@@ -7,7 +7,7 @@ use std::time::Duration;
 use anyhow::Result;
 
 use super::verify::EndpointArgs;
-use crate::cli::{runtime, Context};
+use crate::args::{runtime, Context};
 use crate::contract::Contract;
 use crate::error::{usage, EXIT_OK};
 use crate::verify::canary::{self, CanaryOptions};

@@ -6,8 +6,8 @@ use std::path::{Path, PathBuf};
 use anyhow::Result;
 
 use super::render::{IndexEntry, INDEX_FILE};
+use crate::args::{Context, StackArgs};
 use crate::check::{self, ChartInfo, CheckOptions, Policy, SchemaOptions, Severity};
-use crate::cli::{Context, StackArgs};
 use crate::error::{usage, EXIT_FAILED, EXIT_OK};
 use crate::helm::Helm;
 use crate::manifest::{Manifest, Source};

@@ -2,7 +2,7 @@
 
 use anyhow::Result;
 
-use crate::cli::{runtime, Context, Output, SelectArgs, ValuesArgs};
+use crate::args::{runtime, Context, Output, SelectArgs, ValuesArgs};
 use crate::deploy::diff::{diff_release, table};
 use crate::deploy::plan::Plan;
 use crate::deploy::{connect, releases};

@@ -2,7 +2,7 @@
 
 use anyhow::Result;
 
-use crate::cli::{runtime, Context, Output};
+use crate::args::{runtime, Context, Output};
 use crate::deploy::connect;
 use crate::deploy::doctor::{doctor, table, Severity};
 use crate::helm::Helm;

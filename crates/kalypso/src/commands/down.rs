@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use anyhow::Result;
 
-use crate::cli::{runtime, Context, SelectArgs};
+use crate::args::{runtime, Context, SelectArgs};
 use crate::deploy::down::{down, DownOutcome};
 use crate::deploy::{connect, releases};
 use crate::error::{usage, EXIT_FAILED, EXIT_OK};

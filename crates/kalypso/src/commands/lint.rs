@@ -4,7 +4,7 @@
 
 use anyhow::Result;
 
-use crate::cli::{Context, StackArgs};
+use crate::args::{Context, StackArgs};
 use crate::error::{EXIT_FAILED, EXIT_OK};
 use crate::helm::Helm;
 use crate::release::ReleaseSpec;

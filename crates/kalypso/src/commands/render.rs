@@ -10,7 +10,7 @@ use std::path::PathBuf;
 use anyhow::{Context as _, Result};
 use serde::{Deserialize, Serialize};
 
-use crate::cli::{Context, StackArgs};
+use crate::args::{Context, StackArgs};
 use crate::error::{usage, EXIT_OK};
 use crate::helm::Helm;
 use crate::render::{render_stack, ChartStatus};

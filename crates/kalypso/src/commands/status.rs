@@ -4,7 +4,7 @@ use anyhow::Result;
 
 use reqwest::Url;
 
-use crate::cli::{runtime, Context, Output, SelectArgs};
+use crate::args::{runtime, Context, Output, SelectArgs};
 use crate::contract::Contract;
 use crate::deploy::status::{status, table};
 use crate::deploy::{connect, releases};

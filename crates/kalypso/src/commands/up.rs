@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use anyhow::Result;
 
-use crate::cli::{runtime, Context, SelectArgs, ValuesArgs};
+use crate::args::{runtime, Context, SelectArgs, ValuesArgs};
 use crate::deploy::diff::{delete_for_recreate, preflight, ObjectKey};
 use crate::deploy::plan::Plan;
 use crate::deploy::up::{up, Action, UpOptions};

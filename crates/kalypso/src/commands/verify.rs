@@ -6,7 +6,7 @@ use std::time::Duration;
 use anyhow::Result;
 use reqwest::Url;
 
-use crate::cli::{runtime, Context, Output};
+use crate::args::{runtime, Context, Output};
 use crate::contract::{Contract, Tenants};
 use crate::verify::endpoints::{roles, Endpoints};
 use crate::verify::logs::LogFormat;

@@ -580,7 +580,7 @@ pub fn files_of(kind: &str, body: &serde_json::Value) -> BTreeMap<String, String
     for (key, base64) in [("data", kind == "Secret"), ("stringData", false)] {
         for (k, v) in body[key].as_object().into_iter().flatten() {
             let text = match v.as_str() {
-                Some(s) if base64 => crate::context::decode_base64(s),
+                Some(s) if base64 => kalypso_model::manifest::decode_base64(s),
                 Some(s) => Some(s.to_string()),
                 None => None,
             };
