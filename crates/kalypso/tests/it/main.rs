@@ -31,6 +31,7 @@ mod deploy_down;
 mod deploy_up;
 mod diff_controlplane;
 mod lint_cli;
+mod module_cycles;
 mod nginx_real;
 mod readme_contract;
 mod relabel_prometheus;
