@@ -1,7 +1,6 @@
 //! What to show when an object is not healthy: its recent Events, the Events of its failing
 //! pod, and the tail of the failing container's log.
 
-use std::collections::BTreeMap;
 use std::fmt;
 
 use k8s_openapi::api::apps::v1::ReplicaSet;
@@ -10,6 +9,7 @@ use kube::api::{Api, ApiResource, DynamicObject, GroupVersionKind, ListParams, L
 use serde::Serialize;
 
 use super::Cluster;
+use kalypso_model::manifest::selector::Selector;
 use kalypso_model::manifest::ObjectRef;
 
 /// How many Events and log lines a diagnosis keeps.
@@ -205,25 +205,11 @@ async fn pod_selector(cluster: &Cluster, obj: &ObjectRef, ns: &str) -> Option<St
         .get(&obj.name)
         .await
         .ok()?;
-    let mut labels: BTreeMap<String, String> = o.data["spec"]["selector"]["matchLabels"]
-        .as_object()
-        .into_iter()
-        .flatten()
-        .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_string())))
-        .collect();
-    if labels.is_empty() && obj.kind == "Job" {
-        labels.insert("job-name".into(), obj.name.clone());
+    let selector = Selector::from_object(&o.data["spec"]["selector"]);
+    if selector.is_empty() && obj.kind == "Job" {
+        return Some(format!("job-name={}", obj.name));
     }
-    if labels.is_empty() {
-        return None;
-    }
-    Some(
-        labels
-            .iter()
-            .map(|(k, v)| format!("{k}={v}"))
-            .collect::<Vec<_>>()
-            .join(","),
-    )
+    selector.text()
 }
 
 /// The pod (and container) most worth showing for an unhealthy workload.

@@ -14,6 +14,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinHandle;
 
 use super::{Cluster, ClusterError};
+use kalypso_model::manifest::selector::Selector;
 
 /// Why a Service could not be forwarded to.
 #[derive(Debug, thiserror::Error)]
@@ -245,16 +246,7 @@ fn service_ports(svc: &Service) -> String {
 
 /// The Service selector as a label selector string (`a=b,c=d`, sorted), or None without one.
 pub fn selector_string(svc: &Service) -> Option<String> {
-    let sel = svc.spec.as_ref()?.selector.as_ref()?;
-    if sel.is_empty() {
-        return None;
-    }
-    Some(
-        sel.iter()
-            .map(|(k, v)| format!("{k}={v}"))
-            .collect::<Vec<_>>()
-            .join(","),
-    )
+    Selector::from_map(svc.spec.as_ref()?.selector.as_ref()?).text()
 }
 
 /// The first (by name) pod that is Running, Ready and not being deleted.

@@ -36,7 +36,7 @@ pub use kalypso_model::outcome::Severity;
 
 /// One preflight result.
 #[derive(Debug, Clone, Serialize)]
-pub struct Finding {
+pub struct Preflight {
     /// Check id: `kubernetes-version`, `node-kernel`, `node-arch`, `storage-class`,
     /// `conflict/cert-manager`, `conflict/istio`, `conflict/opentelemetry-operator`, `helm`,
     /// `gitops/argocd`, `gitops/progressive-syncs`, `object-store`.
@@ -50,33 +50,33 @@ pub struct Finding {
     pub fix: Option<String>,
 }
 
-impl Finding {
-    fn ok(check: &str, message: impl Into<String>) -> Finding {
-        Finding {
+impl Preflight {
+    fn ok(check: &str, message: impl Into<String>) -> Preflight {
+        Preflight {
             check: check.into(),
             severity: Severity::Ok,
             message: message.into(),
             fix: None,
         }
     }
-    fn warn(check: &str, message: impl Into<String>, fix: impl Into<String>) -> Finding {
-        Finding {
+    fn warn(check: &str, message: impl Into<String>, fix: impl Into<String>) -> Preflight {
+        Preflight {
             check: check.into(),
             severity: Severity::Warning,
             message: message.into(),
             fix: Some(fix.into()),
         }
     }
-    fn info(check: &str, message: impl Into<String>, fix: impl Into<String>) -> Finding {
-        Finding {
+    fn info(check: &str, message: impl Into<String>, fix: impl Into<String>) -> Preflight {
+        Preflight {
             check: check.into(),
             severity: Severity::Info,
             message: message.into(),
             fix: Some(fix.into()),
         }
     }
-    fn error(check: &str, message: impl Into<String>, fix: impl Into<String>) -> Finding {
-        Finding {
+    fn error(check: &str, message: impl Into<String>, fix: impl Into<String>) -> Preflight {
+        Preflight {
             check: check.into(),
             severity: Severity::Error,
             message: message.into(),
@@ -86,7 +86,7 @@ impl Finding {
 }
 
 /// The findings as a table: severity, check, and what was found (with the fix below it).
-pub fn table(findings: &[Finding], color: bool) -> String {
+pub fn table(findings: &[Preflight], color: bool) -> String {
     use comfy_table::{presets::UTF8_FULL_CONDENSED, Cell, Color, ContentArrangement, Table};
     let mut t = Table::new();
     t.load_preset(UTF8_FULL_CONDENSED)
@@ -115,7 +115,7 @@ pub fn table(findings: &[Finding], color: bool) -> String {
     t.to_string()
 }
 
-impl fmt::Display for Finding {
+impl fmt::Display for Preflight {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let mark = match self.severity {
             Severity::Ok => "ok   ",
@@ -137,7 +137,7 @@ pub async fn doctor(
     helm: Option<&Helm>,
     stack: Option<&Stack>,
     gitops: bool,
-) -> Result<Vec<Finding>, ClusterError> {
+) -> Result<Vec<Preflight>, ClusterError> {
     let mut out = Vec::new();
     out.push(helm_finding(helm).await);
     out.push(kubernetes_version(cluster).await?);
@@ -151,17 +151,17 @@ pub async fn doctor(
     Ok(out)
 }
 
-async fn helm_finding(helm: Option<&Helm>) -> Finding {
+async fn helm_finding(helm: Option<&Helm>) -> Preflight {
     let Some(helm) = helm else {
-        return Finding::error(
+        return Preflight::error(
             "helm",
             "helm is not installed",
             "install helm 3.8+ or helm 4 and put it on PATH (or set KALYPSO_HELM)",
         );
     };
     match releases::ensure_supported(helm).await {
-        Ok(v) => Finding::ok("helm", format!("helm {v}")),
-        Err(e) => Finding::error(
+        Ok(v) => Preflight::ok("helm", format!("helm {v}")),
+        Err(e) => Preflight::error(
             "helm",
             format!("{e:#}"),
             "install a current helm 3 (3.8 or newer) or helm 4",
@@ -178,7 +178,7 @@ pub fn major_minor(text: &str) -> Option<(u64, u64)> {
     Some((major, minor))
 }
 
-async fn kubernetes_version(cluster: &Cluster) -> Result<Finding, ClusterError> {
+async fn kubernetes_version(cluster: &Cluster) -> Result<Preflight, ClusterError> {
     let info = cluster.version().await?;
     let found = major_minor(&info.git_version).or_else(|| {
         Some((
@@ -188,13 +188,13 @@ async fn kubernetes_version(cluster: &Cluster) -> Result<Finding, ClusterError> 
     });
     let min = MIN_KUBERNETES.text;
     Ok(match found {
-        Some(v) if v >= MIN_KUBERNETES.pair() => Finding::ok("kubernetes-version", format!("Kubernetes {}", info.git_version)),
-        Some(_) => Finding::error(
+        Some(v) if v >= MIN_KUBERNETES.pair() => Preflight::ok("kubernetes-version", format!("Kubernetes {}", info.git_version)),
+        Some(_) => Preflight::error(
             "kubernetes-version",
             format!("Kubernetes {} is older than {min}, the stack's minimum (mimir-distributed 6.2 requires it)", info.git_version),
             format!("upgrade the cluster to {min} or newer (kind: `kind create cluster --image kindest/node:v1.33.1`)"),
         ),
-        None => Finding::warn(
+        None => Preflight::warn(
             "kubernetes-version",
             format!("cannot tell the Kubernetes version from {:?}", info.git_version),
             format!("make sure the cluster runs Kubernetes {min} or newer"),
@@ -202,7 +202,7 @@ async fn kubernetes_version(cluster: &Cluster) -> Result<Finding, ClusterError> 
     })
 }
 
-async fn nodes(cluster: &Cluster) -> Result<Vec<Finding>, ClusterError> {
+async fn nodes(cluster: &Cluster) -> Result<Vec<Preflight>, ClusterError> {
     let list = Api::<Node>::all(cluster.client())
         .list(&ListParams::default())
         .await
@@ -216,7 +216,7 @@ async fn nodes(cluster: &Cluster) -> Result<Vec<Finding>, ClusterError> {
             continue;
         };
         if info.operating_system != "linux" {
-            out.push(Finding::warn(
+            out.push(Preflight::warn(
                 "node-os",
                 format!(
                     "node {name} runs {}: the eBPF profiler runs on linux nodes only",
@@ -227,20 +227,20 @@ async fn nodes(cluster: &Cluster) -> Result<Vec<Finding>, ClusterError> {
             continue;
         }
         match major_minor(&info.kernel_version) {
-            Some(v) if v >= MIN_KERNEL => out.push(Finding::ok("node-kernel", format!("node {name}: kernel {}", info.kernel_version))),
-            _ => out.push(Finding::warn(
+            Some(v) if v >= MIN_KERNEL => out.push(Preflight::ok("node-kernel", format!("node {name}: kernel {}", info.kernel_version))),
+            _ => out.push(Preflight::warn(
                 "node-kernel",
                 format!("node {name}: kernel {} is older than {kmaj}.{kmin}, which the eBPF profiler needs", info.kernel_version),
                 format!("upgrade the node's kernel to {kmaj}.{kmin}+ to profile it; {disable}"),
             )),
         }
         if PROFILER_ARCHES.contains(&info.architecture.as_str()) {
-            out.push(Finding::ok(
+            out.push(Preflight::ok(
                 "node-arch",
                 format!("node {name}: {}", info.architecture),
             ));
         } else {
-            out.push(Finding::warn(
+            out.push(Preflight::warn(
                 "node-arch",
                 format!("node {name}: architecture {} has no eBPF profiler image (amd64 and arm64 only)", info.architecture),
                 disable,
@@ -248,7 +248,7 @@ async fn nodes(cluster: &Cluster) -> Result<Vec<Finding>, ClusterError> {
         }
     }
     if list.items.is_empty() {
-        out.push(Finding::error(
+        out.push(Preflight::error(
             "nodes",
             "the cluster has no nodes",
             "add nodes to the cluster",
@@ -260,7 +260,7 @@ async fn nodes(cluster: &Cluster) -> Result<Vec<Finding>, ClusterError> {
 const DEFAULT_CLASS: &str = "storageclass.kubernetes.io/is-default-class";
 const DEFAULT_CLASS_BETA: &str = "storageclass.beta.kubernetes.io/is-default-class";
 
-async fn storage_class(cluster: &Cluster) -> Result<Finding, ClusterError> {
+async fn storage_class(cluster: &Cluster) -> Result<Preflight, ClusterError> {
     let list = Api::<StorageClass>::all(cluster.client())
         .list(&ListParams::default())
         .await
@@ -283,7 +283,7 @@ async fn storage_class(cluster: &Cluster) -> Result<Finding, ClusterError> {
         )
     };
     Ok(match defaults.len() {
-        1 => Finding::ok(
+        1 => Preflight::ok(
             "storage-class",
             format!("default StorageClass {}", defaults[0]),
         ),
@@ -297,7 +297,7 @@ async fn storage_class(cluster: &Cluster) -> Result<Finding, ClusterError> {
                 Some(n) => format!("mark one StorageClass default: {}", fix_one(n)),
                 None => "install a storage provisioner (kind ships `standard`; e.g. rancher local-path-provisioner) and mark its class default".into(),
             };
-            Finding::error(
+            Preflight::error(
                 "storage-class",
                 format!(
                     "no default StorageClass{}: MinIO, Mimir, Tempo, Loki and Pyroscope volume claims would stay Pending",
@@ -306,7 +306,7 @@ async fn storage_class(cluster: &Cluster) -> Result<Finding, ClusterError> {
                 fix,
             )
         }
-        _ => Finding::warn(
+        _ => Preflight::warn(
             "storage-class",
             format!(
                 "{} StorageClasses are marked default ({}): which one a claim gets is unspecified",
@@ -389,7 +389,10 @@ fn describe_owner(o: &Option<(String, String)>) -> String {
     }
 }
 
-async fn conflicts(cluster: &Cluster, stack: Option<&Stack>) -> Result<Vec<Finding>, ClusterError> {
+async fn conflicts(
+    cluster: &Cluster,
+    stack: Option<&Stack>,
+) -> Result<Vec<Preflight>, ClusterError> {
     let crds = Api::<CustomResourceDefinition>::all(cluster.client());
     let deploys = Api::<Deployment>::all(cluster.client());
     let mut out = Vec::new();
@@ -435,12 +438,12 @@ async fn conflicts(cluster: &Cluster, stack: Option<&Stack>) -> Result<Vec<Findi
             }
         }
         if found.is_empty() {
-            out.push(Finding::ok(
+            out.push(Preflight::ok(
                 p.check,
                 format!("{} is not installed outside {release}", p.title),
             ));
         } else {
-            out.push(Finding::error(
+            out.push(Preflight::error(
                 p.check,
                 format!(
                     "{} is already installed outside {release} ({}): installing {release} would fail on ownership or run two controllers",
@@ -462,7 +465,7 @@ const SWITCH_ENGINE: &str = "switch to the maintained SeaweedFS engine: copy the
 async fn object_store(
     cluster: &Cluster,
     stack: Option<&Stack>,
-) -> Result<Option<Finding>, ClusterError> {
+) -> Result<Option<Preflight>, ClusterError> {
     let Some((release, namespace)) = installed_by(stack, "minio") else {
         return Ok(None);
     };
@@ -513,14 +516,14 @@ async fn object_store(
     if let Some((name, image)) =
         running(&["minio/minio", "app=minio", "app.kubernetes.io/name=minio"])
     {
-        return Ok(Some(Finding::info(
+        return Ok(Some(Preflight::info(
             check,
             format!("MinIO serves the object store (Deployment {namespace}/{name}, {image}): upstream no longer maintains MinIO or publishes images, so it gets no security fixes"),
             SWITCH_ENGINE,
         )));
     }
     if let Some((name, image)) = running(&["seaweedfs"]) {
-        return Ok(Some(Finding::ok(
+        return Ok(Some(Preflight::ok(
             check,
             format!("SeaweedFS serves the object store (Deployment {namespace}/{name}, {image})"),
         )));
@@ -534,13 +537,13 @@ async fn object_store(
         .and_then(|v| v["engine"].as_str().map(str::to_string))
         .unwrap_or_else(|| "minio".into());
     Ok(Some(if engine == "minio" {
-        Finding::info(
+        Preflight::info(
             check,
             format!("{release} installs MinIO by default (engine: minio); upstream no longer maintains MinIO or publishes images"),
             SWITCH_ENGINE.replace("copy the buckets across (docs/object-store-migration.md), then ", "install with "),
         )
     } else {
-        Finding::ok(
+        Preflight::ok(
             check,
             format!("{release} installs {engine} by default (engine: {engine})"),
         )
@@ -555,7 +558,7 @@ const ARGOCD_CRDS: &[&str] = &[
 ];
 const PROGRESSIVE_KEY: &str = "applicationsetcontroller.enable.progressive.syncs";
 
-async fn argocd(cluster: &Cluster) -> Result<Vec<Finding>, ClusterError> {
+async fn argocd(cluster: &Cluster) -> Result<Vec<Preflight>, ClusterError> {
     let mut out = Vec::new();
     let install = "install Argo CD 3.3 or newer into namespace argocd (https://argo-cd.readthedocs.io/en/stable/getting_started/)";
     match Api::<Namespace>::all(cluster.client()).get(ARGOCD_NS).await {
@@ -565,7 +568,7 @@ async fn argocd(cluster: &Cluster) -> Result<Vec<Finding>, ClusterError> {
             if !err.is_not_found() {
                 return Err(err);
             }
-            out.push(Finding::error(
+            out.push(Preflight::error(
                 "gitops/argocd",
                 "namespace argocd does not exist: Argo CD is not installed",
                 install,
@@ -585,12 +588,12 @@ async fn argocd(cluster: &Cluster) -> Result<Vec<Finding>, ClusterError> {
         }
     }
     if missing.is_empty() {
-        out.push(Finding::ok(
+        out.push(Preflight::ok(
             "gitops/argocd",
             "Argo CD CRDs present in the cluster, namespace argocd exists",
         ));
     } else {
-        out.push(Finding::error(
+        out.push(Preflight::error(
             "gitops/argocd",
             format!("Argo CD CRDs missing: {}", missing.join(", ")),
             install,
@@ -613,8 +616,8 @@ async fn argocd(cluster: &Cluster) -> Result<Vec<Finding>, ClusterError> {
         }
     };
     match value.as_deref().map(str::trim) {
-        Some("true") => out.push(Finding::ok("gitops/progressive-syncs", format!("{PROGRESSIVE_KEY} is \"true\""))),
-        other => out.push(Finding::error(
+        Some("true") => out.push(Preflight::ok("gitops/progressive-syncs", format!("{PROGRESSIVE_KEY} is \"true\""))),
+        other => out.push(Preflight::error(
             "gitops/progressive-syncs",
             format!(
                 "{PROGRESSIVE_KEY} is {} in argocd-cmd-params-cm: the ApplicationSet's RollingSync waves would not run",

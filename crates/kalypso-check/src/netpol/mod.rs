@@ -18,9 +18,11 @@
 //! stack does not need (rules for the API server, the kubelet or pods of the same namespace
 //! are not counted: those flows are not wires).
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 
 use serde_json::Value;
+
+use kalypso_model::manifest::selector::{Labels, Selector};
 
 use super::context::{Context, DnsUse};
 use super::dns::extract::PortUse;
@@ -44,8 +46,6 @@ pub const RULE: &str = "wiring/netpol";
 /// The label every namespace carries with its own name (Kubernetes 1.22+).
 const NAMESPACE_NAME_LABEL: &str = "kubernetes.io/metadata.name";
 
-type Labels = BTreeMap<String, String>;
-
 /// Pods of one workload, as policies (and service discovery) see them.
 struct PodGroup<'a> {
     object: &'a Object,
@@ -62,59 +62,6 @@ struct PodGroup<'a> {
 
 /// A declared container port: (name, number, protocol).
 type ContainerPort = (Option<String>, u64, String);
-
-/// A label selector (`matchLabels` and `matchExpressions`).
-#[derive(Debug, Clone, Default)]
-struct Selector {
-    labels: Labels,
-    expressions: Vec<(String, String, Vec<String>)>,
-}
-
-impl Selector {
-    fn parse(v: &Value) -> Selector {
-        let labels = v["matchLabels"]
-            .as_object()
-            .into_iter()
-            .flatten()
-            .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_string())))
-            .collect();
-        let expressions = v["matchExpressions"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter_map(|e| {
-                Some((
-                    e["key"].as_str()?.to_string(),
-                    e["operator"].as_str()?.to_string(),
-                    e["values"]
-                        .as_array()
-                        .into_iter()
-                        .flatten()
-                        .filter_map(|v| v.as_str().map(str::to_string))
-                        .collect(),
-                ))
-            })
-            .collect();
-        Selector {
-            labels,
-            expressions,
-        }
-    }
-
-    fn matches(&self, labels: &Labels) -> bool {
-        self.labels.iter().all(|(k, v)| labels.get(k) == Some(v))
-            && self.expressions.iter().all(|(k, op, values)| {
-                let have = labels.get(k);
-                match op.as_str() {
-                    "In" => have.is_some_and(|h| values.contains(h)),
-                    "NotIn" => have.is_none_or(|h| !values.contains(h)),
-                    "Exists" => have.is_some(),
-                    "DoesNotExist" => have.is_none(),
-                    _ => false,
-                }
-            })
-    }
-}
 
 /// One peer of a rule.
 #[derive(Debug, Clone)]
@@ -169,11 +116,11 @@ fn parse_rules(v: &Value, peers_key: &str) -> Vec<Rule> {
                             namespaces: p
                                 .get("namespaceSelector")
                                 .filter(|v| v.is_object())
-                                .map(Selector::parse),
+                                .map(Selector::from_object),
                             pods: p
                                 .get("podSelector")
                                 .filter(|v| v.is_object())
-                                .map(Selector::parse),
+                                .map(Selector::from_object),
                         }
                     }
                 })
@@ -210,7 +157,7 @@ fn policies<'a>(ctx: &Context<'a>) -> Vec<Policy<'a>> {
             Policy {
                 object: o,
                 namespace: o.namespace.clone().unwrap_or_default(),
-                selects: Selector::parse(&spec["podSelector"]),
+                selects: Selector::from_object(&spec["podSelector"]),
                 ingress: ingress_on.then(|| parse_rules(&spec["ingress"], "from")),
                 egress: egress_on.then(|| parse_rules(&spec["egress"], "to")),
             }
@@ -686,25 +633,6 @@ pub fn check(ctx: &Context) -> Vec<Finding> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn selectors_match_labels_and_expressions() {
-        let s = Selector::parse(&serde_json::json!({
-            "matchLabels": {"app": "loki"},
-            "matchExpressions": [{"key": "tier", "operator": "In", "values": ["a", "b"]},
-                                 {"key": "canary", "operator": "DoesNotExist"}]
-        }));
-        let l = |pairs: &[(&str, &str)]| -> Labels {
-            pairs
-                .iter()
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect()
-        };
-        assert!(s.matches(&l(&[("app", "loki"), ("tier", "a")])));
-        assert!(!s.matches(&l(&[("app", "loki"), ("tier", "c")])));
-        assert!(!s.matches(&l(&[("app", "loki"), ("tier", "a"), ("canary", "x")])));
-        assert!(Selector::default().matches(&l(&[])));
-    }
 
     #[test]
     fn ports_match_by_number_range_or_name() {

@@ -12,8 +12,9 @@ use std::collections::BTreeSet;
 
 use serde_json::Value;
 
-use super::{Labels, PodGroup, Target};
+use super::{PodGroup, Target};
 use crate::relabel::{self, sanitize, Outcome, Step};
+use kalypso_model::manifest::selector::{Labels, Selector};
 use kalypso_model::manifest::workload::OTEL_COLLECTOR_KIND;
 
 /// The host part of `__address__` before relabelling (the pod IP is not known offline).
@@ -36,8 +37,8 @@ struct Job {
     field: String,
     /// `None`: every namespace.
     namespaces: Option<Vec<String>>,
-    /// Equality-based role selector: (key, wanted value or `None` for exists, negated).
-    selector: Vec<(String, Option<String>, bool)>,
+    /// The pod role's label selectors, all of them.
+    selector: Selector,
     steps: Vec<Step>,
 }
 
@@ -128,7 +129,7 @@ fn reached(job: &Job, g: &PodGroup) -> bool {
     job.namespaces
         .as_ref()
         .is_none_or(|n| n.contains(&g.namespace))
-        && selected(&job.selector, &g.labels)
+        && job.selector.matches(&g.labels)
 }
 
 /// The name a pod of `g` gets: a StatefulSet's first ordinal, a generated suffix otherwise.
@@ -234,36 +235,6 @@ fn controller_kind(g: &PodGroup) -> String {
     }
 }
 
-fn selected(selector: &[(String, Option<String>, bool)], labels: &Labels) -> bool {
-    selector.iter().all(|(k, want, negated)| {
-        let ok = match want {
-            Some(v) => labels.get(k) == Some(v),
-            None => labels.contains_key(k),
-        };
-        ok != *negated
-    })
-}
-
-/// Parses an equality-based label selector (`a=b,c!=d,e,!f`); `None` for set-based ones.
-fn parse_selector(text: &str) -> Option<Vec<(String, Option<String>, bool)>> {
-    let mut out = Vec::new();
-    for part in text.split(',').map(str::trim).filter(|p| !p.is_empty()) {
-        if part.contains(" in ") || part.contains(" notin ") || part.contains('(') {
-            return None;
-        }
-        if let Some((k, v)) = part.split_once("!=") {
-            out.push((k.trim().into(), Some(v.trim().into()), true));
-        } else if let Some((k, v)) = part.split_once("==").or_else(|| part.split_once('=')) {
-            out.push((k.trim().into(), Some(v.trim().into()), false));
-        } else if let Some(k) = part.strip_prefix('!') {
-            out.push((k.trim().into(), None, true));
-        } else {
-            out.push((part.into(), None, false));
-        }
-    }
-    Some(out)
-}
-
 /// `$$` is a literal `$` in collector configuration (the collector expands `${…}` itself).
 fn unescape(v: &Value) -> Value {
     match v {
@@ -317,7 +288,7 @@ fn jobs(scraper: &PodGroup) -> Vec<Job> {
                 if sd["namespaces"]["own_namespace"].as_bool() == Some(true) {
                     names.push(scraper.namespace.clone());
                 }
-                let mut selector = Vec::new();
+                let mut selector = Selector::default();
                 let mut decidable = true;
                 for s in sd["selectors"].as_array().into_iter().flatten() {
                     if s["role"].as_str() != Some("pod") {
@@ -326,8 +297,8 @@ fn jobs(scraper: &PodGroup) -> Vec<Job> {
                     // Field selectors (spec.nodeName=…) narrow by node: every node is scraped
                     // by some agent, so they do not change which workloads are reached.
                     if let Some(text) = s["label"].as_str() {
-                        match parse_selector(text) {
-                            Some(sel) => selector.extend(sel),
+                        match Selector::parse(text) {
+                            Some(sel) => selector.requirements.extend(sel.requirements),
                             None => decidable = false,
                         }
                     }
@@ -351,17 +322,6 @@ fn jobs(scraper: &PodGroup) -> Vec<Job> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn equality_selectors_parse_and_set_based_ones_do_not() {
-        let sel = parse_selector("app=loki, tier!=canary,monitored,!legacy").expect("parsed");
-        let labels: Labels = [("app", "loki"), ("monitored", "")]
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
-        assert!(selected(&sel, &labels));
-        assert!(parse_selector("app in (a, b)").is_none());
-    }
 
     #[test]
     fn collector_dollar_escapes_become_one_dollar() {

@@ -3,6 +3,7 @@
 
 pub mod parse;
 pub mod scope;
+pub mod selector;
 pub mod walk;
 pub mod workload;
 pub mod yaml;
