@@ -30,6 +30,7 @@ mod deploy_doctor;
 mod deploy_down;
 mod deploy_up;
 mod diff_controlplane;
+mod generated_docs;
 mod lint_cli;
 mod nginx_real;
 mod readme_contract;
