@@ -11,6 +11,7 @@ mod support;
 mod canary_metrics;
 mod chart_contract;
 mod chart_docs;
+mod chart_meta;
 mod chart_security;
 mod check_cli;
 mod check_hygiene;
