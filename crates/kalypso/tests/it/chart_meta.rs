@@ -69,7 +69,7 @@ fn chart_meta_every_chart_names_its_app_home_sources_maintainers_and_the_stacks_
             problems.push(format!("{n}: no maintainers with a name"));
         }
         let application = meta["type"].as_str() != Some("library");
-        if application && !meta["appVersion"].as_str().is_some_and(|v| !v.is_empty()) {
+        if application && meta["appVersion"].as_str().is_none_or(str::is_empty) {
             problems.push(format!("{n}: no appVersion"));
         }
     }
