@@ -1,21 +1,8 @@
 //! The rules of `kalypso check`, one module per rule family. Each rule is a function over the
 //! [`Context`] (parsed objects, components, policy) returning [`Finding`]s.
 //!
-//! | rule | module | severity |
-//! |---|---|---|
-//! | `wiring/dns` | [`dns`] | error; info for namespaces outside the input or charts rendered with stand-ins |
-//! | `wiring/secret`, `wiring/configmap` | [`refs`] | error (info when the namespace's chart used stand-ins) |
-//! | `wiring/bucket`, `wiring/credentials` | [`storage`], [`stand_in_values`] | error; info when no object store is rendered |
-//! | `wiring/netpol` | [`netpol`] | error |
-//! | `security/pod-security` | [`podsecurity`] | error; warning for a namespace without a level |
-//! | `config/*` | [`config`] | error; warning for `null` and deprecated keys |
-//! | `production/*`, `policy/waivers` | [`production`] | error (production profile; waivers always) |
-//! | `wiring/tenant` | [`tenant`] | error |
-//! | `ordering/crd`, `ordering/waves` | [`ordering`] | error / warning / info (runtime-only dependencies) |
-//! | `hygiene/*` | [`hygiene`] | error; `hygiene/probes` warning |
-//! | `determinism` | [`determinism`] | error |
-//! | `schema` | [`schema`] | error; info for kinds without a schema and when schemas are missing |
-//! | `selfmon/selectors` | [`selfmon`] | warning; error for a rule that does not parse; info for metrics the stack does not collect |
+//! Every rule, its module, the severities it reports and what it checks are in [`RULES`] and
+//! [`RULE_FAMILIES`]; `docs/rules.md` is generated from them (a test keeps it current).
 //!
 //! What the stack does not render but the cluster has (Secrets created by hand, …) and which
 //! workloads may use host access are declared in the [`policy`] (built-in defaults plus
@@ -60,8 +47,8 @@ use kalypso_render::ChartRender;
 /// compares two files rather than rendered objects).
 pub const CONTRACT_RULE: &str = "wiring/contract";
 
-/// Every rule id with a one-line description (for `--output sarif`; README's rules table has
-/// a row for each, which a test enforces).
+/// Every rule id with a one-line description (for `--output sarif` and `docs/rules.md`; each
+/// id also belongs to one of [`RULE_FAMILIES`], which a test enforces).
 pub const RULES: &[(&str, &str)] = &[
     (
         CONTRACT_RULE,
@@ -178,6 +165,215 @@ pub const RULES: &[(&str, &str)] = &[
         "Every self-monitoring dashboard panel and loaded rule selects series the scrapes produce",
     ),
 ];
+
+/// A family of rules: the module that implements them, the severity each reports and what
+/// they check in full. With [`RULES`] it is the registry `docs/rules.md` is generated from.
+#[derive(Debug, Clone, Copy)]
+pub struct RuleFamily {
+    /// The rule ids of the family (each one of [`RULES`]), with the severities each reports
+    /// and when.
+    pub rules: &'static [(&'static str, &'static str)],
+    /// Where the rules are implemented, from the repository root.
+    pub source: &'static str,
+    /// What the rules check (Markdown).
+    pub checks: &'static str,
+}
+
+/// Every rule of [`RULES`] in exactly one family (a test enforces it).
+pub const RULE_FAMILIES: &[RuleFamily] = &[
+    RuleFamily {
+        rules: &[(
+            dns::RULE,
+            "error; info for namespaces outside the input or charts rendered with stand-ins",
+        )],
+        source: "crates/kalypso-check/src/dns/mod.rs",
+        checks:
+            "every in-cluster DNS name (in configs, env, args, datasource provisioning, custom \
+                 resources) resolves to a rendered Service that exposes that port; Services an \
+                 operator creates (`<collector>-collector`) are modelled",
+    },
+    RuleFamily {
+        rules: &[
+            (
+                refs::SECRET_RULE,
+                "error (info when the namespace's chart used stand-ins)",
+            ),
+            (
+                refs::CONFIGMAP_RULE,
+                "error (info when the namespace's chart used stand-ins)",
+            ),
+        ],
+        source: "crates/kalypso-check/src/refs.rs",
+        checks:
+            "every Secret and ConfigMap a workload mounts or references exists in its namespace",
+    },
+    RuleFamily {
+        rules: &[(CONTRACT_RULE, "error")],
+        source: "crates/kalypso/src/commands/check.rs",
+        checks: "`contract.yaml` names the ApplicationSet's components, in the same namespaces",
+    },
+    RuleFamily {
+        rules: &[(
+            storage::BUCKET_RULE,
+            "error; info when no object store is rendered",
+        )],
+        source: "crates/kalypso-check/src/storage.rs",
+        checks: "every bucket a backend is configured with is created by the object store \
+                 (MinIO's bucket script or SeaweedFS's bucket Job; offline: compared in the \
+                 values a stand-in would have passed to the upstream chart)",
+    },
+    RuleFamily {
+        rules: &[(tenant::RULE, "error")],
+        source: "crates/kalypso-check/src/tenant.rs",
+        checks: "writers (collector exporters, Tempo remote write, Grafana Alloy's `loki.write`, \
+                 `prometheus.remote_write`, `pyroscope.write` and OTLP exporters, with a tenant \
+                 from a literal or from the Secret a `remote.kubernetes.secret` names) and \
+                 readers (Grafana datasources) agree on `X-Scope-OrgID`",
+    },
+    RuleFamily {
+        rules: &[(
+            storage::CREDENTIALS_RULE,
+            "error; info when no object store is rendered",
+        )],
+        source: "crates/kalypso-check/src/storage.rs",
+        checks: "each backend's S3 access key exists as an object-store user (MinIO user or \
+                 SeaweedFS identity) with the same secret key, that user may read, write and \
+                 list the backend's buckets, and no other backend's",
+    },
+    RuleFamily {
+        rules: &[(netpol::RULE, "error")],
+        source: "crates/kalypso-check/src/netpol/mod.rs",
+        checks: "every wire (`wiring/dns` use, and every pod port a collector's Prometheus \
+                 receiver finds by Kubernetes service discovery and keeps after its \
+                 `relabel_configs`) is allowed by the NetworkPolicies of both ends: the source's \
+                 egress and the destination's ingress, on that port",
+    },
+    RuleFamily {
+        rules: &[(
+            podsecurity::RULE,
+            "error; warning for a namespace without a level",
+        )],
+        source: "crates/kalypso-check/src/podsecurity.rs",
+        checks:
+            "every pod meets the Pod Security Standards level its namespace enforces (the \
+                 component's `podSecurity` in the ApplicationSet), naming each field that breaks it",
+    },
+    RuleFamily {
+        rules: &[
+            (config::UNKNOWN_KEY, "error"),
+            (config::TYPE, "error"),
+            (config::VALUE, "error"),
+            (config::NULL, "warning"),
+            (config::DEPRECATED, "warning"),
+        ],
+        source: "crates/kalypso-check/src/config/mod.rs",
+        checks: "Mimir, Loki, Tempo and Pyroscope configs use only keys of the pinned version, \
+                 with the types its decoder takes and values in the domain it accepts (closed \
+                 sets, durations and byte sizes as its Go types parse them), no `null` the \
+                 backend would silently replace, no deprecated key (reference data and source \
+                 facts in `crates/kalypso-check/data/config-reference/`)",
+    },
+    RuleFamily {
+        rules: &[
+            (config::COMPONENT, "error; warning for a deprecated alias"),
+            (config::REFERENCE, "warning"),
+        ],
+        source: "crates/kalypso-check/src/config/mod.rs",
+        checks: "collector components exist in the collector distribution that runs; reference \
+                 data exists for every backend version pinned",
+    },
+    RuleFamily {
+        rules: &[
+            (
+                production::CREDENTIALS,
+                "error (with `--profile production` only)",
+            ),
+            (
+                production::EXISTING_SECRET,
+                "error (with `--profile production` only)",
+            ),
+            (
+                production::REPLICAS,
+                "error (with `--profile production` only)",
+            ),
+        ],
+        source: "crates/kalypso-check/src/production.rs",
+        checks: "with `--profile production`: no development default credential, every \
+                 credential from a Secret the operator manages, stateful backends with at least \
+                 two replicas",
+    },
+    RuleFamily {
+        rules: &[(production::WAIVERS, "error (every profile)")],
+        source: "crates/kalypso-check/src/production.rs",
+        checks: "every checkov waiver in `kalypso-waivers.yaml` has a reason and names an object \
+                 the stack renders",
+    },
+    RuleFamily {
+        rules: &[(ordering::CRD_RULE, "error")],
+        source: "crates/kalypso-check/src/ordering.rs",
+        checks: "custom resources come after the CRDs they need (a later wave, or a later sync \
+                 wave in the same chart)",
+    },
+    RuleFamily {
+        rules: &[(
+            ordering::WAVES_RULE,
+            "error; warning or info for dependencies needed only at run time",
+        )],
+        source: "crates/kalypso-check/src/ordering.rs",
+        checks: "startup dependencies sit in earlier waves; the ApplicationSet's RollingSync \
+                 steps enforce the wave list; the AppProject allows every namespace and \
+                 cluster-scoped kind rendered",
+    },
+    RuleFamily {
+        rules: &[
+            (hygiene::IMAGE_RULE, "error"),
+            (hygiene::REQUESTS_RULE, "error"),
+            (hygiene::LIMITS_RULE, "error"),
+            (hygiene::PROBES_RULE, "warning"),
+            (hygiene::PRIVILEGED_RULE, "error"),
+        ],
+        source: "crates/kalypso-check/src/hygiene.rs",
+        checks: "pinned image tags, CPU and memory requests, memory limits, probes on \
+                 long-running containers, privileged/hostPID/hostPath only on an allow-list \
+                 with a reason",
+    },
+    RuleFamily {
+        rules: &[(determinism::RULE, "error")],
+        source: "crates/kalypso-check/src/determinism.rs",
+        checks: "two renders are byte-identical (no `lookup`/`randAlphaNum` drift under Argo \
+                 CD); the second render covers only the templates that can change",
+    },
+    RuleFamily {
+        rules: &[(
+            schema::RULE,
+            "error; info for kinds without a schema and when schemas are missing",
+        )],
+        source: "crates/kalypso-check/src/schema.rs",
+        checks: "every object validates in strict mode against the Kubernetes JSON schemas of \
+                 `--kube-version` (from PyPI `kubernetes-validate`), custom resources against \
+                 the CRDs the stack renders",
+    },
+    RuleFamily {
+        rules: &[(
+            selfmon::RULE,
+            "warning; error for a rule that does not parse; info for metrics the stack \
+                   does not collect",
+        )],
+        source: "crates/kalypso-check/src/selfmon.rs",
+        checks: "every provisioned dashboard query and every rule loaded into Mimir's ruler \
+                 parses as PromQL (`promql-parser`), and a panel, alert or recording rule whose \
+                 selectors match no target the collectors scrape (their `relabel_configs` \
+                 evaluated on every pod, as for `wiring/netpol`) nor any loaded recording \
+                 rule's output is reported, naming the dashboard, the panel and the selector",
+    },
+];
+
+/// The family of a rule id.
+pub fn rule_family(id: &str) -> Option<&'static RuleFamily> {
+    RULE_FAMILIES
+        .iter()
+        .find(|f| f.rules.iter().any(|(r, _)| *r == id))
+}
 
 /// What `run` needs besides the context.
 #[derive(Debug, Clone, Default)]
@@ -326,4 +522,28 @@ pub fn sort(findings: &mut Vec<Finding>) {
             .then_with(|| a.message.cmp(&b.message))
     });
     findings.dedup();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_rule_is_in_exactly_one_family_and_every_family_rule_is_registered() {
+        for (id, _) in RULES {
+            let n = RULE_FAMILIES
+                .iter()
+                .filter(|f| f.rules.iter().any(|(r, _)| r == id))
+                .count();
+            assert_eq!(n, 1, "{id} is in {n} families of RULE_FAMILIES");
+        }
+        for family in RULE_FAMILIES {
+            for (id, _) in family.rules {
+                assert!(
+                    RULES.iter().any(|(r, _)| r == id),
+                    "{id} is in RULE_FAMILIES but not in RULES"
+                );
+            }
+        }
+    }
 }

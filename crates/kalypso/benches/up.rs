@@ -1,5 +1,5 @@
 //! Benchmark: `kalypso up` of the whole stack against the way the stack was installed before
-//! kalypso existed (README's plain-Helm path: one `helm upgrade --install --wait` per chart and
+//! kalypso existed (the plain-Helm path of docs/install.md: one `helm upgrade --install --wait` per chart and
 //! install step, sequential in wave order), each on a fresh real control plane (the test
 //! harness of `tests/it/controlplane`) built the same way, in one process and one run. Prints
 //! both wall times and their ratio; the target is at most 0.5.
@@ -41,7 +41,7 @@ fn run(cmd: &mut Command, what: &str) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
-/// README's plain-Helm path: every chart in wave order, its install steps one by one, each
+/// The plain-Helm path of docs/install.md: every chart in wave order, its install steps one by one, each
 /// `helm upgrade --install --wait` (which returns when its workloads are ready).
 fn plain_helm(cp: &ControlPlane, repo: &UpRepo) -> Duration {
     let stack = Stack::load(repo.path()).expect("component list");

@@ -1,4 +1,4 @@
-//! Benchmark: `kalypso check` on the whole stack against the development loop README
+//! Benchmark: `kalypso check` on the whole stack against the development loop docs/testing.md
 //! documents (`helm lint --strict` then `helm template` for each chart, one after the other), in one
 //! process tree and one run, printing both wall times and their ratio.
 //!
@@ -31,7 +31,7 @@ fn dev_loop(helm: &Helm, stack: &Stack) -> Result<Duration, String> {
     for c in &stack.components {
         let dir = stack.chart_dir(c).display().to_string();
         let name = c.path.rsplit('/').next().unwrap_or(&c.name).to_string();
-        // Exactly README's "Development" loop: lint --strict, then template, chart by chart.
+        // Exactly docs/testing.md's development loop: lint --strict, then template, chart by chart.
         let contract = stack.root.join("contract.yaml").display().to_string();
         let lint = vec![
             "lint".to_string(),

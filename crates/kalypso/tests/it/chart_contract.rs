@@ -18,10 +18,10 @@ use tempfile::TempDir;
 use crate::support::{copy_repo, helm_or_skip, mutate, repo_root, skip};
 
 /// One Application of the ApplicationSet's list generator.
-struct Component {
-    name: String,
-    path: String,
-    namespace: String,
+pub(crate) struct Component {
+    pub(crate) name: String,
+    pub(crate) path: String,
+    pub(crate) namespace: String,
 }
 
 fn read_yaml(path: &Path) -> Value {
@@ -30,7 +30,7 @@ fn read_yaml(path: &Path) -> Value {
 }
 
 /// The component list (argocd/applicationset.yaml) of the stack under `root`.
-fn components(root: &Path) -> Vec<Component> {
+pub(crate) fn components(root: &Path) -> Vec<Component> {
     let appset = read_yaml(&root.join("argocd/applicationset.yaml"));
     let elements = appset["spec"]["generators"][0]["list"]["elements"]
         .as_array()
@@ -69,7 +69,7 @@ fn copy_dir(from: &Path, to: &Path, skip_archives: bool) {
 }
 
 /// The dependencies of a chart: (name, version, repository).
-fn dependencies(chart_dir: &Path) -> Vec<(String, String, String)> {
+pub(crate) fn dependencies(chart_dir: &Path) -> Vec<(String, String, String)> {
     let chart = read_yaml(&chart_dir.join("Chart.yaml"));
     chart["dependencies"]
         .as_array()
@@ -108,7 +108,7 @@ fn archives_present(component: &Component, test: &str) -> bool {
 
 /// A renderable copy of a chart of the stack under `root`: `file://` dependencies (the library
 /// chart) copied in; upstream dependencies empty stand-ins when `offline`, else their archives.
-fn chart_copy(root: &Path, component: &Component, offline: bool) -> (TempDir, PathBuf) {
+pub(crate) fn chart_copy(root: &Path, component: &Component, offline: bool) -> (TempDir, PathBuf) {
     let src = root.join(&component.path);
     let tmp = tempfile::tempdir().expect("tempdir");
     let dest = tmp.path().join(&component.name);

@@ -107,27 +107,3 @@ fn readme_wiring_tables_are_the_contracts() {
         );
     }
 }
-
-/// Every rule `kalypso check` can report has a row in README's rules table.
-#[test]
-fn readme_lists_every_check_rule() {
-    let readme = std::fs::read_to_string(repo_root().join("README.md")).expect("README.md");
-    let start = readme
-        .find("### `kalypso check` rules")
-        .expect("README has a rules section");
-    let table: String = readme[start..]
-        .lines()
-        .skip_while(|l| !l.starts_with('|'))
-        .take_while(|l| l.starts_with('|'))
-        .collect::<Vec<_>>()
-        .join("\n");
-    let missing: Vec<&str> = kalypso::check::RULES
-        .iter()
-        .map(|(id, _)| *id)
-        .filter(|id| {
-            let family = id.split('/').next().unwrap_or(id);
-            !table.contains(&format!("`{id}`")) && !table.contains(&format!("`{family}/*`"))
-        })
-        .collect();
-    assert!(missing.is_empty(), "README's rules table lacks {missing:?}");
-}
