@@ -41,7 +41,7 @@ fn name(chart: &Path) -> String {
 
 #[test]
 fn chart_meta_every_chart_names_its_app_home_sources_maintainers_and_the_stacks_kube_version() {
-    let wanted_kube = format!(">={}.0-0", kalypso::cli::DEFAULT_KUBE_VERSION);
+    let wanted_kube = format!(">={}.0-0", kalypso::args::DEFAULT_KUBE_VERSION);
     let mut charts = application_charts();
     charts.push(repo_root().join("charts/kalypso-common"));
     let mut problems = Vec::new();
