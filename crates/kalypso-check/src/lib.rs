@@ -16,6 +16,7 @@
 //! | `determinism` | [`determinism`] | error |
 //! | `schema` | [`schema`] | error; info for kinds without a schema and when schemas are missing |
 //! | `selfmon/selectors` | [`selfmon`] | warning; error for a rule that does not parse; info for metrics the stack does not collect |
+//! | `ops/retention`, `ops/rings` | [`ops`] | error; `ops/retention` info with the store budget's figures when it fits |
 //!
 //! What the stack does not render but the cluster has (Secrets created by hand, …) and which
 //! workloads may use host access are declared in the [`policy`] (built-in defaults plus
@@ -30,6 +31,7 @@ pub mod determinism;
 pub mod dns;
 pub mod hygiene;
 pub mod netpol;
+pub mod ops;
 pub mod ordering;
 pub mod podsecurity;
 pub mod policy;
@@ -177,6 +179,14 @@ pub const RULES: &[(&str, &str)] = &[
         selfmon::RULE,
         "Every self-monitoring dashboard panel and loaded rule selects series the scrapes produce",
     ),
+    (
+        ops::retention::RULE,
+        "Every backend's retention is bounded, and what they keep fits the bundled object store",
+    ),
+    (
+        ops::rings::RULE,
+        "Every memberlist ring has its own cluster_label, and its gossip ports are TCP to Istio",
+    ),
 ];
 
 /// What `run` needs besides the context.
@@ -195,6 +205,9 @@ pub struct CheckOptions {
     pub profile: Option<String>,
     /// The checkov waivers (`kalypso-waivers.yaml`), checked by `policy/waivers`.
     pub waivers: Vec<production::Waiver>,
+    /// The contract's retention and ingest budget per signal, for `ops/retention`'s store
+    /// budget (empty when the input is not a stack).
+    pub retention: std::collections::BTreeMap<String, kalypso_model::contract::Retention>,
 }
 
 /// Runs every rule. `renders` carries the render passes for the determinism rule (empty for
@@ -244,6 +257,7 @@ fn option_rules(ctx: &Context, opts: &CheckOptions) -> Vec<Finding> {
     if opts.production {
         f.extend(production::check(ctx));
     }
+    f.extend(ops::retention::check(ctx, &opts.retention));
     f
 }
 
@@ -311,6 +325,7 @@ fn rules(ctx: &Context, renders: &[ChartRender]) -> Vec<Finding> {
     f.extend(hygiene::check(ctx));
     f.extend(determinism::check(renders));
     f.extend(selfmon::check(ctx));
+    f.extend(ops::rings::check(ctx));
     f
 }
 

@@ -32,6 +32,7 @@ mod deploy_up;
 mod diff_controlplane;
 mod lint_cli;
 mod nginx_real;
+mod ops_retention;
 mod readme_contract;
 mod relabel_prometheus;
 mod render_cli;
