@@ -17,6 +17,7 @@ pub mod determinism;
 pub mod dns;
 pub mod hygiene;
 pub mod netpol;
+pub mod ops;
 pub mod ordering;
 pub mod podsecurity;
 pub mod policy;
@@ -163,6 +164,14 @@ pub const RULES: &[(&str, &str)] = &[
     (
         selfmon::RULE,
         "Every self-monitoring dashboard panel and loaded rule selects series the scrapes produce",
+    ),
+    (
+        ops::retention::RULE,
+        "Every backend's retention is bounded, and what they keep fits the bundled object store",
+    ),
+    (
+        ops::rings::RULE,
+        "Every memberlist ring has its own cluster_label, and its gossip ports are TCP to Istio",
     ),
 ];
 
@@ -366,6 +375,28 @@ pub const RULE_FAMILIES: &[RuleFamily] = &[
                  evaluated on every pod, as for `wiring/netpol`) nor any loaded recording \
                  rule's output is reported, naming the dashboard, the panel and the selector",
     },
+    RuleFamily {
+        rules: &[
+            (
+                ops::retention::RULE,
+                "error; info with the store budget's figures when it fits",
+            ),
+            (ops::rings::RULE, "error"),
+        ],
+        source: "crates/kalypso-check/src/ops/",
+        checks: "`ops/retention`: every backend's rendered retention is bounded (Mimir \
+                 `limits.compactor_blocks_retention_period` > 0; Loki \
+                 `limits_config.retention_period` > 0 with `compactor.retention_enabled: true` \
+                 and a `delete_request_store`; Tempo `compactor.compaction.block_retention`; \
+                 Pyroscope 2 `limits.retention_period` with its index cleaner on; per-tenant \
+                 overrides included), and on a bundled object store the contract's `perDay` \
+                 ingest × (retention + each backend's deletion delay) of all signals stays \
+                 within 80% of the store's claim, every figure named in the finding. \
+                 `ops/rings`: every memberlist ring runs with a `cluster_label` (the \
+                 `-memberlist.cluster-label` flag wins over the config) unique across the \
+                 stack, verification left on, and every Service port carrying gossip is TCP to \
+                 Istio (`appProtocol: tcp`, or a `tcp`/`tcp-*` name)",
+    },
 ];
 
 /// The family of a rule id.
@@ -391,6 +422,9 @@ pub struct CheckOptions {
     pub profile: Option<String>,
     /// The checkov waivers (`kalypso-waivers.yaml`), checked by `policy/waivers`.
     pub waivers: Vec<production::Waiver>,
+    /// The contract's retention and ingest budget per signal, for `ops/retention`'s store
+    /// budget (empty when the input is not a stack).
+    pub retention: std::collections::BTreeMap<String, kalypso_model::contract::Retention>,
 }
 
 /// Runs every rule. `renders` carries the render passes for the determinism rule (empty for
@@ -440,6 +474,7 @@ fn option_rules(ctx: &Context, opts: &CheckOptions) -> Vec<Finding> {
     if opts.production {
         f.extend(production::check(ctx));
     }
+    f.extend(ops::retention::check(ctx, &opts.retention));
     f
 }
 
@@ -507,6 +542,7 @@ fn rules(ctx: &Context, renders: &[ChartRender]) -> Vec<Finding> {
     f.extend(hygiene::check(ctx));
     f.extend(determinism::check(renders));
     f.extend(selfmon::check(ctx));
+    f.extend(ops::rings::check(ctx));
     f
 }
 

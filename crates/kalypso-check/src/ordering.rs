@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::Value;
 
-use super::context::{ChartInfo, Context};
+use super::context::{ChartInfo, Context, DnsUse};
 use super::finding::{Finding, Severity};
 use kalypso_model::manifest::walk::{index, join, scalar_text};
 use kalypso_model::manifest::Object;
@@ -29,15 +29,21 @@ fn wave_of<'a>(ctx: &'a Context, obj: &Object) -> Option<(&'a ChartInfo, u32)> {
     chart.wave.map(|w| (chart, w))
 }
 
-/// Custom resources against the CRDs the stack renders.
-pub fn check_crds(ctx: &Context) -> Vec<Finding> {
-    let mut crds: BTreeMap<(String, String), &Object> = BTreeMap::new();
+/// The CRDs the stack renders, by (group, kind) of the resources they define.
+fn crd_index<'a>(ctx: &'a Context) -> BTreeMap<(String, String), &'a Object> {
+    let mut crds = BTreeMap::new();
     for crd in ctx.manifest.of_kind("CustomResourceDefinition") {
         let spec = &crd.body["spec"];
         if let (Some(g), Some(k)) = (spec["group"].as_str(), spec["names"]["kind"].as_str()) {
             crds.insert((g.to_string(), k.to_string()), crd);
         }
     }
+    crds
+}
+
+/// Custom resources against the CRDs the stack renders.
+pub fn check_crds(ctx: &Context) -> Vec<Finding> {
+    let crds = crd_index(ctx);
     let mut out = Vec::new();
     let mut missing_reported = BTreeSet::new();
     for obj in &ctx.manifest.objects {
@@ -113,20 +119,93 @@ pub fn check_crds(ctx: &Context) -> Vec<Finding> {
     out
 }
 
+/// Why one component must be healthy before another starts.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct StartupDependency {
+    /// The component that waits.
+    pub from: String,
+    /// The component it needs.
+    pub to: String,
+    /// What it needs, for messages (`CRD certificates.cert-manager.io`, an address).
+    pub what: String,
+}
+
+/// The custom resources of one component whose CRD another component installs:
+/// (resource, the CRD, the component whose chart renders the CRD).
+fn crd_uses<'a>(ctx: &'a Context) -> Vec<(&'a Object, &'a Object, &'a ChartInfo)> {
+    let crds = crd_index(ctx);
+    let mut out = Vec::new();
+    for obj in &ctx.manifest.objects {
+        if !obj.is_custom_resource() {
+            continue;
+        }
+        let Some(crd) = crds.get(&(obj.group().to_string(), obj.kind.clone())) else {
+            continue;
+        };
+        if let Some(chart) = ctx.chart_of(crd) {
+            out.push((obj, *crd, chart));
+        }
+    }
+    out
+}
+
+/// The in-cluster addresses a component's objects use, with the component serving each
+/// (another one than the user's).
+fn dns_uses<'a>(ctx: &'a Context) -> Vec<(&'a DnsUse, &'a ChartInfo, &'a ChartInfo)> {
+    ctx.dns
+        .iter()
+        .filter_map(|u| {
+            let from = ctx.chart_of(&ctx.manifest.objects[u.object])?;
+            let to = ctx.chart_in_namespace(&u.reference.namespace)?;
+            (to.name != from.name).then_some((u, from, to))
+        })
+        .collect()
+}
+
+/// What each component needs healthy before it can start, as `ordering/*` judges the waves:
+/// the CRDs of its custom resources (and the webhooks and controllers that come with them) and
+/// the addresses it needs to start; addresses used only at runtime (exports, datasources,
+/// remote writes, which retry) are not startup dependencies. `kalypso up` starts each release
+/// once these are healthy.
+pub fn startup_dependencies(ctx: &Context) -> Vec<StartupDependency> {
+    let mut out = BTreeSet::new();
+    for (obj, crd, chart) in crd_uses(ctx) {
+        if let Some(from) = ctx.chart_of(obj) {
+            if from.name != chart.name {
+                out.insert(StartupDependency {
+                    from: from.name.clone(),
+                    to: chart.name.clone(),
+                    what: format!("CRD {}", crd.name),
+                });
+            }
+        }
+    }
+    for (u, from, to) in dns_uses(ctx) {
+        if !u.runtime_only {
+            out.insert(StartupDependency {
+                from: from.name.clone(),
+                to: to.name.clone(),
+                what: u.reference.address.clone(),
+            });
+        }
+    }
+    // One reason per pair is enough.
+    let mut seen = BTreeSet::new();
+    out.into_iter()
+        .filter(|d| seen.insert((d.from.clone(), d.to.clone())))
+        .collect()
+}
+
 /// Startup dependencies (DNS references between components) against the waves.
 pub fn check_dependencies(ctx: &Context) -> Vec<Finding> {
     let mut out = Vec::new();
     let mut seen = BTreeSet::new();
-    for u in &ctx.dns {
+    for (u, from, to) in dns_uses(ctx) {
         let obj = &ctx.manifest.objects[u.object];
-        let Some((from, from_wave)) = wave_of(ctx, obj) else {
+        let (Some(from_wave), Some(to_wave)) = (from.wave, to.wave) else {
             continue;
         };
-        let Some(to) = ctx.chart_in_namespace(&u.reference.namespace) else {
-            continue;
-        };
-        let Some(to_wave) = to.wave else { continue };
-        if to.name == from.name || to_wave < from_wave {
+        if to_wave < from_wave {
             continue;
         }
         if !seen.insert((from.name.clone(), to.name.clone(), u.runtime_only)) {

@@ -43,6 +43,18 @@ pub struct PlannedRelease {
     pub spec: ReleaseSpec,
     /// Dependencies whose archive is not under `charts/` (`helm dependency build` needed).
     pub missing_dependencies: Vec<Dependency>,
+    /// The releases of the plan that must be healthy before this one starts, with what it
+    /// needs from each (set by [`Plan::with_needs`]).
+    pub needs: Vec<Need>,
+}
+
+/// One startup dependency of a release.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Need {
+    /// The release that must be healthy first.
+    pub release: String,
+    /// What is needed from it (`CRD certificates.cert-manager.io`, an address).
+    pub what: String,
 }
 
 /// Releases of one wave, installed in parallel.
@@ -61,6 +73,9 @@ pub struct Plan {
     pub profile: Option<String>,
     /// Waves in install order.
     pub waves: Vec<PlannedWave>,
+    /// `up` starts each release as soon as its [`PlannedRelease::needs`] are healthy, instead
+    /// of wave by wave.
+    pub by_needs: bool,
 }
 
 impl Plan {
@@ -81,6 +96,7 @@ impl Plan {
                     chart_path: c.path.clone(),
                     chart: spec.chart.clone(),
                     missing_dependencies: spec.missing_upstream(),
+                    needs: Vec::new(),
                     spec,
                 });
             }
@@ -92,7 +108,52 @@ impl Plan {
         Ok(Plan {
             profile: values.profile.clone(),
             waves,
+            by_needs: false,
         })
+    }
+
+    /// Orders the releases by their startup dependencies, `(release, needed release, what)`:
+    /// each starts once those it needs are healthy. Dependencies on releases outside the plan
+    /// (`--only`) are dropped: those are already installed. A cycle is an error naming it
+    /// (`check`'s ordering rules would have reported it).
+    pub fn with_needs(mut self, deps: &[(String, String, String)]) -> Result<Plan> {
+        let names: Vec<String> = self.releases().map(|r| r.name.clone()).collect();
+        for w in &mut self.waves {
+            for r in &mut w.releases {
+                r.needs = deps
+                    .iter()
+                    .filter(|(from, to, _)| *from == r.name && names.contains(to))
+                    .map(|(_, to, what)| Need {
+                        release: to.clone(),
+                        what: what.clone(),
+                    })
+                    .collect();
+            }
+        }
+        // Kahn's algorithm: every release must become startable.
+        let mut done: Vec<&str> = Vec::new();
+        while done.len() < names.len() {
+            let next: Vec<&str> = self
+                .releases()
+                .filter(|r| !done.contains(&r.name.as_str()))
+                .filter(|r| r.needs.iter().all(|n| done.contains(&n.release.as_str())))
+                .map(|r| r.name.as_str())
+                .collect();
+            if next.is_empty() {
+                let stuck: Vec<&str> = self
+                    .releases()
+                    .filter(|r| !done.contains(&r.name.as_str()))
+                    .map(|r| r.name.as_str())
+                    .collect();
+                return Err(usage(format!(
+                    "the startup dependencies of {} form a cycle: none can start first",
+                    stuck.join(", ")
+                )));
+            }
+            done.extend(next);
+        }
+        self.by_needs = true;
+        Ok(self)
     }
 
     /// Every release, wave by wave.
@@ -130,11 +191,19 @@ impl Plan {
     pub fn render_text(&self, root: &Path) -> String {
         let count: usize = self.waves.iter().map(|w| w.releases.len()).sum();
         let mut out = String::new();
+        let order = if self.by_needs {
+            "each release starts when the releases it needs are healthy (waves are Argo CD's order)"
+        } else {
+            "each wave starts when the one before is healthy"
+        };
         let _ = writeln!(
             out,
-            "Plan: {count} release(s) in {} wave(s){}; each wave starts when the one before is healthy.",
+            "Plan: {count} release(s) in {} wave(s){}; {order}.",
             self.waves.len(),
-            self.profile.as_ref().map(|p| format!(", profile {p}")).unwrap_or_default()
+            self.profile
+                .as_ref()
+                .map(|p| format!(", profile {p}"))
+                .unwrap_or_default()
         );
         for w in &self.waves {
             let _ = writeln!(
@@ -162,6 +231,22 @@ impl Plan {
                         out,
                         "      upstream {} {} from {}{state}",
                         d.name, d.version, d.repository
+                    );
+                }
+                if self.by_needs {
+                    let needs: Vec<String> = r
+                        .needs
+                        .iter()
+                        .map(|n| format!("{} ({})", n.release, n.what))
+                        .collect();
+                    let _ = writeln!(
+                        out,
+                        "      starts after: {}",
+                        if needs.is_empty() {
+                            "nothing".to_string()
+                        } else {
+                            needs.join(", ")
+                        }
                     );
                 }
                 let mut files = vec![format!("{}/values.yaml", r.chart_path)];

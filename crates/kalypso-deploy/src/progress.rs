@@ -30,7 +30,7 @@ pub enum Stage {
     Healthy,
     /// It failed; the reason.
     Failed { reason: String },
-    /// Stopped because another release of the wave failed.
+    /// Stopped because another release failed.
     Stopped,
 }
 
@@ -55,7 +55,7 @@ impl Stage {
             Stage::Gating { pending } => format!("waiting for health: {pending}"),
             Stage::Healthy => "healthy".into(),
             Stage::Failed { reason } => format!("FAILED: {reason}"),
-            Stage::Stopped => "stopped (another release of this wave failed)".into(),
+            Stage::Stopped => "stopped (another release failed)".into(),
         }
     }
 }
@@ -64,6 +64,9 @@ impl Stage {
 pub trait Progress: Send + Sync {
     /// A wave starts with these releases.
     fn wave(&self, number: u32, releases: &[String]);
+    /// A release starts because what it needs (`after`, possibly nothing) is healthy (when
+    /// `up` follows the plan's startup dependencies instead of waves).
+    fn start(&self, _release: &str, _after: &[String]) {}
     /// A release changed stage; `elapsed` since its wave started.
     fn update(&self, release: &str, stage: &Stage, elapsed: Duration);
     /// Everything is done; clear live displays.
@@ -79,6 +82,15 @@ pub fn for_stderr(show: bool) -> Box<dyn Progress> {
         Box::new(BarProgress::new())
     } else {
         Box::new(LineProgress::default())
+    }
+}
+
+/// `start kalypso-loki (after kalypso-minio)`.
+fn start_line(release: &str, after: &[String]) -> String {
+    if after.is_empty() {
+        format!("start {release} (needs nothing)")
+    } else {
+        format!("start {release} (after {})", after.join(", "))
     }
 }
 
@@ -100,6 +112,10 @@ pub struct LineProgress {
 impl Progress for LineProgress {
     fn wave(&self, number: u32, releases: &[String]) {
         let _ = writeln!(std::io::stderr(), "wave {number}: {}", releases.join(", "));
+    }
+
+    fn start(&self, release: &str, after: &[String]) {
+        let _ = writeln!(std::io::stderr(), "{}", start_line(release, after));
     }
 
     fn update(&self, release: &str, stage: &Stage, elapsed: Duration) {
@@ -153,6 +169,10 @@ impl Progress for BarProgress {
         let _ = self
             .multi
             .println(format!("wave {number}: {}", releases.join(", ")));
+    }
+
+    fn start(&self, release: &str, after: &[String]) {
+        let _ = self.multi.println(start_line(release, after));
     }
 
     fn update(&self, release: &str, stage: &Stage, _elapsed: Duration) {

@@ -1,6 +1,9 @@
-//! `kalypso up`: install or upgrade every release wave by wave, the releases of a wave in
-//! parallel, and start the next wave only when every object of the previous one is healthy
-//! (see [`kalypso_cluster::health`] for the gates).
+//! `kalypso up`: install or upgrade every release and gate it on health (see
+//! [`kalypso_cluster::health`] for the gates). Wave by wave, the releases of a wave in parallel
+//! and the next wave only when every object of the previous one is healthy; or, when the plan
+//! carries the stack's startup dependencies (`kalypso up` computes them with `check`'s ordering
+//! knowledge), each release as soon as the releases it needs are healthy. docs/up-order.md says
+//! which and why.
 
 use std::fmt;
 use std::time::Duration;
@@ -171,9 +174,29 @@ impl UpReport {
     }
 }
 
-/// Runs the plan. Never panics on cluster or helm trouble: every problem ends up as a
-/// [`ReleaseFailure`] in the report.
+/// Runs the plan: wave by wave, or, when the plan carries startup dependencies
+/// ([`Plan::by_needs`]), each release as soon as the releases it needs are healthy. Never panics
+/// on cluster or helm trouble: every problem ends up as a [`ReleaseFailure`] in the report.
 pub async fn up(
+    cluster: &Cluster,
+    helm: &Helm,
+    plan: &Plan,
+    opts: &UpOptions,
+    progress: &dyn Progress,
+) -> UpReport {
+    for r in plan.releases() {
+        progress.update(&r.name, &Stage::Waiting, Duration::ZERO);
+    }
+    let report = if plan.by_needs {
+        by_needs(cluster, helm, plan, opts, progress).await
+    } else {
+        by_waves(cluster, helm, plan, opts, progress).await
+    };
+    progress.finish();
+    report
+}
+
+async fn by_waves(
     cluster: &Cluster,
     helm: &Helm,
     plan: &Plan,
@@ -184,9 +207,6 @@ pub async fn up(
         outcomes: Vec::new(),
         failed_wave: None,
     };
-    for r in plan.releases() {
-        progress.update(&r.name, &Stage::Waiting, Duration::ZERO);
-    }
     for wave in &plan.waves {
         let names: Vec<String> = wave.releases.iter().map(|r| r.name.clone()).collect();
         progress.wave(wave.number, &names);
@@ -220,8 +240,110 @@ pub async fn up(
             break;
         }
     }
-    progress.finish();
     report
+}
+
+/// Each release starts when every release it needs is healthy; each gets the wave timeout
+/// from its own start. A failure stops the releases still running and keeps the ones not
+/// started from starting.
+async fn by_needs(
+    cluster: &Cluster,
+    helm: &Helm,
+    plan: &Plan,
+    opts: &UpOptions,
+    progress: &dyn Progress,
+) -> UpReport {
+    let (stop_tx, stop_rx) = watch::channel(false);
+    // Each release's end: `None` until it is over, then whether it is healthy.
+    let ends: Vec<(String, watch::Sender<Option<bool>>)> = plan
+        .releases()
+        .map(|r| (r.name.clone(), watch::channel(None).0))
+        .collect();
+    let end_of = |name: &str| ends.iter().find(|(n, _)| n == name).map(|(_, tx)| tx);
+    let begun = Instant::now();
+    let runs = plan.releases().map(|r| {
+        let stop_tx = &stop_tx;
+        let mut stop = stop_rx.clone();
+        let run_stop = stop_rx.clone();
+        let done = end_of(&r.name);
+        let needs: Vec<(&str, Option<watch::Receiver<Option<bool>>>)> = r
+            .needs
+            .iter()
+            .map(|n| (n.release.as_str(), end_of(&n.release).map(|tx| tx.subscribe())))
+            .collect();
+        async move {
+            let not_started = |message: String| ReleaseOutcome {
+                release: r.name.clone(),
+                wave: r.wave,
+                action: None,
+                failure: Some(ReleaseFailure {
+                    release: r.name.clone(),
+                    namespace: r.namespace.clone(),
+                    stage: FailureStage::Stopped,
+                    message,
+                    helm_stderr: None,
+                    diagnoses: Vec::new(),
+                }),
+                elapsed: begun.elapsed(),
+            };
+            for (name, rx) in needs {
+                let Some(mut rx) = rx else { continue };
+                let healthy = tokio::select! {
+                    end = rx.wait_for(Option::is_some) => end.map(|e| *e == Some(true)).unwrap_or(false),
+                    _ = stop.wait_for(|s| *s) => false,
+                };
+                if !healthy {
+                    if let Some(tx) = done {
+                        let _ = tx.send(Some(false));
+                    }
+                    progress.update(&r.name, &Stage::Stopped, begun.elapsed());
+                    return not_started(format!("not started: it needs {name}, which did not get healthy"));
+                }
+            }
+            if *stop.borrow() {
+                if let Some(tx) = done {
+                    let _ = tx.send(Some(false));
+                }
+                progress.update(&r.name, &Stage::Stopped, begun.elapsed());
+                return not_started("not started: another release failed".into());
+            }
+            let after: Vec<String> = r.needs.iter().map(|n| n.release.clone()).collect();
+            progress.start(&r.name, &after);
+            let started = Instant::now();
+            let ctx = ReleaseRun {
+                cluster,
+                helm,
+                opts,
+                progress,
+                started,
+                deadline: started + opts.wave_timeout,
+                stop: run_stop,
+            };
+            let mut outcome = ctx.run(r).await;
+            if outcome.failure.is_some() {
+                let _ = stop_tx.send(true);
+            }
+            if let Some(tx) = done {
+                let _ = tx.send(Some(outcome.failure.is_none()));
+            }
+            outcome.elapsed = begun.elapsed();
+            outcome
+        }
+    });
+    let outcomes = join_all(runs).await;
+    let failed_wave = outcomes
+        .iter()
+        .filter(|o| {
+            o.failure
+                .as_ref()
+                .is_some_and(|f| f.stage != FailureStage::Stopped)
+        })
+        .map(|o| o.wave)
+        .min();
+    UpReport {
+        outcomes,
+        failed_wave,
+    }
 }
 
 struct ReleaseRun<'a> {
@@ -478,7 +600,7 @@ impl ReleaseRun<'_> {
                             return Err(self.failure(
                                 r,
                                 FailureStage::Stopped,
-                                "stopped: another release of this wave failed",
+                                "stopped: another release failed",
                             ))
                         }
                         Wait::Deadline => {
@@ -566,7 +688,7 @@ impl ReleaseRun<'_> {
                     return Err(self.failure(
                         r,
                         FailureStage::Stopped,
-                        "stopped: another release of this wave failed",
+                        "stopped: another release failed",
                     ))
                 }
                 Wait::Deadline => {

@@ -57,14 +57,23 @@ pub fn decode(decoder: Decoder, go_type: &str, v: &Value) -> Option<Result<(), S
         }
     }
     let result = match go_type {
-        "time.Duration" => go_duration_value(decoder, v),
-        "model.Duration" => text_of(v).and_then(|s| prom_duration(&s)),
+        "time.Duration" | "model.Duration" => duration(decoder, go_type, v).map(|_| ()),
         "flagext.Bytes" => text_of(v).and_then(|s| base2_bytes(&s)),
         "flagext.ByteSize" => text_of(v).and_then(|s| datasize(&s)),
         "bool" => bool_value(v),
         _ => return None,
     };
     Some(result)
+}
+
+/// The nanoseconds a duration setting of Go type `go_type` (`time.Duration` or
+/// `model.Duration`) holds after `decoder` reads `v`, exactly as the server computes them.
+pub fn duration(decoder: Decoder, go_type: &str, v: &Value) -> Result<i128, String> {
+    match go_type {
+        "time.Duration" => go_duration_value(decoder, v),
+        "model.Duration" => text_of(v).and_then(|s| prom_duration(&s)),
+        other => Err(format!("{other} is not a duration type")),
+    }
 }
 
 /// The scalar's text as a Go decoder hands it to a string-taking `UnmarshalYAML`.
@@ -78,12 +87,16 @@ fn text_of(v: &Value) -> Result<String, String> {
     }
 }
 
-fn go_duration_value(decoder: Decoder, v: &Value) -> Result<(), String> {
+fn go_duration_value(decoder: Decoder, v: &Value) -> Result<i128, String> {
     match v {
         Value::String(s) => go_duration(s),
         // yaml.v2 stores an integer as nanoseconds; yaml.v3 refuses an integer duration.
         Value::Number(n) if n.is_i64() || n.is_u64() => match decoder {
-            Decoder::YamlV2 => Ok(()),
+            Decoder::YamlV2 => Ok(n
+                .as_i64()
+                .map(i128::from)
+                .or_else(|| n.as_u64().map(i128::from))
+                .unwrap_or_default()),
             Decoder::YamlV3 => Err(format!(
                 "an integer ({n}) is not a duration for yaml.v3: write it with a unit"
             )),
@@ -124,15 +137,16 @@ fn bool_value(v: &Value) -> Result<(), String> {
 
 /// Go's `time.ParseDuration`: `[-+]?([0-9]*(\.[0-9]*)?[a-z]+)+`, units ns, us, µs, μs, ms, s,
 /// m, h; `0` alone needs no unit; at most 2^63-1 ns (2^63 when negative). Follows Go's
-/// integer arithmetic, overflow checks and float64 fractions step by step.
-pub fn go_duration(s: &str) -> Result<(), String> {
+/// integer arithmetic, overflow checks and float64 fractions step by step. Returns the
+/// nanoseconds (negative after a `-`).
+pub fn go_duration(s: &str) -> Result<i128, String> {
     const LIMIT: u64 = 1 << 63;
     let bad = || format!("{s:?} is not a Go duration (units ns, us, ms, s, m, h; no d or w)");
     let range = || format!("{s:?} is out of range for a Go duration (about 292 years)");
     let negative = s.starts_with('-');
     let mut rest = s.strip_prefix(['-', '+']).unwrap_or(s);
     if rest == "0" {
-        return Ok(());
+        return Ok(0);
     }
     if rest.is_empty() {
         return Err(bad());
@@ -227,19 +241,21 @@ pub fn go_duration(s: &str) -> Result<(), String> {
     if !negative && total > LIMIT - 1 {
         return Err(range());
     }
-    Ok(())
+    let total = i128::from(total);
+    Ok(if negative { -total } else { total })
 }
 
 /// Prometheus' `model.ParseDuration`: integer amounts of y, w, d, h, m, s, ms, largest unit
-/// first, each at most once; `0` alone needs no unit; no sign, no fraction.
-pub fn prom_duration(s: &str) -> Result<(), String> {
+/// first, each at most once; `0` alone needs no unit; no sign, no fraction. Returns the
+/// nanoseconds.
+pub fn prom_duration(s: &str) -> Result<i128, String> {
     let bad = || {
         format!(
             "{s:?} is not a Prometheus duration (integers with units y, w, d, h, m, s, ms, largest first)"
         )
     };
     match s {
-        "0" => return Ok(()),
+        "0" => return Ok(0),
         "" => return Err("an empty string is not a Prometheus duration".into()),
         _ => {}
     }
@@ -286,7 +302,8 @@ pub fn prom_duration(s: &str) -> Result<(), String> {
             return Err(format!("{s:?} is out of range for a Prometheus duration"));
         }
     }
-    Ok(())
+    // At most 2^63 - 1, checked above.
+    Ok(total as i128)
 }
 
 /// `github.com/alecthomas/units.ParseBase2Bytes` (dskit's `flagext.Bytes`): numbers each with
@@ -375,7 +392,7 @@ mod tests {
         for ok in [
             "0", "5s", "1m30s", "1.5h", "500ms", "-3h", "+1s", ".5s", "1.s", "1µs",
         ] {
-            assert_eq!(go_duration(ok), Ok(()), "{ok}");
+            assert!(go_duration(ok).is_ok(), "{ok}");
         }
         for bad in ["", "5", "7d", "1w", "five", "s", "-", ".s", "1h-5m", "1e3s"] {
             assert!(go_duration(bad).is_err(), "{bad}");
@@ -385,11 +402,27 @@ mod tests {
     #[test]
     fn prometheus_durations_take_integers_largest_unit_first() {
         for ok in ["0", "7d", "1w2d", "1h30m", "500ms", "1y"] {
-            assert_eq!(prom_duration(ok), Ok(()), "{ok}");
+            assert!(prom_duration(ok).is_ok(), "{ok}");
         }
         for bad in ["", "1.5h", "30m1h", "1h1h", "-1h", "5", "1x"] {
             assert!(prom_duration(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn durations_hold_the_nanoseconds_the_servers_compute() {
+        const H: i128 = 3_600_000_000_000;
+        assert_eq!(go_duration("1h30m"), Ok(H * 3 / 2));
+        assert_eq!(go_duration("-3h"), Ok(-3 * H));
+        assert_eq!(go_duration("336h0m0s"), Ok(336 * H));
+        assert_eq!(go_duration("1.5h"), Ok(H * 3 / 2));
+        assert_eq!(prom_duration("1w2d"), Ok(9 * 24 * H));
+        assert_eq!(prom_duration("0"), Ok(0));
+        assert_eq!(duration(Decoder::YamlV2, "time.Duration", &json!(5)), Ok(5));
+        assert_eq!(
+            duration(Decoder::YamlV3, "model.Duration", &json!("72h")),
+            Ok(72 * H)
+        );
     }
 
     #[test]

@@ -124,6 +124,100 @@ pub fn check(ctx: &Context) -> Vec<Finding> {
     out
 }
 
+/// A backend's configuration as one of its containers loads it (`ops/*` rules read it).
+pub struct BackendConfig<'a> {
+    /// The workload running the container.
+    pub workload: &'a Object,
+    /// `mimir`, `loki`, `tempo` or `pyroscope`, from the image.
+    pub backend: &'static str,
+    /// The version, from the image tag.
+    pub version: String,
+    /// The container's command and arguments.
+    pub args: Vec<String>,
+    /// The ConfigMap or Secret holding the main config file.
+    pub source: &'a Object,
+    /// The field holding it (`data.config.yaml`).
+    pub field: String,
+    /// The main config, parsed.
+    pub config: Value,
+    /// The runtime (per-tenant) file, when the container loads one: (holder, field, parsed).
+    pub runtime: Option<(&'a Object, String, Value)>,
+}
+
+impl BackendConfig<'_> {
+    /// The value of the command-line flag `name` (`memberlist.cluster-label`), which wins over
+    /// the config file in every backend (flags are applied after the file).
+    pub fn flag(&self, name: &str) -> Option<String> {
+        flag_value(&self.args, &[name])
+    }
+
+    /// This backend version's reference (keys, defaults, Go types).
+    pub fn reference(&self) -> Option<BackendReference> {
+        match reference::load(&format!("{}-{}", self.backend, self.version)) {
+            Some(Reference::Backend(r)) => Some(r),
+            _ => None,
+        }
+    }
+}
+
+/// Every backend (Mimir, Loki, Tempo, Pyroscope) container's configuration, one per
+/// (workload, container) that names a config file.
+pub fn backend_configs<'a>(ctx: &'a Context) -> Vec<BackendConfig<'a>> {
+    let mut out = Vec::new();
+    for obj in &ctx.manifest.objects {
+        let Some(pod) = pod_spec(obj) else { continue };
+        for c in containers(&pod) {
+            let Some((backend, version)) = c.body["image"].as_str().and_then(backend_of) else {
+                continue;
+            };
+            if backend.starts_with("otelcol") {
+                continue;
+            }
+            let mut files = config_files(ctx, obj, pod.spec, c.body, backend).into_iter();
+            let Some(main) = files.next() else { continue };
+            out.push(BackendConfig {
+                workload: obj,
+                backend,
+                version,
+                args: container_args(c.body),
+                source: main.object,
+                field: main.field,
+                config: main.value,
+                runtime: files.next().map(|f| (f.object, f.field, f.value)),
+            });
+        }
+    }
+    out
+}
+
+/// A container's command and arguments, in order.
+fn container_args(container: &Value) -> Vec<String> {
+    container["args"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .chain(container["command"].as_array().into_iter().flatten())
+        .filter_map(Value::as_str)
+        .map(str::to_string)
+        .collect()
+}
+
+/// The value of the first of `names` given as `-name=value`, `--name=value` or `-name value`.
+fn flag_value(args: &[String], names: &[&str]) -> Option<String> {
+    args.iter().enumerate().find_map(|(i, a)| {
+        let a = a.trim_start_matches('-');
+        names.iter().find_map(|n| {
+            if let Some(v) = a.strip_prefix(n).and_then(|r| r.strip_prefix('=')) {
+                Some(v.to_string())
+            } else if a == *n {
+                args.get(i + 1).cloned()
+            } else {
+                None
+            }
+        })
+    })
+}
+
 /// The config files a container loads: its main config and the runtime file it names.
 fn config_files<'a>(
     ctx: &'a Context,
@@ -132,27 +226,8 @@ fn config_files<'a>(
     container: &Value,
     backend: &str,
 ) -> Vec<ConfigFile<'a>> {
-    let args: Vec<&str> = container["args"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .chain(container["command"].as_array().into_iter().flatten())
-        .filter_map(Value::as_str)
-        .collect();
-    let flag = |names: &[&str]| -> Option<String> {
-        args.iter().enumerate().find_map(|(i, a)| {
-            let a = a.trim_start_matches('-');
-            names.iter().find_map(|n| {
-                if let Some(v) = a.strip_prefix(n).and_then(|r| r.strip_prefix('=')) {
-                    Some(v.to_string())
-                } else if a == *n {
-                    args.get(i + 1).map(|v| v.to_string())
-                } else {
-                    None
-                }
-            })
-        })
-    };
+    let args = container_args(container);
+    let flag = |names: &[&str]| flag_value(&args, names);
     let mut out = Vec::new();
     let Some(main_path) = flag(&["config.file", "config"]) else {
         return out;

@@ -121,7 +121,15 @@ pub fn evaluate(ctx: &Context, args: &CheckArgs) -> Result<Report> {
     let manifest = Manifest::from_sources(&sources).map_err(|e| usage(e.to_string()))?;
     let policy = Policy::load(repo.as_deref(), args.policy.as_deref())?;
     lap("parse");
+    // The contract's ingest budget, when a stack is rendered (ops/retention).
+    let retention = match &repo {
+        Some(r) if args.manifests.is_empty() => {
+            crate::contract::Contract::load_or_embedded(Some(r))?.retention
+        }
+        _ => Default::default(),
+    };
     let opts = CheckOptions {
+        retention,
         schema: SchemaOptions {
             kube_version: args.stack.kube.kube_version.clone(),
             schema_dir: args.schema_dir.clone(),

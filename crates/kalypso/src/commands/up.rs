@@ -1,16 +1,23 @@
-//! `kalypso up`: install or upgrade the stack wave by wave, gating each wave on health.
+//! `kalypso up`: install or upgrade the stack, each release as soon as the releases it needs
+//! at startup are healthy (`check`'s ordering knowledge over the render), gating each on health;
+//! wave by wave when those dependencies cannot be known (docs/up-order.md).
 
+use std::path::Path;
 use std::time::Duration;
 
 use anyhow::Result;
 
 use crate::args::{runtime, Context, SelectArgs, ValuesArgs};
+use crate::check::{self, ChartInfo, Policy};
 use crate::deploy::diff::{delete_for_recreate, preflight, ObjectKey};
 use crate::deploy::plan::Plan;
 use crate::deploy::up::{up, Action, UpOptions};
 use crate::deploy::{connect, progress, releases};
+use crate::error::usage;
 use crate::error::{EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK};
 use crate::helm::Helm;
+use crate::manifest::Manifest;
+use crate::render::{render_stack, RenderOptions};
 use crate::stack::Stack;
 
 /// Arguments of `kalypso up`.
@@ -53,6 +60,14 @@ pub(crate) fn run(ctx: &Context, args: UpArgs) -> Result<i32> {
     let root = ctx.repo()?;
     let stack = Stack::load(&root)?.select(&args.select.only)?;
     let plan = Plan::build(&stack, &args.values.choice())?;
+    // Startup dependencies from the render; the waves when they cannot be known.
+    let plan = match startup_needs(&root, &stack, &args.values) {
+        Ok(needs) => plan.with_needs(&needs)?,
+        Err(why) => {
+            eprintln!("following the waves: the startup dependencies are not known ({why:#})");
+            plan
+        }
+    };
     if args.dry_run {
         print!("{}", plan.render_text(&root));
         return Ok(EXIT_OK);
@@ -85,21 +100,80 @@ pub(crate) fn run(ctx: &Context, args: UpArgs) -> Result<i32> {
         let failures = report.failures();
         if failures.is_empty() {
             let unchanged = report.outcomes.iter().filter(|o| o.action == Some(Action::Unchanged)).count();
-            println!(
-                "{} release(s) healthy in {} wave(s); {unchanged} already up to date.",
-                report.outcomes.len(),
-                plan.waves.len()
-            );
+            if plan.by_needs {
+                println!(
+                    "{} release(s) healthy, each started once what it needs was; {unchanged} already up to date.",
+                    report.outcomes.len()
+                );
+            } else {
+                println!(
+                    "{} release(s) healthy in {} wave(s); {unchanged} already up to date.",
+                    report.outcomes.len(),
+                    plan.waves.len()
+                );
+            }
             return Ok(EXIT_OK);
         }
-        eprintln!(
-            "\nkalypso up stopped in wave {}; later waves were not started.",
-            report.failed_wave.unwrap_or_default()
-        );
+        if plan.by_needs {
+            eprintln!("\nkalypso up stopped; releases that had not started were not started.");
+        } else {
+            eprintln!(
+                "\nkalypso up stopped in wave {}; later waves were not started.",
+                report.failed_wave.unwrap_or_default()
+            );
+        }
         for f in failures {
             eprint!("\n{f}");
         }
         eprintln!("\nFix the cause and run `kalypso up` again: releases already at the wanted chart and values are left alone.");
         Ok(EXIT_FAILED)
     })
+}
+
+/// The startup dependencies of the selected releases, `(release, needed release, what)`, as
+/// `check`'s ordering rules read them in the render: CRDs of their custom resources and the
+/// addresses they need to start. Fails when the stack does not render in full (a stand-in
+/// chart hides its CRDs and addresses), so that `up` keeps the waves.
+fn startup_needs(
+    root: &Path,
+    stack: &Stack,
+    values: &ValuesArgs,
+) -> anyhow::Result<Vec<(String, String, String)>> {
+    let helm = Helm::locate(root)?;
+    let opts = RenderOptions {
+        values: values.choice(),
+        fetch_deps: false,
+        kube_version: None,
+        passes: 1,
+        cache: None,
+        reuse_cache: false,
+    };
+    let renders = render_stack(stack, &helm, &opts)?;
+    if let Some(partial) = renders
+        .iter()
+        .find(|r| !matches!(r.status, crate::render::ChartStatus::Full))
+    {
+        return Err(usage(format!(
+            "{} renders with stand-ins for absent upstream charts",
+            partial.component.name
+        )));
+    }
+    let sources = super::check::render_sources(&renders);
+    let manifest = Manifest::from_sources(&sources).map_err(|e| usage(e.to_string()))?;
+    let charts: Vec<ChartInfo> = renders
+        .iter()
+        .map(|r| ChartInfo {
+            name: r.component.name.clone(),
+            namespace: r.component.namespace.clone(),
+            wave: Some(r.component.wave),
+            status: r.status.clone(),
+            stand_in_values: r.stand_in_values.clone(),
+        })
+        .collect();
+    let policy = Policy::load(Some(root), None)?;
+    let ctx = check::Context::new(&manifest, &charts, &policy);
+    Ok(check::ordering::startup_dependencies(&ctx)
+        .into_iter()
+        .map(|d| (d.from, d.to, d.what))
+        .collect())
 }

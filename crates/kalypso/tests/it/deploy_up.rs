@@ -333,3 +333,81 @@ async fn transient_retries_are_bounded() {
         .contains("opentelemetry-operator-webhook"));
     assert_eq!(h.upgrades().len(), 3);
 }
+
+/// With startup dependencies, a release starts as soon as what it needs is healthy, whatever
+/// its wave: `kalypso-c` (wave 2, needs nothing) runs beside `kalypso-a` (wave 1), while
+/// `kalypso-b` (wave 2, needs `kalypso-a`) waits for `kalypso-a` to be healthy.
+#[tokio::test(flavor = "multi_thread")]
+async fn by_needs_a_release_starts_when_what_it_needs_is_healthy_not_when_its_wave_comes() {
+    let h = Harness::new(&[
+        comp("kalypso-a", "a", 1),
+        comp("kalypso-b", "b", 2),
+        comp("kalypso-c", "c", 2),
+    ]);
+    let a = k8s::statefulset("a", "store", "kalypso-a");
+    let b = k8s::deployment("b", "api", "kalypso-b");
+    let c = k8s::deployment("c", "ui", "kalypso-c");
+    scenario(
+        &h,
+        json!({
+            "kalypso-a": {"manifest": k8s::manifest(&[&a.0])},
+            "kalypso-b": {"manifest": k8s::manifest(&[&b.0])},
+            "kalypso-c": {"manifest": k8s::manifest(&[&c.0])},
+        }),
+    );
+    h.api.add([
+        flip(a, "kalypso-a", DELAY),
+        flip(b, "kalypso-b", DELAY),
+        flip(c, "kalypso-c", DELAY),
+    ]);
+    let stack = Stack::load(&h.repo).expect("stack");
+    let plan = Plan::build(&stack, &Default::default())
+        .expect("plan")
+        .with_needs(&[(
+            "kalypso-b".into(),
+            "kalypso-a".into(),
+            "store.a.svc:9000".into(),
+        )])
+        .expect("no cycle");
+    let rec = Recorder::default();
+    let report = up(
+        &h.cluster(),
+        &h.helm,
+        &plan,
+        &fast_options(Duration::from_secs(20)),
+        &rec,
+    )
+    .await;
+    assert!(report.failures().is_empty(), "{:#?}", report.failures());
+    let (a_start, a_end) = h.install_window("kalypso-a");
+    let (b_start, _) = h.install_window("kalypso-b");
+    let (c_start, _) = h.install_window("kalypso-c");
+    let delay = DELAY.as_millis() as u64;
+    assert!(
+        c_start < a_end + delay,
+        "kalypso-c waited for kalypso-a, which it does not need"
+    );
+    assert!(
+        b_start >= a_end + delay && b_start >= a_start,
+        "kalypso-b started before kalypso-a, which it needs, was healthy"
+    );
+}
+
+/// A cycle of startup dependencies is refused, naming the releases in it.
+#[test]
+fn a_cycle_of_startup_dependencies_is_an_error_naming_it() {
+    let h = two_waves();
+    let stack = Stack::load(&h.repo).expect("stack");
+    let err = Plan::build(&stack, &Default::default())
+        .expect("plan")
+        .with_needs(&[
+            ("kalypso-a".into(), "kalypso-b".into(), "x".into()),
+            ("kalypso-b".into(), "kalypso-a".into(), "y".into()),
+        ])
+        .expect_err("a cycle");
+    assert!(
+        err.to_string()
+            .contains("kalypso-a, kalypso-b form a cycle"),
+        "{err}"
+    );
+}

@@ -35,6 +35,7 @@ mod generated_docs;
 mod lint_cli;
 mod module_cycles;
 mod nginx_real;
+mod ops_retention;
 mod readme_contract;
 mod relabel_prometheus;
 mod render_cli;
