@@ -4,6 +4,7 @@
 //! | rule | module | severity |
 //! |---|---|---|
 //! | `wiring/dns` | [`dns`] | error; info for namespaces outside the input or charts rendered with stand-ins |
+//! | `wiring/service` | [`dns::objects`] | error; info for namespaces outside the input, stand-ins, and names an operator probably makes |
 //! | `wiring/secret`, `wiring/configmap` | [`refs`] | error (info when the namespace's chart used stand-ins) |
 //! | `wiring/bucket`, `wiring/credentials` | [`storage`], [`stand_in_values`] | error; info when no object store is rendered |
 //! | `wiring/netpol` | [`netpol`] | error |
@@ -122,6 +123,10 @@ pub const RULES: &[(&str, &str)] = &[
     (
         dns::RULE,
         "In-cluster DNS names resolve to a rendered Service exposing the port used",
+    ),
+    (
+        dns::objects::RULE,
+        "Ingress, Gateway API and Istio routes, StatefulSets, APIServices and webhooks name a rendered Service and one of its ports",
     ),
     (
         refs::SECRET_RULE,
@@ -299,6 +304,7 @@ fn join_schema(handle: SchemaHandle<'_>) -> Vec<Finding> {
 fn rules(ctx: &Context, renders: &[ChartRender]) -> Vec<Finding> {
     let mut f = Vec::new();
     f.extend(dns::check(ctx));
+    f.extend(dns::objects::check(ctx));
     f.extend(config::check(ctx));
     f.extend(netpol::check(ctx));
     f.extend(refs::check(ctx));
