@@ -213,6 +213,7 @@ pub fn run(ctx: &Context, renders: &[ChartRender], opts: &CheckOptions) -> Vec<F
         f
     });
     apply_accepted(ctx.policy, &mut findings);
+    ctx.policy.apply_severity(&mut findings);
     sort(&mut findings);
     findings
 }
@@ -234,6 +235,7 @@ pub fn run_on(
         f
     });
     apply_accepted(policy, &mut findings);
+    policy.apply_severity(&mut findings);
     sort(&mut findings);
     findings
 }
