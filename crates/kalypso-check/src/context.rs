@@ -391,7 +391,7 @@ impl<'a> Context<'a> {
 
     /// A custom resource in `namespace` whose name the dangling `service` name contains:
     /// its operator probably makes that Service (kinds that never make Services, such as
-    /// monitors and rules, do not count).
+    /// monitors and rules, do not count, nor kinds whose operator's naming is in the data).
     pub fn operator_guess(&self, namespace: &str, service: &str) -> Option<&Object> {
         self.manifest
             .objects
@@ -401,6 +401,11 @@ impl<'a> Context<'a> {
                     && o.is_custom_resource()
                     && o.name.len() >= 3
                     && !services::never_makes_services(&o.kind)
+                    // What operators in the data make is known exactly.
+                    && !services::operators()
+                        .operators
+                        .iter()
+                        .any(|op| op.kind == o.kind && op.group == o.group())
             })
             .find(|o| service.contains(o.name.as_str()))
     }

@@ -1,6 +1,7 @@
 //! `wiring/service`: the Services that Kubernetes objects name in structured fields, rather
 //! than in an address: Ingress backends, Gateway API route `backendRefs`, Istio
-//! `VirtualService` destinations and `DestinationRule` hosts, a StatefulSet's governing
+//! `VirtualService` destinations and `DestinationRule` hosts, the Alertmanager Services of a
+//! prometheus-operator `Prometheus` (`spec.alerting.alertmanagers`), a StatefulSet's governing
 //! `spec.serviceName`, an `APIService`'s `spec.service`, and the `clientConfig.service` of
 //! admission webhooks and CRD conversion webhooks. Each must name a Service the stack renders
 //! (or an operator makes), with the port used.
@@ -113,6 +114,16 @@ pub fn references(ctx: &Context) -> Vec<ServiceRef> {
                 if let Some(host) = spec["host"].as_str() {
                     if let Some((svc, svc_ns)) = istio_service(ctx, host, &ns) {
                         push("spec.host".into(), &svc_ns, &svc, PortRef::Any);
+                    }
+                }
+            }
+            ("monitoring.coreos.com", "Prometheus" | "PrometheusAgent" | "ThanosRuler") => {
+                // prometheus-operator discovers the Alertmanagers behind these Services.
+                for (a, am) in array(&spec["alerting"]["alertmanagers"]) {
+                    if let Some(name) = am["name"].as_str() {
+                        let am_ns = am["namespace"].as_str().unwrap_or(&ns);
+                        let at = join(&index("spec.alerting.alertmanagers", a), "name");
+                        push(at, am_ns, name, port_of(&am["port"]));
                     }
                 }
             }

@@ -5,7 +5,11 @@
 //! - `kube-webhook-certgen create --secret-name=X [--namespace=N]` (the admission-webhook Jobs
 //!   of kube-prometheus-stack, ingress-nginx and many operators) writes `X`, with `$(VAR)`
 //!   expanded from the container's environment as the kubelet does;
-//! - any other Job (or run-once Pod) whose ServiceAccount RBAC lets it `create` Secrets in its
+//! - a controller that may create Secrets and is given a Secret's name by a `*secret*` flag
+//!   (`--cert-secret-name=X`, KEDA's certificate rotation) writes `X`;
+//! - the Secrets operators write for custom resources (`data/operators.yaml`: CloudNativePG's
+//!   `<cluster>-app`, ECK's `<name>-es-elastic-user`, …);
+//! - any other Job (or run-once Pod, not kube-webhook-certgen) whose ServiceAccount RBAC lets it `create` Secrets in its
 //!   namespace writes the Secrets its Roles name in `resourceNames` (argo-cd's
 //!   `redis-secret-init` hook and `argocd-redis`), or, when they name none, may write any.
 
@@ -90,7 +94,14 @@ pub fn secret_writes(manifest: &Manifest) -> Vec<SecretWrite> {
                 }
             }
         }
-        if pod.long_running || pod.operator_managed {
+        // kube-webhook-certgen writes the one Secret its `create` names (above), whatever
+        // else its Role would allow.
+        if pod.long_running
+            || pod.operator_managed
+            || workload::containers(&pod)
+                .iter()
+                .all(|c| runs_certgen(c.body))
+        {
             continue;
         }
         if let Some(grant) = rbac.secret_create(ns, account) {
@@ -147,6 +158,14 @@ fn secret_flags(container: &Value, namespace: &str) -> Vec<String> {
         }
     }
     out
+}
+
+/// Whether a container runs kube-webhook-certgen (its image's program name).
+fn runs_certgen(container: &Value) -> bool {
+    let image = container["image"].as_str().unwrap_or("");
+    let repository = image.split(['@']).next().unwrap_or("");
+    let last = repository.rsplit('/').next().unwrap_or("");
+    last.split(':').next().unwrap_or("") == "kube-webhook-certgen"
 }
 
 /// The (namespace, Secret) a `kube-webhook-certgen create` container writes.

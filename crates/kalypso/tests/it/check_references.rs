@@ -612,3 +612,105 @@ fn severity_overrides_in_the_policy_file_apply_and_bad_ones_name_the_file_and_ke
         .stderr(predicate::str::contains("policy.yaml"))
         .stderr(predicate::str::contains("severity.wiring/dsn"));
 }
+
+#[test]
+fn a_prometheus_names_its_alertmanager_services_and_a_known_operator_is_not_guessed() {
+    let stack = r#"
+apiVersion: monitoring.coreos.com/v1
+kind: Prometheus
+metadata: {name: main-prometheus}
+spec:
+  externalUrl: http://main-prometheus.mon:9090/
+  alerting:
+    alertmanagers: [{namespace: mon, name: main-alertmanager, port: http-web}]
+"#;
+    let with = format!(
+        "{stack}---\n{}---\n{}",
+        service("main-alertmanager", "{name: http-web, port: 9093}"),
+        service("main-prometheus", "{name: http-web, port: 9090}")
+    );
+    let findings = Fixture::new().chart("mon", "mon", 1, &with).findings();
+    let wiring: Vec<_> = problems(&findings)
+        .into_iter()
+        .filter(|f| f.rule.starts_with("wiring/"))
+        .collect();
+    assert!(wiring.is_empty(), "{}", show(&wiring));
+
+    // Both Services renamed: prometheus-operator makes only `prometheus-operated` for a
+    // Prometheus (data/operators.yaml), so a name containing the resource's is not guessed.
+    let moved = with
+        .replace("name: main-alertmanager}", "name: main-am}")
+        .replace("name: main-prometheus}", "name: main-prom}");
+    let findings = Fixture::new().chart("mon", "mon", 1, &moved).findings();
+    let errs: Vec<_> = findings
+        .iter()
+        .filter(|f| f.severity == Severity::Error && f.rule.starts_with("wiring/"))
+        .collect();
+    assert!(
+        errs.iter().any(|f| f.rule == "wiring/service"
+            && f.field == "spec.alerting.alertmanagers[0].name"),
+        "{}",
+        show(&errs)
+    );
+    assert!(
+        errs.iter()
+            .any(|f| f.rule == "wiring/dns" && f.message.contains("mon/main-prometheus")),
+        "{}",
+        show(&errs)
+    );
+}
+
+#[test]
+fn a_certgen_job_writes_only_the_secret_it_names_whatever_its_role_allows() {
+    let stack = r#"
+apiVersion: v1
+kind: ServiceAccount
+metadata: {name: admission}
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: Role
+metadata: {name: admission}
+rules: [{apiGroups: [""], resources: [secrets], verbs: [get, create]}]
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: RoleBinding
+metadata: {name: admission}
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: Role, name: admission}
+subjects: [{kind: ServiceAccount, name: admission, namespace: mon}]
+---
+apiVersion: batch/v1
+kind: Job
+metadata: {name: admission-create}
+spec:
+  template:
+    spec:
+      serviceAccountName: admission
+      restartPolicy: OnFailure
+      containers:
+        - name: create
+          image: registry.k8s.io/ingress-nginx/kube-webhook-certgen:v1.6.9
+          args: [create, --host=operator, --namespace=mon, --secret-name=admission-tls]
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: dashboards}
+spec:
+  template:
+    spec:
+      containers:
+        - name: dashboards
+          image: example/dashboards:1.0.0
+          env:
+            - name: ADMIN_PASSWORD
+              valueFrom: {secretKeyRef: {name: dashboards-admin, key: password}}
+"#;
+    let findings = Fixture::new().chart("mon", "mon", 1, stack).findings();
+    let errs = errors_of(&findings, "wiring/secret");
+    assert_eq!(
+        errs.len(),
+        1,
+        "{}",
+        show(&of_rule(&findings, "wiring/secret"))
+    );
+    assert!(errs[0].message.contains("mon/dashboards-admin"));
+}
