@@ -4,7 +4,7 @@
 //! | rule | module | severity |
 //! |---|---|---|
 //! | `wiring/dns` | [`dns`] | error; info for namespaces outside the input or charts rendered with stand-ins |
-//! | `wiring/service` | [`dns::objects`] | error; info for namespaces outside the input, stand-ins, and names an operator probably makes |
+//! | `wiring/service` | [`dns::objects`] | error; warning for a StatefulSet's missing governing Service; info for namespaces outside the input, stand-ins, and names an operator probably makes |
 //! | `wiring/secret`, `wiring/configmap` | [`refs`] | error (info when the namespace's chart used stand-ins) |
 //! | `wiring/bucket`, `wiring/credentials` | [`storage`], [`stand_in_values`] | error; info when no object store is rendered |
 //! | `wiring/netpol` | [`netpol`] | error |
