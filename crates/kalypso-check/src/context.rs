@@ -81,6 +81,11 @@ pub struct Context<'a> {
     /// Grafana Alloy configurations (ConfigMap or Secret keys), parsed into blocks.
     pub alloy: Vec<AlloyConfig>,
     pub dns: Vec<DnsUse>,
+    /// Same-namespace short names used as addresses (`http://svc:port`, `DB_HOST: svc`):
+    /// checked by `wiring/dns` like [`Context::dns`], but not wires for the NetworkPolicy and
+    /// ordering rules (a ConfigMap of short names is often loaded by workloads that never dial
+    /// them).
+    pub short_dns: Vec<DnsUse>,
     /// Services by (namespace, name): rendered, and made by operators from custom resources.
     pub services: BTreeMap<(String, String), ServiceView>,
 }
@@ -109,6 +114,7 @@ impl<'a> Context<'a> {
             configs: Vec::new(),
             alloy: Vec::new(),
             dns: Vec::new(),
+            short_dns: Vec::new(),
             services: services::services(manifest),
         };
         for (i, obj) in manifest.objects.iter().enumerate() {
@@ -192,6 +198,7 @@ impl<'a> Context<'a> {
                                     .and_then(|n| vars.get(n))
                                     .map_or(v, String::as_str);
                                 self.scan_leaf(i, &f, v, None, false);
+                                self.scan_short(i, &f, v, e["name"].as_str().unwrap_or(""));
                             }
                         }
                     }
@@ -200,7 +207,9 @@ impl<'a> Context<'a> {
                             for (j, a) in list.iter().enumerate() {
                                 if let Some(v) = a.as_str() {
                                     let f = index(&join(&c.path, key), j);
-                                    self.scan_leaf(i, &f, &workload::expand(v, &vars), None, false);
+                                    let v = workload::expand(v, &vars);
+                                    self.scan_leaf(i, &f, &v, None, false);
+                                    self.scan_short(i, &f, &v, "");
                                 }
                             }
                         }
@@ -250,7 +259,9 @@ impl<'a> Context<'a> {
             let config = nginx::Config::parse_with_includes(text, &|p| nginx::included(&files, p));
             for u in nginx::uses(&config) {
                 let from = self.dns.len();
-                self.scan_leaf(i, &format!("{field}: {}", u.at()), &u.address, None, false);
+                let at = format!("{field}: {}", u.at());
+                self.scan_leaf(i, &at, &u.address, None, false);
+                self.scan_short(i, &at, &u.address, "");
                 // Resolved per request through `resolver`: nginx starts without it.
                 for d in &mut self.dns[from..] {
                     d.runtime_only |= u.per_request;
@@ -275,6 +286,8 @@ impl<'a> Context<'a> {
         } else {
             let multi = text.contains('\n');
             self.scan_leaf(i, field, text, None, multi);
+            let key = field.rsplit('.').next().unwrap_or(field);
+            self.scan_short(i, field, text, key);
         }
     }
 
@@ -305,6 +318,9 @@ impl<'a> Context<'a> {
                         }
                         let at = located(field, &path, embedded_doc);
                         self.scan_leaf(i, &at, s, sibling_port, false);
+                        if embedded_doc {
+                            self.scan_short_with_port(i, &at, s, k, sibling_port);
+                        }
                     } else {
                         self.scan_value(i, field, &path, item, embedded_doc);
                     }
@@ -316,6 +332,10 @@ impl<'a> Context<'a> {
                     if let Value::String(s) = item {
                         let at = located(field, &path, embedded_doc);
                         self.scan_leaf(i, &at, s, None, false);
+                        if embedded_doc {
+                            let key = inner.rsplit('.').next().unwrap_or(inner);
+                            self.scan_short(i, &at, s, key);
+                        }
                     } else {
                         self.scan_value(i, field, &path, item, embedded_doc);
                     }
@@ -327,6 +347,66 @@ impl<'a> Context<'a> {
             }
             _ => {}
         }
+    }
+
+    /// Same-namespace short names (`http://svc:port`, `svc:port`, a bare `svc` under a host
+    /// key) in a single-line value of an object that has a namespace.
+    fn scan_short(&mut self, i: usize, field: &str, text: &str, key: &str) {
+        self.scan_short_with_port(i, field, text, key, None);
+    }
+
+    fn scan_short_with_port(
+        &mut self,
+        i: usize,
+        field: &str,
+        text: &str,
+        key: &str,
+        sibling_port: Option<u32>,
+    ) {
+        if text.contains('\n') || text.len() > 2048 {
+            return;
+        }
+        let Some(ns) = self.manifest.objects[i].namespace.clone() else {
+            return;
+        };
+        for mut reference in extract::find_short(text, extract::key_is_host(key)) {
+            reference.namespace = ns.clone();
+            if reference.port == PortUse::Unknown {
+                if let Some(p) = sibling_port {
+                    reference.port = PortUse::Number(p);
+                }
+            }
+            let runtime_only = field
+                .split(['.', ':', '[', ' '])
+                .any(|seg| RUNTIME_SEGMENTS.contains(&seg));
+            self.short_dns.push(DnsUse {
+                object: i,
+                field: field.to_string(),
+                reference,
+                runtime_only,
+            });
+        }
+    }
+
+    /// A custom resource in `namespace` whose name the dangling `service` name contains:
+    /// its operator probably makes that Service (kinds that never make Services, such as
+    /// monitors and rules, do not count, nor kinds whose operator's naming is in the data).
+    pub fn operator_guess(&self, namespace: &str, service: &str) -> Option<&Object> {
+        self.manifest
+            .objects
+            .iter()
+            .filter(|o| {
+                o.namespace.as_deref() == Some(namespace)
+                    && o.is_custom_resource()
+                    && o.name.len() >= 3
+                    && !services::never_makes_services(&o.kind)
+                    // What operators in the data make is known exactly.
+                    && !services::operators()
+                        .operators
+                        .iter()
+                        .any(|op| op.kind == o.kind && op.group == o.group())
+            })
+            .find(|o| service.contains(o.name.as_str()))
     }
 
     fn scan_leaf(

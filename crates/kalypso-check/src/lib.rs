@@ -112,6 +112,10 @@ pub const RULES: &[(&str, &str)] = &[
         "In-cluster DNS names resolve to a rendered Service exposing the port used",
     ),
     (
+        dns::objects::RULE,
+        "Ingress, Gateway API and Istio routes, StatefulSets, APIServices and webhooks name a rendered Service and one of its ports",
+    ),
+    (
         refs::SECRET_RULE,
         "Secrets that workloads mount or reference exist in their namespace",
     ),
@@ -198,8 +202,25 @@ pub const RULE_FAMILIES: &[RuleFamily] = &[
         source: "crates/kalypso-check/src/dns/mod.rs",
         checks:
             "every in-cluster DNS name (in configs, env, args, datasource provisioning, custom \
-                 resources) resolves to a rendered Service that exposes that port; Services an \
-                 operator creates (`<collector>-collector`) are modelled",
+                 resources), and every same-namespace short name used as an address \
+                 (`http://svc:port`, `svc:port`, a bare `svc` under a host key such as \
+                 `DB_HOST`), resolves to a rendered Service that exposes that port; the Services \
+                 operators make from custom resources are data \
+                 (`crates/kalypso-check/data/operators.yaml`, with each operator's source); a \
+                 dangling name containing a custom resource's name is info (\"probably made by \
+                 the operator of …\")",
+    },
+    RuleFamily {
+        rules: &[(
+            dns::objects::RULE,
+            "error; warning for a StatefulSet's missing governing Service; info for namespaces \
+                 outside the input, stand-ins, and names an operator probably makes",
+        )],
+        source: "crates/kalypso-check/src/dns/objects.rs",
+        checks: "Ingress backends, Gateway API route `backendRefs`, Istio `VirtualService` \
+                 destinations and `DestinationRule` hosts, a StatefulSet's `serviceName`, an \
+                 `APIService`'s and a webhook's `service` name a rendered (or operator-made) \
+                 Service, with the port used",
     },
     RuleFamily {
         rules: &[
@@ -438,6 +459,7 @@ pub fn run(ctx: &Context, renders: &[ChartRender], opts: &CheckOptions) -> Vec<F
         f
     });
     apply_accepted(ctx.policy, &mut findings);
+    ctx.policy.apply_severity(&mut findings);
     sort(&mut findings);
     findings
 }
@@ -459,6 +481,7 @@ pub fn run_on(
         f
     });
     apply_accepted(policy, &mut findings);
+    policy.apply_severity(&mut findings);
     sort(&mut findings);
     findings
 }
@@ -530,6 +553,7 @@ fn join_schema(handle: SchemaHandle<'_>) -> Vec<Finding> {
 fn rules(ctx: &Context, renders: &[ChartRender]) -> Vec<Finding> {
     let mut f = Vec::new();
     f.extend(dns::check(ctx));
+    f.extend(dns::objects::check(ctx));
     f.extend(config::check(ctx));
     f.extend(netpol::check(ctx));
     f.extend(refs::check(ctx));

@@ -21,14 +21,21 @@
 //!     namespace: minio
 //!     name: minio
 //!     reason: the minio chart 5.4.0 has no probe settings
+//! severity:                      # per-rule severity: error | warning | info | off
+//!   hygiene/probes: info         # a rule id (see `kalypso check -o sarif` or the README)
+//!   hygiene/*: warning           # or a whole family
 //! ```
+//!
+//! An unknown rule id or level in `severity:` is an error naming the file and the key.
 
+use std::collections::BTreeMap;
 use std::path::Path;
 
 use anyhow::Result;
 use serde::Deserialize;
 
 use kalypso_model::error::usage;
+use kalypso_model::finding::{Finding, Severity};
 use kalypso_model::manifest::yaml;
 
 /// Kalypso's built-in policy, as data.
@@ -110,6 +117,29 @@ pub struct Policy {
     pub privileged: Vec<PrivilegeGrant>,
     #[serde(default)]
     pub accepted: Vec<AcceptedFinding>,
+    /// Per-rule severity overrides: rule id (or `family/*`) → level.
+    #[serde(default)]
+    pub severity: BTreeMap<String, String>,
+}
+
+/// The level a `severity:` override sets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Level {
+    Set(Severity),
+    /// The rule's findings are dropped.
+    Off,
+}
+
+impl Level {
+    fn parse(s: &str) -> Option<Level> {
+        Some(match s {
+            "error" => Level::Set(Severity::Error),
+            "warning" => Level::Set(Severity::Warning),
+            "info" => Level::Set(Severity::Info),
+            "off" => Level::Off,
+            _ => return None,
+        })
+    }
 }
 
 /// `*` matches everything; `abc*` a prefix; `*abc*` a substring; else equality.
@@ -128,12 +158,60 @@ fn matches(pattern: &str, value: &str) -> bool {
 impl Policy {
     /// Parses a policy document.
     pub fn parse(text: &str, origin: &str) -> Result<Policy> {
-        yaml::from_str::<Policy>(text).map_err(|e| {
+        let policy = yaml::from_str::<Policy>(text).map_err(|e| {
             usage(format!(
                 "{origin}:{}: not a valid kalypso policy: {}",
                 e.line, e.message
             ))
-        })
+        })?;
+        for (rule, level) in &policy.severity {
+            if Level::parse(level).is_none() {
+                return Err(usage(format!(
+                    "{origin}: severity.{rule}: unknown level {level:?} (use error, warning, info or off)"
+                )));
+            }
+            let known = match rule.strip_suffix("/*") {
+                Some(family) => crate::RULES
+                    .iter()
+                    .any(|(id, _)| id.starts_with(&format!("{family}/"))),
+                None => crate::RULES.iter().any(|(id, _)| id == rule),
+            };
+            if !known {
+                return Err(usage(format!(
+                    "{origin}: severity.{rule}: unknown rule id {rule:?} (rule ids: {})",
+                    crate::RULES
+                        .iter()
+                        .map(|(id, _)| *id)
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )));
+            }
+        }
+        Ok(policy)
+    }
+
+    /// The severity override for `rule`, if any: an exact id wins over its `family/*`.
+    pub fn level(&self, rule: &str) -> Option<Level> {
+        let level = self.severity.get(rule).or_else(|| {
+            let family = rule.split('/').next()?;
+            self.severity.get(&format!("{family}/*"))
+        })?;
+        Level::parse(level)
+    }
+
+    /// Applies the `severity:` overrides: sets the level, drops the findings of rules `off`.
+    pub fn apply_severity(&self, findings: &mut Vec<Finding>) {
+        if self.severity.is_empty() {
+            return;
+        }
+        findings.retain_mut(|f| match self.level(&f.rule) {
+            Some(Level::Off) => false,
+            Some(Level::Set(s)) => {
+                f.severity = s;
+                true
+            }
+            None => true,
+        });
     }
 
     /// The built-in policy plus `<repo>/kalypso-policy.yaml` (when present) or `explicit`.
@@ -151,6 +229,7 @@ impl Policy {
             policy.external.extend(extra.external);
             policy.privileged.extend(extra.privileged);
             policy.accepted.extend(extra.accepted);
+            policy.severity.extend(extra.severity);
         }
         Ok(policy)
     }
@@ -249,6 +328,36 @@ mod tests {
         assert!(!allows("hostPath:/", "hostPath:/etc"));
         assert!(allows("hostPath:/var/log", "hostPath:/var/log/pods"));
         assert!(!allows("hostPath:/var/log", "hostPath:/var/logs"));
+    }
+
+    #[test]
+    fn severity_overrides_set_levels_and_switch_rules_off() {
+        let p = Policy::parse(
+            "severity:\n  hygiene/*: warning\n  hygiene/probes: off\n  wiring/dns: info\n",
+            "kalypso-policy.yaml",
+        )
+        .unwrap();
+        assert_eq!(
+            p.level("hygiene/requests"),
+            Some(Level::Set(Severity::Warning))
+        );
+        assert_eq!(p.level("hygiene/probes"), Some(Level::Off));
+        assert_eq!(p.level("wiring/secret"), None);
+    }
+
+    #[test]
+    fn an_unknown_rule_or_level_in_severity_names_the_file_and_key() {
+        let err = Policy::parse("severity:\n  hygiene/request: info\n", "my-policy.yaml")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("my-policy.yaml"), "{err}");
+        assert!(err.contains("severity.hygiene/request"), "{err}");
+        let err = Policy::parse("severity:\n  hygiene/probes: loud\n", "my-policy.yaml")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("my-policy.yaml"), "{err}");
+        assert!(err.contains("severity.hygiene/probes"), "{err}");
+        assert!(err.contains("loud"), "{err}");
     }
 
     #[test]

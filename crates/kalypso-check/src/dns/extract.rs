@@ -192,6 +192,128 @@ pub fn find(text: &str, namespaces: &BTreeSet<String>) -> Vec<DnsReference> {
     out
 }
 
+/// Single-label names that never name a Service.
+const NOT_SERVICES: &[&str] = &[
+    "localhost",
+    "ip6-localhost",
+    "host",
+    "hostname",
+    "example",
+    // Protocol names (`tcp:90` in a dashboard's matcher is not an address).
+    "tcp",
+    "udp",
+    "sctp",
+    "http",
+    "https",
+    "grpc",
+];
+
+/// Schemes whose address is not a network host.
+const LOCAL_SCHEMES: &[&str] = &["file", "unix", "unixgram", "npipe"];
+
+/// A same-namespace short name (`svc`) used as a whole value: `scheme://svc[:port][/…]`, or
+/// `svc:port` alone. `text` is one token (a value, an argument after `=`, one item of a comma
+/// list). `key_is_host`: the value sits under a key that holds a host (`DB_HOST`, `host:`), so a
+/// bare `svc` counts too. The namespace is left empty (the caller's).
+pub fn find_short(text: &str, key_is_host: bool) -> Vec<DnsReference> {
+    let mut out = Vec::new();
+    let tokens: Vec<&str> = text
+        .split(|c: char| c.is_whitespace() || c == ',' || c == ';')
+        .filter(|t| !t.is_empty())
+        .collect();
+    // Prose is not an address list.
+    if tokens.len() > 8 && !text.contains("://") {
+        return out;
+    }
+    for raw in tokens {
+        let token = raw.trim_matches(|c| c == '"' || c == '\'' || c == '(' || c == ')');
+        // `--flag=value`, `KEY=value`.
+        let token = match (token.find('='), token.find("://")) {
+            (Some(e), Some(s)) if e < s => &token[e + 1..],
+            (Some(e), None) => &token[e + 1..],
+            _ => token,
+        };
+        if token.contains(['$', '{', '}', '%', '<', '>', '*']) {
+            continue;
+        }
+        let (scheme, rest) = match token.find("://") {
+            Some(s) => {
+                let scheme_start = token[..s]
+                    .rfind(|c: char| {
+                        !(c.is_ascii_alphanumeric() || c == '+' || c == '.' || c == '-')
+                    })
+                    .map_or(0, |p| p + 1);
+                (
+                    Some(token[scheme_start..s].to_ascii_lowercase()),
+                    &token[s + 3..],
+                )
+            }
+            None => (None, token),
+        };
+        if scheme
+            .as_deref()
+            .is_some_and(|s| s.is_empty() || LOCAL_SCHEMES.contains(&s))
+        {
+            continue;
+        }
+        let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
+        if scheme.is_none() && authority.len() != rest.len() {
+            continue;
+        }
+        let hostport = authority.rsplit('@').next().unwrap_or("");
+        let (host, port) = match hostport.rsplit_once(':') {
+            Some((h, p)) => match p.parse::<u32>() {
+                Ok(n) if n > 0 && n < 65536 => (h, Some(n)),
+                _ => continue,
+            },
+            None => (hostport, None),
+        };
+        let label = is_label(host)
+            && host.bytes().next().is_some_and(|b| b.is_ascii_lowercase())
+            && !NOT_SERVICES.contains(&host);
+        if !label {
+            continue;
+        }
+        let port_use = match (port, &scheme) {
+            (Some(n), _) => PortUse::Number(n),
+            (None, Some(s)) => match default_port(s) {
+                Some(d) => PortUse::SchemeDefault(d, s.clone()),
+                None => PortUse::Unknown,
+            },
+            (None, None) => PortUse::Unknown,
+        };
+        // `name:port` alone: a port of two digits or fewer is an image tag (`redis:7`).
+        let counts = match (&scheme, port) {
+            (Some(_), _) => true,
+            (None, Some(n)) => n >= 80 || key_is_host,
+            // A bare name under a host key: chart-made names carry a dash (`app-db`).
+            (None, None) => key_is_host && host.contains('-'),
+        };
+        if counts {
+            out.push(DnsReference {
+                address: hostport.to_string(),
+                service: host.to_string(),
+                namespace: String::new(),
+                port: port_use,
+                per_pod: false,
+                line: 1,
+            });
+        }
+    }
+    out
+}
+
+/// Whether a key (an environment variable, a config key) holds a host name.
+pub fn key_is_host(key: &str) -> bool {
+    let k = key.to_ascii_lowercase();
+    let last = k.rsplit(['_', '.', '-']).next().unwrap_or(&k);
+    matches!(
+        last,
+        "host" | "hostname" | "hosts" | "server" | "servers" | "addr" | "address" | "addresses"
+    ) || k.ends_with("host")
+        || k.ends_with("hostname")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

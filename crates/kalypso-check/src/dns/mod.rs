@@ -4,6 +4,7 @@
 pub mod alloy;
 pub mod extract;
 pub mod nginx;
+pub mod objects;
 
 use std::collections::BTreeSet;
 
@@ -30,7 +31,7 @@ pub fn target<'a>(ctx: &'a Context, u: &DnsUse) -> Option<&'a ServiceView> {
 pub fn check(ctx: &Context) -> Vec<Finding> {
     let mut out = Vec::new();
     let mut seen = BTreeSet::new();
-    for u in &ctx.dns {
+    for u in ctx.dns.iter().chain(&ctx.short_dns) {
         let r = &u.reference;
         if !seen.insert((u.object, u.field.clone(), r.address.clone())) {
             continue;
@@ -71,7 +72,18 @@ pub fn check(ctx: &Context) -> Vec<Finding> {
                         r.address, r.service, r.namespace
                     ),
                 )),
-                None => out.push(Finding::new(
+                None => match ctx.operator_guess(&r.namespace, &r.service) {
+                    Some(cr) => out.push(Finding::new(
+                        RULE,
+                        Severity::Info,
+                        obj,
+                        &u.field,
+                        format!(
+                            "{} points at Service {}/{}, which is not rendered: probably made by the operator of {}/{}",
+                            r.address, r.namespace, r.service, cr.kind, cr.name
+                        ),
+                    )),
+                    None => out.push(Finding::new(
                     RULE,
                     Severity::Error,
                     obj,
@@ -81,6 +93,7 @@ pub fn check(ctx: &Context) -> Vec<Finding> {
                         r.address, r.namespace, r.service
                     ),
                 )),
+                },
             }
             continue;
         };

@@ -356,15 +356,22 @@ fn targets<'a>(ctx: &Context, groups: &'a [PodGroup<'a>], u: &DnsUse) -> Vec<Tar
         _ => None,
     };
     // The rendered Service: its selector and the target port of the port used.
-    let (selector, target_port): (Labels, Value) =
-        match ctx.manifest.get("Service", Some(&r.namespace), &r.service) {
-            Some(svc) => {
-                let spec = &svc.body["spec"];
-                let tp = spec["ports"]
+    let (selector, target_port): (Labels, Value) = match ctx.manifest.get(
+        "Service",
+        Some(&r.namespace),
+        &r.service,
+    ) {
+        Some(svc) => {
+            let spec = &svc.body["spec"];
+            let tp = spec["ports"]
                     .as_array()
                     .into_iter()
                     .flatten()
-                    .find(|p| port.is_some_and(|n| p["port"].as_u64() == Some(n)))
+                    .find(|p| {
+                        port.is_some_and(|n| p["port"].as_u64() == Some(n))
+                            // An SRV name (`_grpc._tcp.svc…`) uses the port of that name.
+                            || matches!(&r.port, PortUse::Named(want) if p["name"].as_str() == Some(want))
+                    })
                     .map(|p| {
                         if p["targetPort"].is_null() {
                             p["port"].clone()
@@ -373,21 +380,21 @@ fn targets<'a>(ctx: &Context, groups: &'a [PodGroup<'a>], u: &DnsUse) -> Vec<Tar
                         }
                     })
                     .unwrap_or(Value::Null);
-                (labels_of(&spec["selector"]), tp)
-            }
-            None => match ctx
-                .services
-                .get(&(r.namespace.clone(), r.service.clone()))
-                .and_then(|s| s.made_from.clone())
-            {
-                // An operator-made collector Service: same port on the pod.
-                Some(from) => (
-                    collector_selector(&r.namespace, &from.name),
-                    port.map(Value::from).unwrap_or(Value::Null),
-                ),
-                None => return Vec::new(),
-            },
-        };
+            (labels_of(&spec["selector"]), tp)
+        }
+        None => match ctx
+            .services
+            .get(&(r.namespace.clone(), r.service.clone()))
+            .and_then(|s| s.made_from.clone())
+        {
+            // An operator-made collector Service: same port on the pod.
+            Some(from) => (
+                collector_selector(&r.namespace, &from.name),
+                port.map(Value::from).unwrap_or(Value::Null),
+            ),
+            None => return Vec::new(),
+        },
+    };
     if selector.is_empty() {
         return Vec::new();
     }

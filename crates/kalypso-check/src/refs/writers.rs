@@ -5,7 +5,11 @@
 //! - `kube-webhook-certgen create --secret-name=X [--namespace=N]` (the admission-webhook Jobs
 //!   of kube-prometheus-stack, ingress-nginx and many operators) writes `X`, with `$(VAR)`
 //!   expanded from the container's environment as the kubelet does;
-//! - any other Job (or run-once Pod) whose ServiceAccount RBAC lets it `create` Secrets in its
+//! - a controller that may create Secrets and is given a Secret's name by a `*secret*` flag
+//!   (`--cert-secret-name=X`, KEDA's certificate rotation) writes `X`;
+//! - the Secrets operators write for custom resources (`data/operators.yaml`: CloudNativePG's
+//!   `<cluster>-app`, ECK's `<name>-es-elastic-user`, …);
+//! - any other Job (or run-once Pod, not kube-webhook-certgen) whose ServiceAccount RBAC lets it `create` Secrets in its
 //!   namespace writes the Secrets its Roles name in `resourceNames` (argo-cd's
 //!   `redis-secret-init` hook and `argocd-redis`), or, when they name none, may write any.
 
@@ -41,6 +45,14 @@ pub fn secret_writes(manifest: &Manifest) -> Vec<SecretWrite> {
             });
         }
     }
+    for (namespace, name, cr) in crate::services::operator_secrets(manifest) {
+        out.push(SecretWrite {
+            namespace,
+            name: Some(name),
+            how: format!("the operator of {} {} writes it", cr.kind, cr.name),
+            writer: cr,
+        });
+    }
     let rbac = Rbac::new(manifest);
     for obj in &manifest.objects {
         let Some(pod) = workload::pod_spec(obj) else {
@@ -59,13 +71,39 @@ pub fn secret_writes(manifest: &Manifest) -> Vec<SecretWrite> {
                 });
             }
         }
-        if pod.long_running || pod.operator_managed {
-            continue;
-        }
         let account = pod.spec["serviceAccountName"]
             .as_str()
             .or(pod.spec["serviceAccount"].as_str())
             .unwrap_or("default");
+        if pod.long_running && !pod.operator_managed {
+            // A controller that may create Secrets and is told a Secret's name by a flag
+            // (`--cert-secret-name=X`) writes that Secret itself (its certificate rotation).
+            if rbac.secret_create(ns, account).is_some() {
+                for c in workload::containers(&pod) {
+                    for name in secret_flags(c.body, ns) {
+                        out.push(SecretWrite {
+                            namespace: ns.to_string(),
+                            name: Some(name.clone()),
+                            writer: obj.reference(),
+                            how: format!(
+                                "container {} may create Secrets and is given {name} by a *secret* flag",
+                                c.name
+                            ),
+                        });
+                    }
+                }
+            }
+        }
+        // kube-webhook-certgen writes the one Secret its `create` names (above), whatever
+        // else its Role would allow.
+        if pod.long_running
+            || pod.operator_managed
+            || workload::containers(&pod)
+                .iter()
+                .all(|c| runs_certgen(c.body))
+        {
+            continue;
+        }
         if let Some(grant) = rbac.secret_create(ns, account) {
             let how = format!(
                 "its ServiceAccount {account} may create Secrets ({})",
@@ -90,6 +128,44 @@ pub fn secret_writes(manifest: &Manifest) -> Vec<SecretWrite> {
         }
     }
     out
+}
+
+/// Secret names given to a container by flags whose name mentions a secret
+/// (`--cert-secret-name=X`, `--secret-name X`), `$(VAR)` expanded.
+fn secret_flags(container: &Value, namespace: &str) -> Vec<String> {
+    let env = environment(container, namespace);
+    let args: Vec<String> = ["command", "args"]
+        .iter()
+        .flat_map(|k| container[*k].as_array().into_iter().flatten())
+        .filter_map(|a| a.as_str().map(|a| expand(a, &env)))
+        .collect();
+    let mut out = Vec::new();
+    for (i, a) in args.iter().enumerate() {
+        let Some(flag) = a.strip_prefix("--").or_else(|| a.strip_prefix('-')) else {
+            continue;
+        };
+        let (name, value) = match flag.split_once('=') {
+            Some((n, v)) => (n, Some(v.to_string())),
+            None => (
+                flag,
+                args.get(i + 1).filter(|v| !v.starts_with('-')).cloned(),
+            ),
+        };
+        if name.to_ascii_lowercase().contains("secret") && !name.contains("namespace") {
+            if let Some(v) = value.filter(|v| !v.is_empty() && !v.contains('/')) {
+                out.push(v);
+            }
+        }
+    }
+    out
+}
+
+/// Whether a container runs kube-webhook-certgen (its image's program name).
+fn runs_certgen(container: &Value) -> bool {
+    let image = container["image"].as_str().unwrap_or("");
+    let repository = image.split(['@']).next().unwrap_or("");
+    let last = repository.rsplit('/').next().unwrap_or("");
+    last.split(':').next().unwrap_or("") == "kube-webhook-certgen"
 }
 
 /// The (namespace, Secret) a `kube-webhook-certgen create` container writes.

@@ -168,6 +168,10 @@ pub fn evaluate(ctx: &Context, args: &CheckArgs) -> Result<Report> {
 pub fn run(ctx: &Context, args: CheckArgs) -> Result<i32> {
     let report = evaluate(ctx, &args)?;
     let text = match args.output {
+        // Checking someone else's manifests: wiring first, policy under its own heading.
+        CheckOutput::Table if !args.manifests.is_empty() => {
+            report::human::render_sections(&report, ctx.global.color.stdout())
+        }
         CheckOutput::Table => report::human::render(&report, ctx.global.color.stdout()),
         CheckOutput::Json => report::json::render(&report) + "\n",
         CheckOutput::Sarif => report::sarif::render(&report) + "\n",

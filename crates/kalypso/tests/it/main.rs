@@ -19,6 +19,7 @@ mod check_netpol;
 mod check_ordering;
 mod check_precision;
 mod check_production;
+mod check_references;
 mod check_repo;
 mod check_report;
 mod check_wiring;
