@@ -200,7 +200,10 @@ impl Plan {
             out,
             "Plan: {count} release(s) in {} wave(s){}; {order}.",
             self.waves.len(),
-            self.profile.as_ref().map(|p| format!(", profile {p}")).unwrap_or_default()
+            self.profile
+                .as_ref()
+                .map(|p| format!(", profile {p}"))
+                .unwrap_or_default()
         );
         for w in &self.waves {
             let _ = writeln!(
@@ -239,7 +242,11 @@ impl Plan {
                     let _ = writeln!(
                         out,
                         "      starts after: {}",
-                        if needs.is_empty() { "nothing".to_string() } else { needs.join(", ") }
+                        if needs.is_empty() {
+                            "nothing".to_string()
+                        } else {
+                            needs.join(", ")
+                        }
                     );
                 }
                 let mut files = vec![format!("{}/values.yaml", r.chart_path)];

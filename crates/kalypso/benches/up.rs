@@ -125,7 +125,11 @@ fn latency_stages() -> PathBuf {
                 ),
             );
         }
-        d.replacen(&format!("name: {name}\n"), &format!("name: {name}-{from}ms\n"), 1)
+        d.replacen(
+            &format!("name: {name}\n"),
+            &format!("name: {name}-{from}ms\n"),
+            1,
+        )
     };
     let mut out = Vec::new();
     for doc in text.split("---\n").filter(|d| !d.trim().is_empty()) {
@@ -165,7 +169,10 @@ fn package_local_dependencies(cp: &ControlPlane, repo: &UpRepo) {
         for dep in meta.dependencies.iter().filter(|d| d.is_local()) {
             let source = dir.join(dep.repository.trim_start_matches("file://"));
             let mut cmd = cp.helm();
-            cmd.arg("package").arg(&source).arg("-d").arg(dir.join("charts"));
+            cmd.arg("package")
+                .arg(&source)
+                .arg("-d")
+                .arg(dir.join("charts"));
             run(&mut cmd, &format!("helm package {}", source.display()));
         }
     }
@@ -179,9 +186,9 @@ fn kalypso_up(cp: &ControlPlane, repo: &UpRepo) -> Duration {
     );
     let elapsed = started.elapsed();
     // Each wave's line and when each release was healthy, from up's own progress lines.
-    for line in progress.lines().filter(|l| {
-        l.starts_with("wave ") || l.starts_with("start ") || l.ends_with(": healthy")
-    })
+    for line in progress
+        .lines()
+        .filter(|l| l.starts_with("wave ") || l.starts_with("start ") || l.ends_with(": healthy"))
     {
         println!("  kalypso up: {line}");
     }

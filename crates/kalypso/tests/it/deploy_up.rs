@@ -406,7 +406,8 @@ fn a_cycle_of_startup_dependencies_is_an_error_naming_it() {
         ])
         .expect_err("a cycle");
     assert!(
-        err.to_string().contains("kalypso-a, kalypso-b form a cycle"),
+        err.to_string()
+            .contains("kalypso-a, kalypso-b form a cycle"),
         "{err}"
     );
 }
