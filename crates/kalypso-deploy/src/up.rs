@@ -261,6 +261,21 @@ async fn by_needs(
         .collect();
     let end_of = |name: &str| ends.iter().find(|(n, _)| n == name).map(|(_, tx)| tx);
     let begun = Instant::now();
+    // Every release's namespace first: a chart may render into another release's namespace
+    // (Grafana's Roles where dashboards live) before that release starts. A failure here is
+    // reported by the release's own install, which labels its namespace again.
+    for r in plan.releases() {
+        let ctx = ReleaseRun {
+            cluster,
+            helm,
+            opts,
+            progress,
+            started: begun,
+            deadline: begun + opts.wave_timeout,
+            stop: stop_rx.clone(),
+        };
+        let _ = ctx.namespace(r).await;
+    }
     let runs = plan.releases().map(|r| {
         let stop_tx = &stop_tx;
         let mut stop = stop_rx.clone();
