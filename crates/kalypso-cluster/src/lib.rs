@@ -9,7 +9,7 @@ pub mod objects;
 pub mod portforward;
 
 use k8s_openapi::apimachinery::pkg::version::Info;
-use kube::config::{KubeConfigOptions, KubeconfigError};
+use kube::config::{KubeConfigOptions, Kubeconfig, KubeconfigError};
 use kube::{Client, Config};
 
 use kalypso_model::error::chain;
@@ -77,17 +77,62 @@ impl std::fmt::Debug for Cluster {
     }
 }
 
+/// Which cluster to talk to: `--kubeconfig` and `--kube-context`, both optional (the defaults
+/// are `$KUBECONFIG`, else `~/.kube/config`, and its current context). Helm gets the same.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct KubeTarget {
+    /// A kubeconfig file instead of `$KUBECONFIG` / `~/.kube/config`.
+    pub kubeconfig: Option<std::path::PathBuf>,
+    /// A context of the kubeconfig instead of its current one.
+    pub context: Option<String>,
+}
+
+impl KubeTarget {
+    /// The same choice as helm flags (`--kubeconfig F`, `--kube-context C`).
+    pub fn helm_args(&self) -> Vec<std::ffi::OsString> {
+        let mut args = Vec::new();
+        if let Some(k) = &self.kubeconfig {
+            args.push("--kubeconfig".into());
+            args.push(k.clone().into_os_string());
+        }
+        if let Some(c) = &self.context {
+            args.push("--kube-context".into());
+            args.push(c.into());
+        }
+        args
+    }
+}
+
 impl Cluster {
     /// Connects with the user's kubeconfig (`$KUBECONFIG`, else `~/.kube/config`), else the
     /// in-cluster service account, and checks that the API server answers (`GET /version`).
     pub async fn connect() -> Result<Cluster, ClusterError> {
+        Cluster::connect_to(&KubeTarget::default()).await
+    }
+
+    /// Connects as [`Cluster::connect`], to `target`'s kubeconfig and context when given (no
+    /// in-cluster fallback then: an explicit choice that fails is an error).
+    pub async fn connect_to(target: &KubeTarget) -> Result<Cluster, ClusterError> {
         // kube's rustls client needs a process-wide crypto provider; a second install is a no-op.
         let _ = rustls::crypto::ring::default_provider().install_default();
-        let config = match Config::from_kubeconfig(&KubeConfigOptions::default()).await {
-            Ok(c) => c,
-            Err(kerr) => match Config::incluster() {
+        let options = KubeConfigOptions {
+            context: target.context.clone(),
+            ..KubeConfigOptions::default()
+        };
+        let config = match &target.kubeconfig {
+            Some(path) => {
+                let kc = Kubeconfig::read_from(path).map_err(kubeconfig_error)?;
+                Config::from_custom_kubeconfig(kc, &options)
+                    .await
+                    .map_err(kubeconfig_error)?
+            }
+            None => match Config::from_kubeconfig(&options).await {
                 Ok(c) => c,
-                Err(_) => return Err(kubeconfig_error(kerr)),
+                Err(kerr) if target.context.is_some() => return Err(kubeconfig_error(kerr)),
+                Err(kerr) => match Config::incluster() {
+                    Ok(c) => c,
+                    Err(_) => return Err(kubeconfig_error(kerr)),
+                },
             },
         };
         let url = config.cluster_url.to_string();

@@ -32,6 +32,13 @@ pub struct DownOutcome {
     pub deleted_namespace: bool,
     /// helm's or the API's error, when failed.
     pub error: Option<String>,
+    /// How long this release took (uninstall, claims and namespace), in milliseconds.
+    #[serde(rename = "duration_ms", serialize_with = "millis")]
+    pub elapsed: Duration,
+}
+
+fn millis<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_u64(d.as_millis() as u64)
 }
 
 /// Uninstalls `stack`'s components, last wave first. Stops at the first wave with a failure,
@@ -48,7 +55,9 @@ pub async fn down(
     let mut all = Vec::new();
     for wave in stack.waves().into_iter().rev() {
         let runs = wave.components.iter().map(|c| async move {
-            let o = down_one(cluster, helm, c, purge, timeout).await;
+            let started = std::time::Instant::now();
+            let mut o = down_one(cluster, helm, c, purge, timeout).await;
+            o.elapsed = started.elapsed();
             on_done(&o);
             o
         });
@@ -78,6 +87,7 @@ async fn down_one(
         kept_pvcs: Vec::new(),
         deleted_namespace: false,
         error: None,
+        elapsed: Duration::ZERO,
     };
     match releases::release_state(helm, &c.name, &c.namespace).await {
         Ok(None) => o.result = "not installed".into(),

@@ -16,10 +16,16 @@ pub mod up;
 
 use anyhow::Result;
 
-use kalypso_cluster::Cluster;
+use kalypso_cluster::{Cluster, KubeTarget};
 
 /// Connects to the cluster of the current kubeconfig context. Every way this can fail (no
 /// kubeconfig, unreachable, credentials or RBAC refused) is an environment error: exit 2.
 pub async fn connect() -> Result<Cluster> {
     Ok(Cluster::connect().await?)
+}
+
+/// Connects as [`connect`], to `target`'s kubeconfig and context (`--kubeconfig`,
+/// `--kube-context`) when given.
+pub async fn connect_to(target: &KubeTarget) -> Result<Cluster> {
+    Ok(Cluster::connect_to(target).await?)
 }

@@ -12,6 +12,9 @@ use kalypso_model::error::usage;
 #[derive(Debug, Clone)]
 pub struct Helm {
     pub binary: PathBuf,
+    /// Flags added to every call: the cluster choice (`--kubeconfig`, `--kube-context`) of the
+    /// commands that talk to a cluster, so helm and kalypso's own client see the same one.
+    pub kube_args: Vec<std::ffi::OsString>,
 }
 
 impl Helm {
@@ -21,7 +24,10 @@ impl Helm {
         if let Some(p) = std::env::var_os("KALYPSO_HELM") {
             let binary = PathBuf::from(p);
             if binary.is_file() {
-                return Ok(Helm { binary });
+                return Ok(Helm {
+                    binary,
+                    kube_args: Vec::new(),
+                });
             }
             return Err(usage(format!(
                 "KALYPSO_HELM={} is not a file",
@@ -32,13 +38,19 @@ impl Helm {
             for dir in std::env::split_paths(&paths) {
                 let cand = dir.join("helm");
                 if cand.is_file() {
-                    return Ok(Helm { binary: cand });
+                    return Ok(Helm {
+                        binary: cand,
+                        kube_args: Vec::new(),
+                    });
                 }
             }
         }
         let cached = root.join(".cache/bin/helm");
         if cached.is_file() {
-            return Ok(Helm { binary: cached });
+            return Ok(Helm {
+                binary: cached,
+                kube_args: Vec::new(),
+            });
         }
         Err(usage(
             "helm is not installed: put helm 3.x or 4.x on PATH (or set KALYPSO_HELM); \
@@ -54,7 +66,14 @@ impl Helm {
     {
         let mut c = Command::new(&self.binary);
         c.args(args);
+        c.args(&self.kube_args);
         c
+    }
+
+    /// This helm with `args` added to every call (see [`Helm::kube_args`]).
+    pub fn with_kube_args(mut self, args: Vec<std::ffi::OsString>) -> Helm {
+        self.kube_args = args;
+        self
     }
 
     /// Runs helm and returns its output; a failure to start is an error, a non-zero exit is not.

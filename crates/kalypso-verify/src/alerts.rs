@@ -9,7 +9,7 @@ use comfy_table::{presets::UTF8_FULL_CONDENSED, ContentArrangement, Table};
 use reqwest::Url;
 use serde::Serialize;
 
-use crate::http::{join, Http, TENANT_HEADER};
+use crate::http::{display_url, join, Http, TENANT_HEADER};
 use kalypso_cluster::portforward::PortForward;
 use kalypso_cluster::Cluster;
 use kalypso_model::contract::Contract;
@@ -122,7 +122,8 @@ pub async fn alerts(
             .header(TENANT_HEADER, &tenant);
         let answer = http.send(&url, rb).await.map_err(|e| e.to_string())?;
         let body = answer.json(&url).map_err(|e| e.to_string())?;
-        firing(&body).ok_or_else(|| format!("{url}: not a Prometheus alerts answer"))
+        firing(&body)
+            .ok_or_else(|| format!("{}: not a Prometheus alerts answer", display_url(&url)))
     };
     match tokio::time::timeout(ALERTS_TIMEOUT, read).await {
         Ok(Ok(firing)) => {

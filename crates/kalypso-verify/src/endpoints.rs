@@ -24,7 +24,7 @@ use super::storage::StorageTarget;
 use super::traces::TracesPipeline;
 use super::{Pipeline, Route, Signal, VerifyOptions};
 use kalypso_cluster::portforward::{PortForward, PortForwardError};
-use kalypso_cluster::Cluster;
+use kalypso_cluster::{Cluster, KubeTarget};
 use kalypso_model::contract::{Contract, ServiceAddress};
 
 /// Explicit endpoints from the command line; `None` means "port-forward to the contract Service".
@@ -118,13 +118,15 @@ struct Forwarder {
     cluster: Mutex<Option<Result<Cluster, String>>>,
     open: Mutex<BTreeMap<ServiceRef, Result<Url, String>>>,
     forwards: Mutex<Vec<PortForward>>,
+    kube: KubeTarget,
 }
 
 type ServiceRef = ServiceAddress;
 
 impl Forwarder {
-    fn new() -> Forwarder {
+    fn new(kube: KubeTarget) -> Forwarder {
         Forwarder {
+            kube,
             cluster: Mutex::new(None),
             open: Mutex::new(BTreeMap::new()),
             forwards: Mutex::new(Vec::new()),
@@ -134,7 +136,11 @@ impl Forwarder {
     async fn cluster(&self) -> Result<Cluster, String> {
         let mut slot = self.cluster.lock().await;
         if slot.is_none() {
-            *slot = Some(Cluster::connect().await.map_err(|e| e.to_string()));
+            *slot = Some(
+                Cluster::connect_to(&self.kube)
+                    .await
+                    .map_err(|e| e.to_string()),
+            );
         }
         slot.clone().unwrap_or_else(|| Err("no cluster".into()))
     }
@@ -220,7 +226,7 @@ impl Forwarder {
 /// Resolves every endpoint the asked-for signals need. Problems become failures of the signal
 /// concerned; nothing here fails the whole run.
 pub async fn resolve(opts: &VerifyOptions) -> Resolved {
-    let fw = Forwarder::new();
+    let fw = Forwarder::new(opts.kube.clone());
     let e = &opts.endpoints;
     let wants = |s: Signal| opts.only.contains(&s);
     let mut resolved = Resolved::default();

@@ -28,8 +28,8 @@ impl Answer {
     /// The body as JSON, or a [`Failure::BadResponse`] naming the URL.
     pub fn json(&self, url: &Url) -> Result<serde_json::Value, Failure> {
         serde_json::from_slice(&self.body).map_err(|e| Failure::BadResponse {
-            url: url.to_string(),
-            detail: format!("not JSON ({e}): {}", excerpt(&self.body)),
+            url: display_url(url),
+            detail: format!("not JSON ({e}): {}", scrub(&excerpt(&self.body), url)),
         })
     }
 }
@@ -84,13 +84,24 @@ impl Http {
         }
     }
 
-    /// Sends a request and reads the body; any non-2xx status is a [`Failure::Http`].
+    /// Sends a request and reads the body; any non-2xx status is a [`Failure::Http`]. Each
+    /// request is logged at info (`-v`): method, URL as [`display_url`] shows it, status, time.
     pub async fn send(&self, url: &Url, rb: RequestBuilder) -> Result<Answer, Failure> {
         let shown = display_url(url);
-        let resp = rb
-            .send()
-            .await
-            .map_err(|e| self.transport_failure(&shown, e))?;
+        let started = std::time::Instant::now();
+        let (client, request) = rb.build_split();
+        let request =
+            request.map_err(|e| Failure::setup(format!("{shown}: {}", chain(&e.without_url()))))?;
+        let method = request.method().clone();
+        let took = |started: std::time::Instant| started.elapsed().as_millis();
+        let resp = match client.execute(request).await {
+            Ok(r) => r,
+            Err(e) => {
+                let f = self.transport_failure(&shown, e);
+                tracing::info!("{method} {shown}: {f} after {} ms", took(started));
+                return Err(f);
+            }
+        };
         let status = resp.status().as_u16();
         let headers = resp.headers().clone();
         let body = resp
@@ -98,11 +109,12 @@ impl Http {
             .await
             .map_err(|e| self.transport_failure(&shown, e))?
             .to_vec();
+        tracing::info!("{method} {shown}: HTTP {status} in {} ms", took(started));
         if !(200..300).contains(&status) {
             return Err(Failure::Http {
                 url: shown,
                 status,
-                body: excerpt(&body),
+                body: scrub(&excerpt(&body), url),
             });
         }
         Ok(Answer {
@@ -119,18 +131,49 @@ impl Http {
                 after: self.request_timeout,
             };
         }
+        // reqwest's own text names the full URL, password and query included: drop it.
         Failure::Unreachable {
             url: url.to_string(),
-            detail: chain(&e),
+            detail: chain(&e.without_url()),
         }
     }
 }
 
-/// The URL without its query string (queries carry long, escaped selectors).
+/// The only way verify and the canary show a URL (report, JSON, errors, logs): the password
+/// replaced by `***`, no query string (queries carry tokens, and long escaped selectors) and no
+/// fragment.
 pub fn display_url(url: &Url) -> String {
     let mut u = url.clone();
+    if u.password().is_some() {
+        // Only fails for URLs that cannot have userinfo, which have no password either.
+        let _ = u.set_password(Some("***"));
+    }
     u.set_query(None);
+    u.set_fragment(None);
     u.to_string()
+}
+
+/// `text` with every secret `url` carries (its password, its query values) replaced by `***`,
+/// for server answers that echo the request back.
+pub fn scrub(text: &str, url: &Url) -> String {
+    let mut secrets: Vec<String> = Vec::new();
+    if let Some(p) = url.password() {
+        secrets.push(p.to_string());
+        if let Ok(decoded) = percent_encoding::percent_decode_str(p).decode_utf8() {
+            secrets.push(decoded.into_owned());
+        }
+    }
+    if let Some(q) = url.query() {
+        secrets.push(q.to_string());
+    }
+    secrets.extend(url.query_pairs().map(|(_, v)| v.into_owned()));
+    secrets.retain(|s| s.len() >= 3);
+    secrets.sort_by_key(|s| std::cmp::Reverse(s.len()));
+    let mut out = text.to_string();
+    for s in &secrets {
+        out = out.replace(s.as_str(), "***");
+    }
+    out
 }
 
 /// Joins `path` onto a base URL, keeping the base's own path (`/prometheus` + `/api/v1/query`).
@@ -161,6 +204,16 @@ mod tests {
         assert_eq!(
             join(&base, "api/traces/ab").as_str(),
             "http://tempo:3100/api/traces/ab"
+        );
+    }
+
+    #[test]
+    fn shown_urls_carry_no_password_and_no_query() {
+        let u = Url::parse("http://user:s%40cret@mimir:8080/api/v1/push?token=abc#x").expect("url");
+        assert_eq!(display_url(&u), "http://user:***@mimir:8080/api/v1/push");
+        assert_eq!(
+            scrub("GET /api/v1/push?token=abc by user:s@cret", &u),
+            "GET /api/v1/push?*** by user:***"
         );
     }
 }

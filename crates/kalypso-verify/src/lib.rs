@@ -189,6 +189,14 @@ pub async fn round_trip(
     })
     .await
     .map(|_| started.elapsed());
+    let signal = pipeline.signal();
+    match &read {
+        Ok(d) => tracing::info!(
+            "{signal}: readable {} ms after the write started",
+            d.as_millis()
+        ),
+        Err(f) => tracing::info!("{signal}: not read back: {f}"),
+    }
     RoundTrip { write, read }
 }
 
@@ -224,6 +232,8 @@ pub struct VerifyOptions {
     pub only: Vec<Signal>,
     /// Read deadline per signal.
     pub timeout: Duration,
+    /// Which cluster port-forwards go through (`--kubeconfig`, `--kube-context`).
+    pub kube: kalypso_cluster::KubeTarget,
 }
 
 /// The per-request timeout: the deadline, but at most 30 s.

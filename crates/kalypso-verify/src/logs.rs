@@ -37,8 +37,9 @@ impl LogFormat {
             Ok(LogFormat::Otlp)
         } else {
             Err(format!(
-                "cannot tell the log write format from {url}: use a Loki push URL \
-                 (…/loki/api/v1/push) or an OTLP logs URL (…/otlp/v1/logs or …/v1/logs)"
+                "cannot tell the log write format from {}: use a Loki push URL \
+                 (…/loki/api/v1/push) or an OTLP logs URL (…/otlp/v1/logs or …/v1/logs)",
+                display_url(url)
             ))
         }
     }

@@ -33,6 +33,9 @@ pub enum Failure {
     BadResponse { url: String, detail: String },
     /// The read deadline passed; `last` is the last answer seen.
     Deadline { after: Duration, last: Box<Failure> },
+    /// An answer that is the API's normal "not there yet" (Tempo's 404 for a trace it has not
+    /// ingested): shown as the answer itself, and retried.
+    NotYet(Box<Failure>),
     /// The check could not start (no endpoint, no credentials, port-forward failed).
     Setup { detail: String },
     /// Not attempted because an earlier step failed.
@@ -41,13 +44,16 @@ pub enum Failure {
 
 impl Failure {
     /// Whether a later read might succeed: data not there yet, overload, a flaky gateway.
-    /// Auth errors, bad requests and unreachable endpoints do not heal by waiting.
+    /// Auth errors, bad requests, unreachable endpoints and a 404 (a wrong URL or path: the
+    /// query APIs answer "no data yet" with 200, and a signal whose API answers 404 for "not
+    /// yet" says so with [`Failure::NotYet`]) do not heal by waiting.
     pub fn retryable(&self) -> bool {
         match self {
-            Failure::Http { status, .. } => matches!(status, 404 | 408 | 425 | 429 | 500..=599),
-            Failure::Missing { .. } | Failure::Mismatch { .. } | Failure::RequestTimeout { .. } => {
-                true
-            }
+            Failure::Http { status, .. } => matches!(status, 408 | 425 | 429 | 500..=599),
+            Failure::Missing { .. }
+            | Failure::Mismatch { .. }
+            | Failure::RequestTimeout { .. }
+            | Failure::NotYet(_) => true,
             Failure::BadResponse { .. } => true,
             _ => false,
         }
@@ -106,6 +112,7 @@ impl fmt::Display for Failure {
                     secs(*after)
                 ),
             },
+            Failure::NotYet(answer) => write!(f, "{answer}"),
             Failure::Setup { detail } => f.write_str(detail),
             Failure::Skipped { reason } => write!(f, "skipped: {reason}"),
         }

@@ -96,7 +96,13 @@ impl VerifyReport {
                 self.checks.len()
             )
         };
-        format!("{table}\n{summary}\n")
+        let note = if self.checks.iter().any(|c| c.check.ends_with("/read")) {
+            "latency: of a read, from the start of the write until the data was readable; \
+             otherwise, of the request\n"
+        } else {
+            ""
+        };
+        format!("{table}\n{note}{summary}\n")
     }
 }
 

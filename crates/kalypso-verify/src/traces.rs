@@ -68,8 +68,32 @@ impl TracesPipeline {
             .client()
             .get(url.clone())
             .header("Accept", "application/json");
-        let answer = http.send(&url, rb).await?;
+        let answer = match http.send(&url, rb).await {
+            Ok(a) => a,
+            Err(f @ Failure::Http { status: 404, .. }) => {
+                return Err(self.not_found(http, p, f).await);
+            }
+            Err(f) => return Err(f),
+        };
         check_trace(&answer.json(&url)?, p)
+    }
+
+    /// Tempo answers 404 both for a trace it has not ingested yet (poll on) and for a path it
+    /// does not serve (a wrong base URL: fail now). Its not-found answers name the trace ("trace
+    /// not found", "Unable to find <id>"); otherwise `GET <base>/api/echo`, which every Tempo
+    /// query-frontend serves, tells whether the base is Tempo's API at all.
+    async fn not_found(&self, http: &Http, p: &Payload, f: Failure) -> Failure {
+        if let Failure::Http { body, .. } = &f {
+            let body = body.to_lowercase();
+            if body.contains("trace not found") || body.contains(&p.trace_id_hex()) {
+                return Failure::NotYet(Box::new(f));
+            }
+        }
+        let echo = join(&self.query_url, "api/echo");
+        match http.send(&echo, http.client().get(echo.clone())).await {
+            Ok(_) => Failure::NotYet(Box::new(f)),
+            Err(_) => f,
+        }
     }
 
     /// Targets for the report: (write, read).

@@ -24,6 +24,10 @@ pub struct GlobalArgs {
     /// Colors in tables and reports.
     #[arg(long, value_enum, default_value_t = ColorChoice::Auto, global = true)]
     pub color: ColorChoice,
+    /// Output format on stdout: a table for people, or JSON (every command); sarif is check's
+    /// code-scanning report.
+    #[arg(short = 'o', long, value_enum, default_value_t = Output::Table, global = true)]
+    pub output: Output,
     /// Repository root [default: the nearest directory at or above the current one that has
     /// argocd/applicationset.yaml, as git finds .git].
     #[arg(long, value_name = "DIR", global = true)]
@@ -134,13 +138,55 @@ impl StackArgs {
     }
 }
 
-/// `-o/--output` of the commands that print a table or JSON.
+/// `-o/--output`, the one output format flag of every command.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Output {
-    /// A table for people.
+    /// A table (or text) for people.
+    #[value(alias = "human")]
     Table,
     /// JSON on stdout.
     Json,
+    /// SARIF 2.1.0 for code-scanning tools (`check` only).
+    Sarif,
+}
+
+impl Output {
+    /// The format for a command that prints a table or JSON: sarif is a usage error there.
+    pub fn table_or_json(self, command: &str) -> Result<Output> {
+        if self == Output::Sarif {
+            return Err(crate::error::usage(format!(
+                "-o sarif is the report format of `kalypso check`; `kalypso {command}` prints table or json"
+            )));
+        }
+        Ok(self)
+    }
+}
+
+/// `--kubeconfig` and `--kube-context`: which cluster the commands that talk to one use, for
+/// their own client and for helm alike.
+#[derive(Debug, Clone, Default, Args)]
+pub struct ClusterArgs {
+    /// Kubeconfig file [default: $KUBECONFIG, else ~/.kube/config].
+    #[arg(long, value_name = "FILE")]
+    pub kubeconfig: Option<PathBuf>,
+    /// Kubeconfig context [default: its current context].
+    #[arg(long, value_name = "NAME")]
+    pub kube_context: Option<String>,
+}
+
+impl ClusterArgs {
+    /// The cluster choice for kalypso's client.
+    pub fn target(&self) -> crate::cluster::KubeTarget {
+        crate::cluster::KubeTarget {
+            kubeconfig: self.kubeconfig.clone(),
+            context: self.kube_context.clone(),
+        }
+    }
+
+    /// `helm` at `root`, told the same cluster (`--kubeconfig`, `--kube-context`).
+    pub fn helm(&self, root: &Path) -> Result<crate::helm::Helm> {
+        Ok(crate::helm::Helm::locate(root)?.with_kube_args(self.target().helm_args()))
+    }
 }
 
 /// What every command gets besides its own arguments.

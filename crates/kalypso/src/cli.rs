@@ -12,10 +12,46 @@ use crate::commands;
 use crate::contract::Contract;
 use crate::error::{is_usage, EXIT_FAILED, EXIT_USAGE};
 
-/// What the exit codes mean, shown under every `--help`.
+/// What the exit codes mean, under `kalypso --help`: every code some command returns.
 pub const EXIT_CODES: &str = "Exit codes: 0 everything passed; 1 something checked failed \
 (findings at or above --fail-on, an unhealthy release, a failed probe); 2 usage or environment \
 error (bad flag, missing file, broken YAML, helm missing, cluster unreachable); 130 interrupted.";
+
+/// Each command's exit codes: only those it can return.
+mod exit_codes {
+    pub(super) const RENDER: &str =
+        "Exit codes: 0 every chart rendered; 1 a file under --out could not \
+be written; 2 usage or environment error (bad flag, missing file, broken YAML, helm missing, a \
+chart helm cannot render).";
+    pub(super) const CHECK: &str = "Exit codes: 0 no finding at or above --fail-on (and, with \
+--require-full, no stand-ins); 1 otherwise; 2 usage or environment error (bad flag, missing \
+file, broken YAML, helm missing, a chart helm cannot render).";
+    pub(super) const LINT: &str =
+        "Exit codes: 0 every chart passed `helm lint --strict`; 1 a chart \
+failed it; 2 usage or environment error (bad flag, missing file, helm missing).";
+    pub(super) const UP: &str =
+        "Exit codes: 0 every release installed and healthy (or --dry-run); 1 a \
+release failed or did not become healthy within --wave-timeout; 2 usage or environment error \
+(bad flag, missing file or upstream archive, helm missing, cluster unreachable); 130 \
+interrupted.";
+    pub(super) const DOWN: &str =
+        "Exit codes: 0 every release uninstalled (or was not installed); 1 an \
+uninstall failed, or confirmation was declined; 2 usage or environment error (bad flag, no \
+--yes without a terminal, helm missing, cluster unreachable).";
+    pub(super) const STATUS: &str = "Exit codes: 0 every release healthy and no critical \
+self-monitoring alert firing; 1 otherwise; 2 usage or environment error (bad flag, helm \
+missing, cluster unreachable).";
+    pub(super) const DOCTOR: &str =
+        "Exit codes: 0 no preflight error (warnings allowed); 1 a preflight \
+check failed; 2 usage or environment error (bad flag, cluster unreachable).";
+    pub(super) const VERIFY: &str =
+        "Exit codes: 0 every check passed; 1 a check failed (a Service \
+that cannot be port-forwarded to is a failed check); 2 usage error (bad flag, URL, duration or \
+credential).";
+    pub(super) const CANARY: &str =
+        "Exit codes: 0 stopped by SIGTERM or Ctrl-C; 1 could not serve \
+(--listen address in use); 2 usage error (bad flag, URL or duration).";
+}
 
 /// Render, check, install and verify the Kalypso observability stack.
 #[derive(Debug, Parser)]
@@ -30,33 +66,33 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Render every chart with helm template, as its release, in its namespace.
-    #[command(after_help = EXIT_CODES)]
+    #[command(after_help = exit_codes::RENDER)]
     Render(commands::render::RenderArgs),
     /// Check the rendered stack (or any manifests) for broken wiring, ordering and hygiene.
-    #[command(after_help = EXIT_CODES)]
+    #[command(after_help = exit_codes::CHECK)]
     Check(commands::check::CheckArgs),
     /// Run `helm lint --strict` on every chart (stand-ins for absent upstream archives).
-    #[command(after_help = EXIT_CODES)]
+    #[command(after_help = exit_codes::LINT)]
     Lint(commands::lint::LintArgs),
     /// Show what `up` would change, object by object, as the API server computes it.
     Diff(commands::diff::DiffArgs),
     /// Install or upgrade the stack wave by wave, gating each wave on health.
-    #[command(after_help = EXIT_CODES)]
+    #[command(after_help = exit_codes::UP)]
     Up(commands::up::UpArgs),
     /// Uninstall the stack in reverse wave order.
-    #[command(after_help = EXIT_CODES)]
+    #[command(after_help = exit_codes::DOWN)]
     Down(commands::down::DownArgs),
     /// Show the health of every release.
-    #[command(after_help = EXIT_CODES)]
+    #[command(after_help = exit_codes::STATUS)]
     Status(commands::status::StatusArgs),
     /// Preflight checks before an install.
-    #[command(after_help = EXIT_CODES)]
+    #[command(after_help = exit_codes::DOCTOR)]
     Doctor(commands::doctor::DoctorArgs),
     /// Send a trace, a metric, a log line and a profile through the stack and read each back.
-    #[command(after_help = EXIT_CODES)]
+    #[command(after_help = exit_codes::VERIFY)]
     Verify(commands::verify::VerifyArgs),
     /// Run the verify probes continuously and export Prometheus metrics.
-    #[command(after_help = EXIT_CODES)]
+    #[command(after_help = exit_codes::CANARY)]
     Canary(commands::canary::CanaryArgs),
 }
 

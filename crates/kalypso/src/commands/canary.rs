@@ -54,8 +54,11 @@ fn default_instance() -> String {
 
 /// Runs `kalypso canary` until SIGTERM or Ctrl-C; returns the process exit code.
 pub(crate) fn run(ctx: &Context, args: CanaryArgs) -> Result<i32> {
-    if args.endpoints.timeout.is_zero() || args.interval.is_zero() {
-        return Err(usage("--interval and --timeout must be greater than zero"));
+    ctx.global.output.table_or_json("canary")?;
+    if args.endpoints.read_timeout.is_zero() || args.interval.is_zero() {
+        return Err(usage(
+            "--interval and --read-timeout must be greater than zero",
+        ));
     }
     let instance = args.instance.clone().unwrap_or_else(default_instance);
     if instance.is_empty() || instance.contains(['"', '\\', '\n']) {
@@ -77,12 +80,13 @@ pub(crate) fn run(ctx: &Context, args: CanaryArgs) -> Result<i32> {
         tenants: args.endpoints.tenants(&contract),
         contract,
         only: signals.clone(),
-        timeout: args.endpoints.timeout,
+        timeout: args.endpoints.read_timeout,
+        kube: args.endpoints.cluster.target(),
     };
     let opts = CanaryOptions {
         instance,
         interval: args.interval,
-        timeout: args.endpoints.timeout,
+        timeout: args.endpoints.read_timeout,
         listen: args.listen,
         signals,
     };

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use anyhow::Result;
 
 use super::render::{IndexEntry, INDEX_FILE};
-use crate::args::{Context, StackArgs};
+use crate::args::{Context, Output, StackArgs};
 use crate::check::{self, ChartInfo, CheckOptions, Policy, SchemaOptions, Severity};
 use crate::error::{usage, EXIT_FAILED, EXIT_OK};
 use crate::helm::Helm;
@@ -15,18 +15,6 @@ use crate::render::cache::RenderCache;
 use crate::render::{render_stack, ChartRender, RenderOptions};
 use crate::report::{self, ChartReport, Report};
 use crate::stack::Stack;
-
-/// Report formats of `check`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum CheckOutput {
-    /// Findings grouped by severity and component, for people.
-    #[value(alias = "human")]
-    Table,
-    /// JSON: findings, charts, summary counts.
-    Json,
-    /// SARIF 2.1.0 for code-scanning tools.
-    Sarif,
-}
 
 /// Arguments of `kalypso check`.
 #[derive(Debug, clap::Args)]
@@ -45,9 +33,6 @@ pub struct CheckArgs {
     /// Run `helm dependency build` for missing upstream archives (needs network).
     #[arg(long)]
     pub fetch_deps: bool,
-    /// Report format.
-    #[arg(short = 'o', long, value_enum, default_value = "table")]
-    pub output: CheckOutput,
     /// Exit 1 when a finding is at or above this severity.
     #[arg(long, value_enum, default_value = "error")]
     pub fail_on: Severity,
@@ -167,14 +152,14 @@ pub fn evaluate(ctx: &Context, args: &CheckArgs) -> Result<Report> {
 /// Runs `kalypso check`; returns the process exit code.
 pub fn run(ctx: &Context, args: CheckArgs) -> Result<i32> {
     let report = evaluate(ctx, &args)?;
-    let text = match args.output {
+    let text = match ctx.global.output {
         // Checking someone else's manifests: wiring first, policy under its own heading.
-        CheckOutput::Table if !args.manifests.is_empty() => {
+        Output::Table if !args.manifests.is_empty() => {
             report::human::render_sections(&report, ctx.global.color.stdout())
         }
-        CheckOutput::Table => report::human::render(&report, ctx.global.color.stdout()),
-        CheckOutput::Json => report::json::render(&report) + "\n",
-        CheckOutput::Sarif => report::sarif::render(&report) + "\n",
+        Output::Table => report::human::render(&report, ctx.global.color.stdout()),
+        Output::Json => report::json::render(&report) + "\n",
+        Output::Sarif => report::sarif::render(&report) + "\n",
     };
     print!("{text}");
     let partial = report

@@ -2,12 +2,11 @@
 
 use anyhow::Result;
 
-use crate::args::{runtime, Context, Output, SelectArgs, ValuesArgs};
+use crate::args::{runtime, ClusterArgs, Context, Output, SelectArgs, ValuesArgs};
 use crate::deploy::diff::{diff_release, table};
 use crate::deploy::plan::Plan;
-use crate::deploy::{connect, releases};
+use crate::deploy::{connect_to, releases};
 use crate::error::{EXIT_FAILED, EXIT_OK};
-use crate::helm::Helm;
 use crate::stack::Stack;
 
 /// Arguments of `kalypso diff` (the stack arguments of `kalypso up`).
@@ -22,9 +21,8 @@ pub struct DiffArgs {
     pub select: SelectArgs,
     #[command(flatten)]
     pub values: ValuesArgs,
-    /// Output format.
-    #[arg(long, short = 'o', value_enum, default_value = "table")]
-    pub output: Output,
+    #[command(flatten)]
+    pub cluster: ClusterArgs,
 }
 
 /// Runs `kalypso diff`: exit 0 when nothing would change, 1 when something would.
@@ -33,17 +31,18 @@ pub(crate) fn run(ctx: &Context, args: DiffArgs) -> Result<i32> {
     let stack = Stack::load(&root)?.select(&args.select.only)?;
     let plan = Plan::build(&stack, &args.values.choice())?;
     plan.require_dependencies()?;
-    let helm = Helm::locate(&root)?;
+    let output = ctx.global.output.table_or_json("diff")?;
+    let helm = args.cluster.helm(&root)?;
     runtime()?.block_on(async move {
         releases::ensure_supported(&helm).await?;
-        let cluster = connect().await?;
+        let cluster = connect_to(&args.cluster.target()).await?;
         let mut diffs = Vec::new();
         for r in plan.releases() {
             diffs.push(diff_release(&cluster, &helm, r).await?);
         }
         let changes = diffs.iter().any(|d| d.changes());
         let immutable = diffs.iter().flat_map(|d| d.immutable()).count();
-        match args.output {
+        match output {
             Output::Json => println!(
                 "{}",
                 serde_json::to_string_pretty(&serde_json::json!({
@@ -52,7 +51,7 @@ pub(crate) fn run(ctx: &Context, args: DiffArgs) -> Result<i32> {
                     "releases": diffs,
                 }))?
             ),
-            Output::Table => {
+            Output::Table | Output::Sarif => {
                 print!("{}", table(&diffs));
                 if immutable > 0 {
                     println!("{immutable} immutable change(s): `kalypso up` refuses them without --recreate");

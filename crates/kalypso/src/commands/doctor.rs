@@ -2,10 +2,9 @@
 
 use anyhow::Result;
 
-use crate::args::{runtime, Context, Output};
-use crate::deploy::connect;
+use crate::args::{runtime, ClusterArgs, Context, Output};
+use crate::deploy::connect_to;
 use crate::deploy::doctor::{doctor, table, Severity};
-use crate::helm::Helm;
 use crate::outcome::exit_code;
 use crate::stack::Stack;
 
@@ -15,30 +14,33 @@ pub struct DoctorArgs {
     /// Also check the GitOps path: Argo CD installed with progressive syncs enabled.
     #[arg(long)]
     pub gitops: bool,
-    /// Output format.
-    #[arg(long, short = 'o', value_enum, default_value = "table")]
-    pub output: Output,
+    #[command(flatten)]
+    pub cluster: ClusterArgs,
 }
 
 /// Runs `kalypso doctor`; exit 1 when any finding is an error.
 pub(crate) fn run(ctx: &Context, args: DoctorArgs) -> Result<i32> {
     let root = ctx.repo_if_any();
-    let helm = Helm::locate(root.as_deref().unwrap_or_else(|| ".".as_ref())).ok();
+    let output = ctx.global.output.table_or_json("doctor")?;
+    let helm = args
+        .cluster
+        .helm(root.as_deref().unwrap_or_else(|| ".".as_ref()))
+        .ok();
     let stack = match &root {
         Some(r) => Some(Stack::load(r)?),
         None => None,
     };
     runtime()?.block_on(async move {
-        let cluster = connect().await?;
+        let cluster = connect_to(&args.cluster.target()).await?;
         let findings = doctor(&cluster, helm.as_ref(), stack.as_ref(), args.gitops).await?;
         let errors = findings.iter().filter(|f| f.severity == Severity::Error).count();
         let warnings = findings.iter().filter(|f| f.severity == Severity::Warning).count();
-        match args.output {
+        match output {
             Output::Json => println!(
                 "{}",
                 serde_json::to_string_pretty(&serde_json::json!({"errors": errors, "warnings": warnings, "findings": findings}))?
             ),
-            Output::Table => {
+            Output::Table | Output::Sarif => {
                 println!("Cluster {}", cluster.url());
                 println!("{}", table(&findings, ctx.global.color.stdout()));
                 println!("{errors} error(s), {warnings} warning(s)");

@@ -5,11 +5,10 @@ use std::time::Duration;
 
 use anyhow::Result;
 
-use crate::args::{runtime, Context, SelectArgs};
+use crate::args::{runtime, ClusterArgs, Context, Output, SelectArgs};
 use crate::deploy::down::{down, DownOutcome};
-use crate::deploy::{connect, releases};
+use crate::deploy::{connect_to, releases};
 use crate::error::{usage, EXIT_FAILED, EXIT_OK};
-use crate::helm::Helm;
 use crate::stack::Stack;
 
 /// Arguments of `kalypso down`.
@@ -23,13 +22,16 @@ pub struct DownArgs {
     /// Do not ask for confirmation (required when stdin is not a terminal).
     #[arg(long, short = 'y')]
     pub yes: bool,
-    /// Time each `helm uninstall --wait` may take.
-    #[arg(long, default_value = "5m", value_parser = humantime::parse_duration)]
-    pub timeout: Duration,
+    /// Time each release's `helm uninstall --wait` may take.
+    #[arg(long, alias = "timeout", value_name = "DURATION", default_value = "5m", value_parser = humantime::parse_duration)]
+    pub release_timeout: Duration,
+    #[command(flatten)]
+    pub cluster: ClusterArgs,
 }
 
 /// Runs `kalypso down`; returns the process exit code.
 pub(crate) fn run(ctx: &Context, args: DownArgs) -> Result<i32> {
+    let output = ctx.global.output.table_or_json("down")?;
     let root = ctx.repo()?;
     let stack = Stack::load(&root)?.select(&args.select.only)?;
     let order: Vec<String> = stack
@@ -58,11 +60,14 @@ pub(crate) fn run(ctx: &Context, args: DownArgs) -> Result<i32> {
             return Ok(EXIT_FAILED);
         }
     }
-    let helm = Helm::locate(&root)?;
+    let helm = args.cluster.helm(&root)?;
     runtime()?.block_on(async move {
         releases::ensure_supported(&helm).await?;
-        let cluster = connect().await?;
+        let cluster = connect_to(&args.cluster.target()).await?;
         let print = |o: &DownOutcome| {
+            if output == Output::Json {
+                return;
+            }
             let mut line = format!("{}: {}", o.release, o.result);
             if !o.deleted_pvcs.is_empty() {
                 line.push_str(&format!("; deleted PVCs {}", o.deleted_pvcs.join(", ")));
@@ -78,13 +83,27 @@ pub(crate) fn run(ctx: &Context, args: DownArgs) -> Result<i32> {
             }
             println!("{line}");
         };
-        let outcomes = down(&cluster, &helm, &stack, args.purge, args.timeout, &print).await;
+        let outcomes = down(&cluster, &helm, &stack, args.purge, args.release_timeout, &print).await;
+        if output == Output::Json {
+            let failed = outcomes.iter().any(|o| o.error.is_some());
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&serde_json::json!({
+                    "ok": !failed,
+                    "purge": args.purge,
+                    "releases": outcomes,
+                }))?
+            );
+        }
         if let Some(failed) = outcomes.iter().find(|o| o.error.is_some()) {
             eprintln!(
                 "kalypso down stopped at {} (wave {}); releases of earlier waves were left installed.",
                 failed.release, failed.wave
             );
             return Ok(EXIT_FAILED);
+        }
+        if output == Output::Json {
+            return Ok(EXIT_OK);
         }
         if !args.purge {
             let kept: Vec<&str> = outcomes.iter().flat_map(|o| o.kept_pvcs.iter().map(String::as_str)).collect();

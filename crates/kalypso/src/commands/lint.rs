@@ -4,7 +4,7 @@
 
 use anyhow::Result;
 
-use crate::args::{Context, StackArgs};
+use crate::args::{Context, Output, StackArgs};
 use crate::error::{EXIT_FAILED, EXIT_OK};
 use crate::helm::Helm;
 use crate::release::ReleaseSpec;
@@ -19,7 +19,9 @@ pub struct LintArgs {
 }
 
 /// The result of linting one chart.
+#[derive(serde::Serialize)]
 struct ChartLint {
+    #[serde(rename = "chart")]
     name: String,
     stand_ins: Vec<String>,
     passed: bool,
@@ -28,6 +30,7 @@ struct ChartLint {
 
 /// Runs `kalypso lint`; returns the process exit code.
 pub(crate) fn run(ctx: &Context, args: LintArgs) -> Result<i32> {
+    let output = ctx.global.output.table_or_json("lint")?;
     let root = ctx.repo()?;
     let stack = Stack::load(&root)?.select(&args.stack.select.only)?;
     let helm = Helm::locate(&root)?;
@@ -49,9 +52,20 @@ pub(crate) fn run(ctx: &Context, args: LintArgs) -> Result<i32> {
             })
             .collect()
     });
-    let mut failed = 0;
+    let results = results.into_iter().collect::<Result<Vec<ChartLint>>>()?;
+    let failed = results.iter().filter(|r| !r.passed).count();
+    if output == Output::Json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&serde_json::json!({
+                "passed": specs.len() - failed,
+                "failed": failed,
+                "charts": results,
+            }))?
+        );
+        return Ok(if failed == 0 { EXIT_OK } else { EXIT_FAILED });
+    }
     for r in results {
-        let r = r?;
         let how = if r.stand_ins.is_empty() {
             "full".to_string()
         } else {
@@ -60,7 +74,6 @@ pub(crate) fn run(ctx: &Context, args: LintArgs) -> Result<i32> {
         if r.passed {
             println!("ok    {} ({how})", r.name);
         } else {
-            failed += 1;
             println!("FAIL  {} ({how})", r.name);
             for line in r.output.lines() {
                 println!("      {line}");

@@ -10,7 +10,7 @@ use std::path::PathBuf;
 use anyhow::{Context as _, Result};
 use serde::{Deserialize, Serialize};
 
-use crate::args::{Context, StackArgs};
+use crate::args::{Context, Output, StackArgs};
 use crate::error::{usage, EXIT_OK};
 use crate::helm::Helm;
 use crate::render::{render_stack, ChartStatus};
@@ -53,6 +53,7 @@ pub(crate) struct IndexEntry {
 pub(crate) fn run(ctx: &Context, args: RenderArgs) -> Result<i32> {
     let root = ctx.repo()?;
     let stack = Stack::load(&root)?.select(&args.stack.select.only)?;
+    let output = ctx.global.output.table_or_json("render")?;
     let helm = Helm::locate(&root)?;
     let opts = args.stack.render_options(args.fetch_deps);
     let renders = render_stack(&stack, &helm, &opts)?;
@@ -82,6 +83,21 @@ pub(crate) fn run(ctx: &Context, args: RenderArgs) -> Result<i32> {
             let path = dir.join(INDEX_FILE);
             std::fs::write(&path, serde_json::to_string_pretty(&index)? + "\n")
                 .with_context(|| format!("writing {}", path.display()))?;
+        }
+        None if output == Output::Json => {
+            let releases: Vec<serde_json::Value> = renders
+                .iter()
+                .map(|r| {
+                    serde_json::json!({
+                        "release": r.component.name,
+                        "namespace": r.component.namespace,
+                        "wave": r.component.wave,
+                        "chart": r.status,
+                        "manifest": r.outputs.first().map(String::as_str).unwrap_or(""),
+                    })
+                })
+                .collect();
+            println!("{}", serde_json::to_string_pretty(&releases)?);
         }
         None => {
             let mut stdout = std::io::stdout().lock();

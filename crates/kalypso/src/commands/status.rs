@@ -4,12 +4,11 @@ use anyhow::Result;
 
 use reqwest::Url;
 
-use crate::args::{runtime, Context, Output, SelectArgs};
+use crate::args::{runtime, ClusterArgs, Context, Output, SelectArgs};
 use crate::contract::Contract;
 use crate::deploy::status::{status, table};
-use crate::deploy::{connect, releases};
+use crate::deploy::{connect_to, releases};
 use crate::error::{EXIT_FAILED, EXIT_OK};
-use crate::helm::Helm;
 use crate::stack::Stack;
 use crate::verify::alerts::{alerts, alerts_text};
 
@@ -18,9 +17,8 @@ use crate::verify::alerts::{alerts, alerts_text};
 pub struct StatusArgs {
     #[command(flatten)]
     pub select: SelectArgs,
-    /// Output format.
-    #[arg(long, short = 'o', value_enum, default_value = "table")]
-    pub output: Output,
+    #[command(flatten)]
+    pub cluster: ClusterArgs,
     /// Prometheus API base (Mimir's ends in /prometheus) to read the self-monitoring alerts
     /// from [default: a port-forward to the contract's Mimir gateway].
     #[arg(long, value_name = "URL", value_parser = crate::commands::verify::parse_url)]
@@ -32,11 +30,12 @@ pub struct StatusArgs {
 pub(crate) fn run(ctx: &Context, args: StatusArgs) -> Result<i32> {
     let root = ctx.repo()?;
     let stack = Stack::load(&root)?.select(&args.select.only)?;
-    let helm = Helm::locate(&root)?;
+    let output = ctx.global.output.table_or_json("status")?;
+    let helm = args.cluster.helm(&root)?;
     let contract = Contract::load(&root).ok();
     runtime()?.block_on(async move {
         releases::ensure_supported(&helm).await?;
-        let cluster = connect().await?;
+        let cluster = connect_to(&args.cluster.target()).await?;
         let rows = status(&cluster, &helm, &stack).await?;
         // Mimir's ruler holds the alerts: read them when kalypso-mimir is installed.
         let mimir_installed = rows
@@ -50,14 +49,14 @@ pub(crate) fn run(ctx: &Context, args: StatusArgs) -> Result<i32> {
         };
         let critical = alerts.as_ref().is_some_and(|a| a.critical());
         let healthy = rows.iter().all(|r| r.healthy) && !critical;
-        match args.output {
+        match output {
             Output::Json => println!(
                 "{}",
                 serde_json::to_string_pretty(
                     &serde_json::json!({"healthy": healthy, "components": rows, "alerts": alerts})
                 )?
             ),
-            Output::Table => {
+            Output::Table | Output::Sarif => {
                 println!("{}", table(&rows, ctx.global.color.stdout()));
                 if let Some(a) = &alerts {
                     println!("{}", alerts_text(a));

@@ -7,12 +7,12 @@ use std::time::Duration;
 
 use anyhow::Result;
 
-use crate::args::{runtime, Context, SelectArgs, ValuesArgs};
+use crate::args::{runtime, ClusterArgs, Context, Output, SelectArgs, ValuesArgs};
 use crate::check::{self, ChartInfo, Policy};
 use crate::deploy::diff::{delete_for_recreate, preflight, ObjectKey};
 use crate::deploy::plan::Plan;
-use crate::deploy::up::{up, Action, UpOptions};
-use crate::deploy::{connect, progress, releases};
+use crate::deploy::up::{up, Action, UpOptions, UpReport};
+use crate::deploy::{connect_to, progress, releases};
 use crate::error::usage;
 use crate::error::{EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK};
 use crate::helm::Helm;
@@ -28,8 +28,8 @@ pub struct UpArgs {
     #[command(flatten)]
     pub values: ValuesArgs,
     /// Time each wave may take, install and health gates included (e.g. 10m, 90s).
-    #[arg(long, default_value = "10m", value_parser = humantime::parse_duration)]
-    pub timeout: Duration,
+    #[arg(long, alias = "timeout", value_name = "DURATION", default_value = "10m", value_parser = humantime::parse_duration)]
+    pub wave_timeout: Duration,
     /// Print the plan (waves, namespaces, chart and upstream versions, values files); needs no cluster.
     #[arg(long)]
     pub dry_run: bool,
@@ -37,6 +37,63 @@ pub struct UpArgs {
     /// place (`kalypso diff` lists them); KIND/NAMESPACE/NAME, repeatable. Claims are kept.
     #[arg(long, value_name = "KIND/NAMESPACE/NAME", value_parser = ObjectKey::parse)]
     pub recreate: Vec<ObjectKey>,
+    #[command(flatten)]
+    pub cluster: ClusterArgs,
+}
+
+/// `up -o json`: per release what was done, how long it took and how it ended.
+fn report_json(report: &UpReport, waves: usize) -> serde_json::Value {
+    let releases: Vec<serde_json::Value> = report
+        .outcomes
+        .iter()
+        .map(|o| {
+            let outcome = match &o.failure {
+                None => "healthy",
+                Some(f) if f.stage == crate::deploy::up::FailureStage::Stopped => "stopped",
+                Some(_) => "failed",
+            };
+            serde_json::json!({
+                "release": o.release,
+                "wave": o.wave,
+                "action": o.action,
+                "outcome": outcome,
+                "duration_ms": o.elapsed.as_millis() as u64,
+                "failure": o.failure,
+            })
+        })
+        .collect();
+    serde_json::json!({
+        "healthy": report.failures().is_empty(),
+        "waves": waves,
+        "failed_wave": report.failed_wave,
+        "releases": releases,
+    })
+}
+
+/// `up --dry-run -o json`: the plan, wave by wave.
+fn plan_json(plan: &Plan) -> serde_json::Value {
+    let waves: Vec<serde_json::Value> = plan
+        .waves
+        .iter()
+        .map(|w| {
+            let releases: Vec<serde_json::Value> = w
+                .releases
+                .iter()
+                .map(|r| {
+                    serde_json::json!({
+                        "release": r.name,
+                        "namespace": r.namespace,
+                        "chart": r.chart_path,
+                        "version": r.chart.version,
+                        "values": r.spec.values_files,
+                        "set": r.spec.set,
+                    })
+                })
+                .collect();
+            serde_json::json!({"wave": w.number, "releases": releases})
+        })
+        .collect();
+    serde_json::json!({"profile": plan.profile, "waves": waves})
 }
 
 /// Resolves on Ctrl-C or SIGTERM, naming the signal.
@@ -57,6 +114,7 @@ async fn interrupted() -> &'static str {
 
 /// Runs `kalypso up`; returns the process exit code.
 pub(crate) fn run(ctx: &Context, args: UpArgs) -> Result<i32> {
+    let output = ctx.global.output.table_or_json("up")?;
     let root = ctx.repo()?;
     let stack = Stack::load(&root)?.select(&args.select.only)?;
     let plan = Plan::build(&stack, &args.values.choice())?;
@@ -69,20 +127,23 @@ pub(crate) fn run(ctx: &Context, args: UpArgs) -> Result<i32> {
         }
     };
     if args.dry_run {
-        print!("{}", plan.render_text(&root));
+        match output {
+            Output::Json => println!("{}", serde_json::to_string_pretty(&plan_json(&plan))?),
+            _ => print!("{}", plan.render_text(&root)),
+        }
         return Ok(EXIT_OK);
     }
     plan.require_dependencies()?;
-    let helm = Helm::locate(&root)?;
+    let helm = args.cluster.helm(&root)?;
     runtime()?.block_on(async move {
         releases::ensure_supported(&helm).await?;
-        let cluster = connect().await?;
+        let cluster = connect_to(&args.cluster.target()).await?;
         // Immutable-field changes are refused before anything is applied.
         for object in preflight(&cluster, &helm, &plan, &args.recreate).await? {
             eprintln!("recreating {object} (--recreate): deleting it; the upgrade creates it again");
             delete_for_recreate(&cluster, &object).await?;
         }
-        let opts = UpOptions { wave_timeout: args.timeout, ..UpOptions::default() };
+        let opts = UpOptions { wave_timeout: args.wave_timeout, ..UpOptions::default() };
         let display = progress::for_stderr(ctx.progress());
         let report = tokio::select! {
             report = up(&cluster, &helm, &plan, &opts, display.as_ref()) => report,
@@ -97,8 +158,14 @@ pub(crate) fn run(ctx: &Context, args: UpArgs) -> Result<i32> {
                 return Ok(EXIT_INTERRUPTED);
             }
         };
+        if output == Output::Json {
+            println!("{}", serde_json::to_string_pretty(&report_json(&report, plan.waves.len()))?);
+        }
         let failures = report.failures();
         if failures.is_empty() {
+            if output == Output::Json {
+                return Ok(EXIT_OK);
+            }
             let unchanged = report.outcomes.iter().filter(|o| o.action == Some(Action::Unchanged)).count();
             if plan.by_needs {
                 println!(

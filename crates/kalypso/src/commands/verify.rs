@@ -6,9 +6,10 @@ use std::time::Duration;
 use anyhow::Result;
 use reqwest::Url;
 
-use crate::args::{runtime, Context, Output};
+use crate::args::{runtime, ClusterArgs, Context, Output};
 use crate::contract::{Contract, Tenants};
 use crate::verify::endpoints::{roles, Endpoints};
+use crate::verify::http::display_url;
 use crate::verify::logs::LogFormat;
 use crate::verify::sigv4::Credentials;
 use crate::verify::storage::parse_credentials;
@@ -60,9 +61,12 @@ pub struct EndpointArgs {
     /// contract's tenants].
     #[arg(long)]
     pub tenant: Option<String>,
-    /// Read deadline per signal: how long written data may take to become readable.
-    #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = humantime::parse_duration)]
-    pub timeout: Duration,
+    /// Read deadline per signal: how long written data may take to become readable (each
+    /// single request gives up after at most 30s of it).
+    #[arg(long, alias = "timeout", value_name = "DURATION", default_value = "60s", value_parser = humantime::parse_duration)]
+    pub read_timeout: Duration,
+    #[command(flatten)]
+    pub cluster: ClusterArgs,
 }
 
 impl EndpointArgs {
@@ -111,9 +115,6 @@ pub struct VerifyArgs {
     /// grafana, storage).
     #[arg(long, value_delimiter = ',', value_parser = parse_signal, value_name = "SIGNALS")]
     pub signals: Vec<Signal>,
-    /// Report format.
-    #[arg(short = 'o', long, value_enum, default_value = "table")]
-    pub output: Output,
 }
 
 /// Sets the help and defaults that come from the stack contract: where each missing URL is
@@ -185,7 +186,8 @@ pub(crate) fn parse_url(s: &str) -> Result<Url, String> {
     match url.scheme() {
         "http" | "https" if url.host_str().is_some() => Ok(url),
         _ => Err(format!(
-            "{s:?}: expected an http:// or https:// URL with a host"
+            "{:?}: expected an http:// or https:// URL with a host",
+            display_url(&url)
         )),
     }
 }
@@ -206,6 +208,7 @@ fn parse_s3_credentials(s: &str) -> Result<(String, Credentials), String> {
 
 /// Runs `kalypso verify`; returns the process exit code.
 pub(crate) fn run(ctx: &Context, args: VerifyArgs) -> Result<i32> {
+    let output = ctx.global.output.table_or_json("verify")?;
     let only = if args.signals.is_empty() {
         Signal::ALL.to_vec()
     } else {
@@ -220,12 +223,13 @@ pub(crate) fn run(ctx: &Context, args: VerifyArgs) -> Result<i32> {
         tenants: args.endpoints.tenants(&contract),
         contract,
         only,
-        timeout: args.endpoints.timeout,
+        timeout: args.endpoints.read_timeout,
+        kube: args.endpoints.cluster.target(),
     };
     let report = runtime()?.block_on(verify::run(&opts));
-    match args.output {
+    match output {
         Output::Json => println!("{}", report.to_json()),
-        Output::Table => print!("{}", report.to_table(ctx.global.color.stdout())),
+        Output::Table | Output::Sarif => print!("{}", report.to_table(ctx.global.color.stdout())),
     }
     Ok(report.exit_code())
 }

@@ -30,7 +30,7 @@ fn start(flags: Vec<String>, instance: &str) -> Canary {
             "127.0.0.1:0",
             "--interval",
             "1s",
-            "--timeout",
+            "--read-timeout",
             "3s",
             "--instance",
             instance,

@@ -10,20 +10,28 @@ use predicates::prelude::*;
 use crate::support::repo_root;
 
 const SUBCOMMANDS: &[&str] = &[
-    "render", "check", "lint", "up", "down", "status", "doctor", "verify", "canary",
+    "render", "check", "lint", "diff", "up", "down", "status", "doctor", "verify", "canary",
 ];
 
-/// Flags and the first line of their help, per subcommand.
-fn flags(sub: &str) -> BTreeMap<String, String> {
+/// The commands that talk to a cluster.
+const CLUSTER_COMMANDS: &[&str] = &["diff", "up", "down", "status", "doctor", "verify", "canary"];
+
+/// The `--help` text of `sub`.
+fn help(sub: &str) -> String {
     let out = Command::cargo_bin("kalypso")
         .unwrap()
         .args([sub, "--help"])
         .output()
         .unwrap();
     assert!(out.status.success(), "{sub} --help failed");
-    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    String::from_utf8_lossy(&out.stdout).to_string()
+}
+
+/// Flags and the first line of their help, per subcommand.
+fn flags(sub: &str) -> BTreeMap<String, String> {
+    let text = help(sub);
     assert!(
-        text.contains("Exit codes: 0 everything passed; 1 something checked failed"),
+        text.contains("Exit codes: 0 "),
         "{sub} --help does not document the exit codes:\n{text}"
     );
     let mut map = BTreeMap::new();
@@ -56,7 +64,7 @@ fn every_subcommand_shows_the_global_flags_and_shared_flags_mean_one_thing() {
     let all: BTreeMap<&str, BTreeMap<String, String>> =
         SUBCOMMANDS.iter().map(|s| (*s, flags(s))).collect();
     for (sub, f) in &all {
-        for global in ["--verbose", "--quiet", "--color", "--repo"] {
+        for global in ["--verbose", "--quiet", "--color", "--repo", "--output"] {
             assert!(f.contains_key(global), "{sub} lacks {global}: {f:?}");
         }
     }
@@ -67,6 +75,9 @@ fn every_subcommand_shows_the_global_flags_and_shared_flags_mean_one_thing() {
         "--quiet",
         "--color",
         "--repo",
+        "--output",
+        "--kubeconfig",
+        "--kube-context",
         "--only",
         "--profile",
         "--values",
@@ -96,9 +107,102 @@ fn every_subcommand_shows_the_global_flags_and_shared_flags_mean_one_thing() {
             "{sub} lacks --kube-version"
         );
     }
-    for sub in ["check", "status", "doctor", "verify"] {
-        assert!(all[sub].contains_key("--output"), "{sub} lacks -o/--output");
+    for sub in CLUSTER_COMMANDS {
+        for flag in ["--kubeconfig", "--kube-context"] {
+            assert!(all[sub].contains_key(flag), "{sub} lacks {flag}");
+        }
     }
+    // One name, one meaning: no command has a bare `--timeout`; each bound says what it bounds.
+    for (sub, f) in &all {
+        assert!(
+            !f.contains_key("--timeout"),
+            "{sub} still shows a bare --timeout"
+        );
+    }
+    assert!(all["up"].contains_key("--wave-timeout"));
+    assert!(all["down"].contains_key("--release-timeout"));
+    for sub in ["verify", "canary"] {
+        assert!(all[sub].contains_key("--read-timeout"), "{sub}");
+    }
+}
+
+#[test]
+fn each_help_names_only_the_exit_codes_its_command_can_return() {
+    let footer = |sub: &str| {
+        let text = help(sub);
+        let at = text
+            .find("Exit codes:")
+            .unwrap_or_else(|| panic!("{sub}: no footer"));
+        text[at..].to_string()
+    };
+    // Only up can be interrupted half-way (130); the read-only commands never say it.
+    assert!(footer("up").contains("130 interrupted"));
+    for sub in [
+        "render", "check", "lint", "diff", "down", "status", "doctor", "verify", "canary",
+    ] {
+        assert!(!footer(sub).contains("130"), "{sub}: {}", footer(sub));
+    }
+    // Commands that reach no cluster do not mention one; --fail-on belongs to check alone.
+    for sub in ["render", "check", "lint", "verify", "canary"] {
+        assert!(!footer(sub).contains("cluster unreachable"), "{sub}");
+    }
+    for sub in SUBCOMMANDS.iter().filter(|s| **s != "check") {
+        assert!(!footer(sub).contains("--fail-on"), "{sub}: {}", footer(sub));
+    }
+}
+
+#[test]
+fn sarif_is_a_usage_error_outside_check() {
+    for sub in ["status", "verify", "up", "render"] {
+        Command::cargo_bin("kalypso")
+            .unwrap()
+            .current_dir(repo_root())
+            .args([sub, "-o", "sarif"])
+            .assert()
+            .code(2)
+            .stderr(predicate::str::contains("-o sarif"));
+    }
+}
+
+#[test]
+fn an_explicit_kube_context_that_the_kubeconfig_lacks_is_exit_two_naming_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("kubeconfig");
+    std::fs::write(
+        &cfg,
+        "apiVersion: v1\nkind: Config\nclusters:\n- name: dead\n  cluster:\n    server: http://127.0.0.1:9\ncontexts:\n- name: dead\n  context: {cluster: dead, user: dev}\ncurrent-context: dead\nusers:\n- name: dev\n  user: {token: x}\n",
+    )
+    .unwrap();
+    for sub in ["status", "doctor"] {
+        let out = Command::cargo_bin("kalypso")
+            .unwrap()
+            .current_dir(repo_root())
+            .env("KUBECONFIG", "/nonexistent/kubeconfig")
+            .env_remove("KUBERNETES_SERVICE_HOST")
+            .args([sub, "--kubeconfig"])
+            .arg(&cfg)
+            .args(["--kube-context", "elsewhere"])
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{sub}: {stderr}");
+        assert!(stderr.contains("elsewhere"), "{sub}: {stderr}");
+        // The file given is read, not $KUBECONFIG.
+        assert!(!stderr.contains("/nonexistent"), "{sub}: {stderr}");
+    }
+}
+
+#[test]
+fn up_dry_run_prints_the_plan_as_json() {
+    let out = Command::cargo_bin("kalypso")
+        .unwrap()
+        .current_dir(repo_root())
+        .args(["up", "--dry-run", "--only", "loki", "-o", "json"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("up --dry-run -o json");
+    assert_eq!(v["waves"][0]["releases"][0]["release"], "kalypso-loki");
 }
 
 #[test]
@@ -131,6 +235,8 @@ fn an_unreachable_cluster_is_exit_two_for_every_cluster_command() {
         &["doctor"],
         &["down", "--yes"],
         &["up", "--only", "minio"],
+        &["diff", "--only", "minio"],
+        &["status", "-o", "json"],
     ] {
         let out = Command::cargo_bin("kalypso")
             .unwrap()

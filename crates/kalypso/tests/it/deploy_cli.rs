@@ -128,7 +128,7 @@ fn up_failure_names_the_release_the_object_its_events_and_log_and_exits_1() {
         )),
     ]);
     h.kalypso()
-        .args(["up", "--timeout", "1s"])
+        .args(["up", "--wave-timeout", "1s"])
         .assert()
         .code(1)
         .stderr(predicate::str::contains("kalypso up stopped in wave 1; later waves were not started."))
@@ -283,5 +283,53 @@ fn an_interrupted_up_stops_helm_gracefully_and_says_to_rerun() {
             "helm was left running"
         );
         std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn up_json_reports_each_release_and_helm_gets_the_chosen_cluster() {
+    let h = stack();
+    let kubeconfig = h.kubeconfig();
+    let out = h
+        .kalypso()
+        .env("KUBECONFIG", "/nonexistent/kubeconfig")
+        .args([
+            "up",
+            "-o",
+            "json",
+            "--wave-timeout",
+            "30s",
+            "--kube-context",
+            "fake",
+            "--kubeconfig",
+        ])
+        .arg(&kubeconfig)
+        .output()
+        .expect("run");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON on stdout");
+    assert_eq!(v["healthy"], true);
+    let releases = v["releases"].as_array().expect("releases");
+    let names: Vec<&str> = releases
+        .iter()
+        .filter_map(|r| r["release"].as_str())
+        .collect();
+    assert_eq!(names, ["kalypso-otel", "kalypso-mimir"]);
+    for r in releases {
+        assert_eq!(r["outcome"], "healthy", "{r}");
+        assert_eq!(r["action"], "applied", "{r}");
+        assert!(r["duration_ms"].is_u64(), "{r}");
+    }
+    for call in h.calls() {
+        let args: Vec<String> = serde_json::from_value(call["args"].clone()).expect("args");
+        let at = args.iter().position(|a| a == "--kube-context");
+        assert_eq!(at.map(|i| args[i + 1].as_str()), Some("fake"), "{args:?}");
+        let at = args.iter().position(|a| a == "--kubeconfig");
+        assert_eq!(
+            at.map(|i| std::path::PathBuf::from(&args[i + 1])),
+            Some(kubeconfig.clone()),
+            "{args:?}"
+        );
     }
 }

@@ -103,3 +103,32 @@ fn down_skips_releases_that_are_not_installed_and_stops_at_a_failure() {
         "wave 1 must stay while wave 3 failed"
     );
 }
+
+#[test]
+fn down_json_reports_each_release_with_its_duration() {
+    let h = installed();
+    let out = h
+        .kalypso()
+        .args(["down", "--yes", "-o", "json", "--release-timeout", "30s"])
+        .output()
+        .expect("run");
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("only JSON on stdout");
+    assert_eq!(v["ok"], true);
+    let releases = v["releases"].as_array().expect("releases");
+    assert_eq!(releases.len(), 4);
+    for r in releases {
+        assert_eq!(r["result"], "uninstalled", "{r}");
+        assert!(r["duration_ms"].is_u64(), "{r}");
+    }
+    let loki = releases
+        .iter()
+        .find(|r| r["release"] == "kalypso-loki")
+        .expect("loki");
+    assert_eq!(loki["kept_pvcs"], json!(["loki/storage-loki-0"]));
+}

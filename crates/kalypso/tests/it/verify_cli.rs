@@ -33,10 +33,10 @@ fn a_malformed_url_or_duration_or_credential_is_a_usage_error() {
         .code(2)
         .stderr(contains("http://"));
     kalypso()
-        .args(["verify", "--timeout", "soon"])
+        .args(["verify", "--read-timeout", "soon"])
         .assert()
         .code(2)
-        .stderr(contains("--timeout"));
+        .stderr(contains("--read-timeout"));
     kalypso()
         .args(["verify", "--s3-credentials", "loki=nokey"])
         .assert()
@@ -64,7 +64,7 @@ fn without_urls_or_a_cluster_every_check_fails_with_a_reason_and_exit_1() {
         .env("KUBECONFIG", home.path().join("missing-kubeconfig"))
         .env("HOME", home.path())
         .env_remove("KUBERNETES_SERVICE_HOST")
-        .args(["verify", "--signals", "metrics,storage", "--timeout", "2s"])
+        .args(["verify", "--signals", "metrics,storage", "--read-timeout", "2s"])
         .assert()
         .code(1)
         .stdout(contains("no --metrics-write-url given and cannot port-forward to svc/mimir-distributed-gateway.mimir:80"))

@@ -249,3 +249,141 @@ async fn a_logs_url_the_tool_cannot_classify_is_a_setup_failure_not_a_panic() {
     let report = kalypso::verify::run(&opts).await;
     assert!(reason(row(&report, "logs/write")).contains("cannot tell the log write format"));
 }
+
+/// A server that answers every request with 500 and echoes the request target (path and query)
+/// in the body, as some proxies do.
+async fn echoing_500() -> std::net::SocketAddr {
+    let app = axum::Router::new().fallback(|uri: axum::http::Uri| async move {
+        (
+            axum::http::StatusCode::INTERNAL_SERVER_ERROR,
+            format!("failed {uri}"),
+        )
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    addr
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_password_or_query_token_is_printed_for_a_failing_or_refused_endpoint() {
+    let addr = echoing_500().await;
+    let closed = closed_port();
+    let base = |output: &str, verbose: &str| {
+        vec![
+            "verify".to_string(),
+            verbose.into(),
+            "-o".into(),
+            output.into(),
+            "--signals".into(),
+            "metrics,logs".into(),
+            "--read-timeout".into(),
+            "3s".into(),
+            "--metrics-write-url".into(),
+            format!("http://user:secret@{addr}/api/v1/push?token=tokXYZ"),
+            "--metrics-query-url".into(),
+            format!("http://user:secret@{addr}/prometheus?token=tokXYZ"),
+            "--logs-write-url".into(),
+            format!("http://user:secret@127.0.0.1:{closed}/loki/api/v1/push?token=tokXYZ"),
+            "--logs-query-url".into(),
+            format!("http://user:secret@127.0.0.1:{closed}/?token=tokXYZ"),
+        ]
+    };
+    for (output, verbose) in [("json", "-v"), ("table", "-vv")] {
+        let args = base(output, verbose);
+        let out = tokio::task::spawn_blocking(move || {
+            assert_cmd::Command::cargo_bin("kalypso")
+                .expect("binary")
+                .args(args)
+                .timeout(Duration::from_secs(60))
+                .output()
+                .expect("run")
+        })
+        .await
+        .expect("join");
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{stdout}\n{stderr}");
+        let all = format!("{stdout}\n{stderr}");
+        assert!(all.contains("HTTP 500"), "{all}");
+        assert!(all.contains("unreachable"), "{all}");
+        assert!(
+            all.contains(&format!("http://user:***@{addr}/api/v1/push")),
+            "{all}"
+        );
+        assert!(!all.contains("secret"), "{all}");
+        assert!(!all.contains("tokXYZ"), "{all}");
+    }
+}
+
+/// A server that knows no path: 404 with Go's default body, as a wrong prefix gets.
+async fn no_such_path() -> std::net::SocketAddr {
+    let app = axum::Router::new()
+        .fallback(|| async { (axum::http::StatusCode::NOT_FOUND, "404 page not found") });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    addr
+}
+
+#[tokio::test]
+async fn a_read_url_with_a_wrong_path_fails_at_once_naming_the_url_and_404() {
+    let f = DataFakes::start().await;
+    let wrong = no_such_path().await;
+    let mut opts = options(
+        &f,
+        &[
+            Signal::Metrics,
+            Signal::Logs,
+            Signal::Traces,
+            Signal::Profiles,
+        ],
+        Duration::from_secs(30),
+    );
+    opts.endpoints.metrics_query = url(format!("http://u:secret@{wrong}/wrong?token=tokXYZ"));
+    opts.endpoints.logs_query = url(format!("http://{wrong}/wrong"));
+    opts.endpoints.traces_query = url(format!("http://{wrong}/wrong"));
+    opts.endpoints.profiles_query = url(format!("http://{wrong}/wrong"));
+    let started = Instant::now();
+    let report = kalypso::verify::run(&opts).await;
+    // Every read gives up on its first answer, far inside the 30 s deadline.
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "{:?}",
+        started.elapsed()
+    );
+    let expect = [
+        (
+            "metrics/read",
+            format!("http://u:***@{wrong}/wrong/api/v1/query"),
+        ),
+        (
+            "logs/read",
+            format!("http://{wrong}/wrong/loki/api/v1/query_range"),
+        ),
+        ("traces/read", format!("http://{wrong}/wrong/api/traces/")),
+        ("profiles/read", format!("http://{wrong}/wrong/querier.v1.")),
+    ];
+    for (check, shown) in expect {
+        let r = row(&report, check);
+        assert_eq!(r.status, Status::Fail, "{check}");
+        let text = reason(r);
+        assert!(
+            text.starts_with("HTTP 404 Not Found from "),
+            "{check}: {text}"
+        );
+        assert!(text.contains(&shown), "{check}: {text}");
+        assert!(
+            !text.contains("secret") && !text.contains("tokXYZ"),
+            "{text}"
+        );
+    }
+}

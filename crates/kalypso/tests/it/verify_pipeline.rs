@@ -77,7 +77,7 @@ async fn the_binary_prints_a_table_and_exits_0_when_everything_passed() {
         "verify".to_string(),
         "--signals".into(),
         "metrics,logs,traces,profiles".into(),
-        "--timeout".into(),
+        "--read-timeout".into(),
         "10s".into(),
     ];
     args.extend(f.flags());
@@ -117,7 +117,7 @@ async fn one_broken_signal_fails_the_run_and_the_json_names_it() {
         "metrics,logs,traces,profiles".into(),
         "--output".into(),
         "json".into(),
-        "--timeout".into(),
+        "--read-timeout".into(),
         "10s".into(),
     ];
     args.extend(f.flags());

@@ -534,6 +534,7 @@ async fn send(
         tenants: contract.tenants.clone(),
         only: only.clone(),
         timeout: Duration::from_secs(2),
+        kube: Default::default(),
     };
     let report = kalypso::verify::run(&opts).await;
     let mut problems: Vec<String> = only

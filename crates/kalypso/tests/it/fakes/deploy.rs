@@ -101,7 +101,10 @@ impl Harness {
         let api = FakeApi::start();
         api.watch_helm(helm_state.clone());
         let h = Harness {
-            helm: Helm { binary: link },
+            helm: Helm {
+                binary: link,
+                kube_args: Vec::new(),
+            },
             dir,
             repo,
             helm_state,

@@ -60,6 +60,8 @@ fn parse(args: &[String]) -> Args {
         "-o",
         "--output",
         "--max",
+        "--kube-context",
+        "--kubeconfig",
     ];
     let mut a = Args {
         positional: Vec::new(),

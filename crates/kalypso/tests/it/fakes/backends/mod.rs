@@ -260,6 +260,7 @@ pub fn options(
         },
         only: only.to_vec(),
         timeout,
+        kube: Default::default(),
     }
 }
 
