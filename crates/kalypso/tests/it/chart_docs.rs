@@ -229,7 +229,8 @@ fn with_table(readme: &str, table: &str) -> String {
     }
 }
 
-fn charts_with_values() -> Vec<std::path::PathBuf> {
+/// The charts that install something (every chart but the library chart), sorted.
+pub(crate) fn charts_with_values() -> Vec<std::path::PathBuf> {
     let mut charts: Vec<_> = std::fs::read_dir(repo_root().join("charts"))
         .expect("charts/")
         .flatten()

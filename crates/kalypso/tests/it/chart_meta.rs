@@ -7,24 +7,12 @@
 //! across charts). `KALYPSO_BLESS=1 cargo test --test it chart_meta` rewrites stale copies.
 
 use std::ops::Range;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use serde_json::Value;
 
 use crate::chart_contract::{chart_copy, components, dependencies};
 use crate::support::{helm_or_skip, repo_root, skip};
-
-/// The charts that install something (every chart but the library chart), sorted.
-fn application_charts() -> Vec<PathBuf> {
-    let mut charts: Vec<PathBuf> = std::fs::read_dir(repo_root().join("charts"))
-        .expect("charts/")
-        .flatten()
-        .map(|e| e.path())
-        .filter(|p| p.join("values.yaml").is_file())
-        .collect();
-    charts.sort();
-    charts
-}
 
 fn chart_yaml(chart: &Path) -> Value {
     let path = chart.join("Chart.yaml");
@@ -42,7 +30,7 @@ fn name(chart: &Path) -> String {
 #[test]
 fn chart_meta_every_chart_names_its_app_home_sources_maintainers_and_the_stacks_kube_version() {
     let wanted_kube = format!(">={}.0-0", kalypso::args::DEFAULT_KUBE_VERSION);
-    let mut charts = application_charts();
+    let mut charts = crate::chart_docs::charts_with_values();
     charts.push(repo_root().join("charts/kalypso-common"));
     let mut problems = Vec::new();
     for chart in &charts {
@@ -83,7 +71,7 @@ fn chart_meta_every_app_version_is_an_upstream_charts_app_version() {
     let Some(helm) = helm_or_skip("chart_meta app versions") else {
         return;
     };
-    for chart in application_charts() {
+    for chart in crate::chart_docs::charts_with_values() {
         let n = name(&chart);
         let mut upstream = Vec::new();
         let mut missing = None;
@@ -347,7 +335,7 @@ fn chart_meta_the_schema_fragments_every_chart_repeats_are_the_shared_ones() {
     let bless = std::env::var("KALYPSO_BLESS").as_deref() == Ok("1");
     let fragments = shared_fragments();
     let mut stale = Vec::new();
-    for chart in application_charts() {
+    for chart in crate::chart_docs::charts_with_values() {
         let path = chart.join("values.schema.json");
         let mut text = std::fs::read_to_string(&path).expect("values.schema.json");
         let mut changed = false;
