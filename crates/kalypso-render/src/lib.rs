@@ -291,6 +291,14 @@ fn second(helm: &Helm, job: &Job, first: String, parallel: bool) -> Result<Rende
         second: None,
         how: SecondPass::Unneeded,
     };
+    // Measurement switches (issue 22): the plain second pass, and an audit of the plan
+    // against whole renders.
+    if std::env::var_os("KALYPSO_SECOND_PASS").is_some_and(|v| v == "whole") {
+        return whole(first, "KALYPSO_SECOND_PASS=whole");
+    }
+    if std::env::var_os("KALYPSO_SECOND_PASS_AUDIT").is_some() {
+        audit(helm, job, &first, parallel)?;
+    }
     let reduced = match second_pass::plan(&job.chart_path, &job.values_files, &job.set) {
         second_pass::Plan::Unneeded => {
             tracing::info!("{name}: no template can change between renders");
@@ -324,6 +332,66 @@ fn second(helm: &Helm, job: &Job, first: String, parallel: bool) -> Result<Rende
         Ok(_) => whole(first, "the templates that can change rendered differently"),
         Err(e) => whole(first, &format!("the reduced render failed: {e:#}")),
     }
+}
+
+/// Differential audit of the plan (issue 22): what the evaluator predicts can change,
+/// against what two more whole renders by helm change, template by template.
+fn audit(helm: &Helm, job: &Job, first: &str, parallel: bool) -> Result<()> {
+    use std::collections::{BTreeMap, BTreeSet};
+    let by_source = |text: &str| -> BTreeMap<String, Vec<String>> {
+        let mut out: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        for doc in kalypso_model::manifest::parse::split_documents(text) {
+            if let Some(source) = doc.source {
+                out.entry(source).or_default().push(doc.text);
+            }
+        }
+        out
+    };
+    let base = by_source(first);
+    let mut actual: BTreeSet<String> = BTreeSet::new();
+    for _ in 0..2 {
+        let again = by_source(&run_template(helm, job, &job.args, parallel, true)?);
+        for (k, v) in &base {
+            if again.get(k) != Some(v) {
+                actual.insert(k.clone());
+            }
+        }
+        actual.extend(again.keys().filter(|k| !base.contains_key(*k)).cloned());
+    }
+    let started = std::time::Instant::now();
+    let predicted: Option<BTreeSet<String>> =
+        match second_pass::plan(&job.chart_path, &job.values_files, &job.set) {
+            second_pass::Plan::Unneeded => Some(BTreeSet::new()),
+            second_pass::Plan::Full(_) => None,
+            second_pass::Plan::Templates(r) => match r.copy_for(first) {
+                Ok(Some(c)) => Some(c.compare.clone()),
+                Ok(None) => Some(BTreeSet::new()),
+                Err(_) => None,
+            },
+        };
+    let plan_secs = started.elapsed().as_secs_f64();
+    let name = &job.component.name;
+    match predicted {
+        None => eprintln!(
+            "AUDIT {name} templates={} undecided actual={} plan_secs={plan_secs:.3}",
+            base.len(),
+            actual.len()
+        ),
+        Some(p) => {
+            let fp: Vec<&String> = p.difference(&actual).collect();
+            let fneg: Vec<&String> = actual.difference(&p).collect();
+            eprintln!(
+                "AUDIT {name} templates={} predicted={} actual={} agree={} false_pos={} false_neg={} plan_secs={plan_secs:.3} fp={fp:?} fn={fneg:?}",
+                base.len(),
+                p.len(),
+                actual.len(),
+                base.len() - fp.len() - fneg.len(),
+                fp.len(),
+                fneg.len()
+            );
+        }
+    }
+    Ok(())
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
