@@ -1,7 +1,7 @@
 //! `determinism`: two renders of the same chart are identical, object by object (no `lookup`,
 //! `randAlphaNum`, `now` or generated certificates that change on every Argo CD sync). The
-//! renderer decides what the second render covers ([`kalypso_render::SecondPass`]); a chart
-//! found to change is always rendered twice in whole, and those two renders are compared here.
+//! renderer renders every chart twice in whole with helm (or once, against the cached render
+//! of identical inputs from an earlier run); those two renders are compared here.
 
 use std::collections::BTreeMap;
 

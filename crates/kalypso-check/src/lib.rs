@@ -371,7 +371,7 @@ pub const RULE_FAMILIES: &[RuleFamily] = &[
         rules: &[(determinism::RULE, "error")],
         source: "crates/kalypso-check/src/determinism.rs",
         checks: "two renders are byte-identical (no `lookup`/`randAlphaNum` drift under Argo \
-                 CD); the second render covers only the templates that can change",
+                 CD); every chart is rendered twice in whole by helm",
     },
     RuleFamily {
         rules: &[(

@@ -3,13 +3,13 @@
 //! files, `--set` strings, namespace and Kubernetes version; plus the helm binary and the
 //! stand-ins). Lives under `<repo>/.cache/kalypso/renders/` (git-ignored), one file per
 //! component, with a `.verified` marker when the run that stored it found those inputs render
-//! the same text every time (see [`super::second_pass`]).
+//! the same text twice.
 //!
 //! `kalypso check` uses it like a build cache: a chart whose inputs are unchanged since a
 //! verified render is not rendered again (its rules run on the cached text); a cached render
 //! that was not verified stands in for the second pass of the determinism rule (two renders
 //! from different runs, which also catches time-dependent output). `--no-cache` renders every
-//! chart again (and, for the determinism rule, the templates that can change a second time).
+//! chart again (twice, for the determinism rule).
 
 use std::path::{Path, PathBuf};
 

@@ -8,16 +8,15 @@
 //! Upstream dependencies: the archive `charts/<chart>/charts/<dep>-<version>.tgz` (or an
 //! unpacked `charts/<dep>/`) when present; else `helm dependency build` when `fetch_deps` is
 //! set; else an empty stand-in chart, and the chart is reported as rendered in part.
+//!
+//! With 2 passes (the determinism rule) every chart is rendered twice in whole, as helm renders
+//! it, unless the render cache already holds a verified render of identical inputs.
 
 #![warn(unreachable_pub)]
 
 pub mod cache;
-mod chart_tree;
-mod dead_branches;
 pub mod helm;
-mod second_pass;
 pub mod standin;
-mod template_scan;
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -94,30 +93,14 @@ pub struct ChartRender {
     /// Not rendered: both outputs are the cached render of identical inputs, which an
     /// earlier run rendered twice with the same result.
     pub reused: bool,
-    /// What the second pass rendered, when `outputs` holds one render.
-    pub second: SecondPass,
     /// What each stand-in would have passed to its upstream chart (taken out of `outputs`).
     pub stand_in_values: Vec<standin::StandInValues>,
 }
 
-/// How this run established that a chart renders the same text every time.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum SecondPass {
-    /// Two whole renders are in `outputs` (or the chart was rendered once).
-    #[default]
-    Whole,
-    /// No template of the chart calls a function whose result changes between renders.
-    Unneeded,
-    /// Only the templates that can change (this many) were rendered again, with the same text.
-    Templates(usize),
-}
-
-/// What rendering one chart gave: the first render, and a whole second one when the second
-/// pass rendered the whole chart.
+/// What rendering one chart gave: the first render, and the second one with 2 passes.
 struct Rendered {
     first: String,
     second: Option<String>,
-    how: SecondPass,
 }
 
 /// A chart prepared for `helm template`.
@@ -127,11 +110,6 @@ struct Job {
     args: Vec<String>,
     /// Keeps a stand-in copy alive until rendering is done.
     _tmp: Option<tempfile::TempDir>,
-    /// The chart directory helm renders (the repository's, or the stand-in copy).
-    chart_path: PathBuf,
-    /// Values files and `--set` strings (for what `tpl` may render).
-    values_files: Vec<PathBuf>,
-    set: Vec<String>,
     /// Bytes of chart and archives: a proxy for how long helm takes.
     weight: u64,
     /// Render cache key (when caching).
@@ -171,25 +149,20 @@ pub fn render_stack(stack: &Stack, helm: &Helm, opts: &RenderOptions) -> Result<
     let results = render_each(&order, jobs.len(), |j| {
         let job = &jobs[j];
         let first = run_template(helm, job, &job.args, parallel, false)?;
-        if passes < 2 || job.cached.is_some() {
-            return Ok(Rendered {
-                first,
-                second: None,
-                how: SecondPass::Whole,
-            });
-        }
-        second(helm, job, first, parallel)
+        let second = if passes < 2 || job.cached.is_some() {
+            None
+        } else {
+            Some(run_template(helm, job, &job.args, parallel, true)?)
+        };
+        Ok(Rendered { first, second })
     })?;
     Ok(jobs
         .into_iter()
         .zip(results)
         .map(|(job, rendered)| {
-            let (mut outputs, second) = match rendered {
-                Some(r) => (
-                    std::iter::once(r.first).chain(r.second).collect::<Vec<_>>(),
-                    r.how,
-                ),
-                None => (Vec::new(), SecondPass::Whole),
+            let mut outputs: Vec<String> = match rendered {
+                Some(r) => std::iter::once(r.first).chain(r.second).collect(),
+                None => Vec::new(),
             };
             let (mut second_from_cache, mut reused) = (false, false);
             match job.cached {
@@ -207,8 +180,7 @@ pub fn render_stack(stack: &Stack, helm: &Helm, opts: &RenderOptions) -> Result<
             if let (Some(cache), Some(key), Some(first), false) =
                 (&opts.cache, &job.key, outputs.first(), reused)
             {
-                let verified = (outputs.len() == 2 && outputs[0] == outputs[1])
-                    || (outputs.len() == 1 && second != SecondPass::Whole);
+                let verified = outputs.len() == 2 && outputs[0] == outputs[1];
                 cache.put(&job.component.name, key, first, verified);
             }
             let mut stand_in_values = Vec::new();
@@ -225,7 +197,6 @@ pub fn render_stack(stack: &Stack, helm: &Helm, opts: &RenderOptions) -> Result<
                 outputs,
                 second_from_cache,
                 reused,
-                second,
                 stand_in_values,
             }
         })
@@ -270,60 +241,6 @@ fn workers(tasks: usize) -> usize {
         .unwrap_or(2)
         .min(tasks)
         .max(1)
-}
-
-/// The second pass of a chart after its `first` render: nothing, the templates that can
-/// change, or the whole chart (see [`second_pass`]). A reduced render that fails or differs
-/// is confirmed by a whole one, so that every determinism finding rests on two whole renders.
-fn second(helm: &Helm, job: &Job, first: String, parallel: bool) -> Result<Rendered> {
-    let name = &job.component.name;
-    let whole = |first: String, why: &str| -> Result<Rendered> {
-        tracing::info!("{name}: rendering the whole chart again ({why})");
-        let again = run_template(helm, job, &job.args, parallel, true)?;
-        Ok(Rendered {
-            first,
-            second: Some(again),
-            how: SecondPass::Whole,
-        })
-    };
-    let unneeded = |first: String| Rendered {
-        first,
-        second: None,
-        how: SecondPass::Unneeded,
-    };
-    let reduced = match second_pass::plan(&job.chart_path, &job.values_files, &job.set) {
-        second_pass::Plan::Unneeded => {
-            tracing::info!("{name}: no template can change between renders");
-            return Ok(unneeded(first));
-        }
-        second_pass::Plan::Full(why) => return whole(first, &why),
-        second_pass::Plan::Templates(reduced) => reduced,
-    };
-    let copy = match reduced.copy_for(&first) {
-        Ok(Some(copy)) => copy,
-        Ok(None) => {
-            tracing::info!("{name}: no template that can change rendered anything");
-            return Ok(unneeded(first));
-        }
-        Err(e) => return whole(first, &format!("{e:#}")),
-    };
-    tracing::info!(
-        "{name}: rendering again the {} template(s) that can change",
-        copy.compare.len()
-    );
-    tracing::debug!("{name}: rendering again {:?}", copy.compare);
-    let mut args = job.args.clone();
-    args[2] = copy.chart.to_string_lossy().into_owned();
-    args.retain(|a| a != "--include-crds");
-    match run_template(helm, job, &args, parallel, true) {
-        Ok(text) if second_pass::same_documents(&first, &text, &copy.compare) => Ok(Rendered {
-            first,
-            second: None,
-            how: SecondPass::Templates(copy.compare.len()),
-        }),
-        Ok(_) => whole(first, "the templates that can change rendered differently"),
-        Err(e) => whole(first, &format!("the reduced render failed: {e:#}")),
-    }
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -394,9 +311,6 @@ fn prepare(spec: ReleaseSpec, helm: &Helm, opts: &RenderOptions) -> Result<Job> 
         status,
         args,
         _tmp: tmp,
-        chart_path,
-        values_files: spec.values_files.clone(),
-        set: spec.set.clone(),
         weight: dir_size(&dir),
         key,
         cached: None,

@@ -6,8 +6,8 @@
 //! cargo run --release --example bench_check -- [--repo DIR] [--runs N]
 //! ```
 //!
-//! `kalypso check` does more (every chart rendered, then again the templates that can change
-//! for the determinism rule, every rule, schema validation). Targets on two cores: cold
+//! `kalypso check` does more (every chart rendered twice for the determinism rule, every rule,
+//! schema validation). Targets on two cores: cold
 //! (`--no-cache`, as on a fresh clone) at most 0.5 of the loop; warm (a second run with nothing changed:
 //! every render comes from the cache, verified by the cold run, and the rules run again) at
 //! most 0.3. With `--runs N` everything runs N times and the medians are compared.

@@ -3,7 +3,7 @@
 use crate::support::{of_rule, show, Fixture};
 use kalypso::check::{self, SchemaOptions, Severity};
 use kalypso::manifest::{Manifest, Source};
-use kalypso::render::{ChartRender, ChartStatus, SecondPass};
+use kalypso::render::{ChartRender, ChartStatus};
 use kalypso::stack::Component;
 
 const DEPLOYMENT: &str = r#"
@@ -149,7 +149,6 @@ fn two_renders_that_differ_are_reported_naming_the_object() {
         outputs: vec![a.to_string(), b],
         second_from_cache: false,
         reused: false,
-        second: SecondPass::Whole,
         stand_in_values: Vec::new(),
     };
     let found = check::determinism::check(&[render]);

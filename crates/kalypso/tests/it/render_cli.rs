@@ -278,7 +278,7 @@ fn check_reports_a_chart_that_renders_differently_each_time() {
 }
 
 #[test]
-fn check_follows_a_random_value_through_named_templates_values_and_includes_by_path() {
+fn check_finds_a_random_value_through_named_templates_values_and_includes_by_path() {
     let Some(helm) = helm_or_skip("determinism through templates") else {
         return;
     };
@@ -350,27 +350,9 @@ fn check_follows_a_random_value_through_named_templates_values_and_includes_by_p
         .map(|f| f["object"]["name"].as_str().unwrap().to_string())
         .collect();
     found.sort();
+    // kalypso-a's random values are in a branch its values switch off, in a template that
+    // renders only on upgrade, and in a switched-off subchart: helm renders none of them.
     assert_eq!(found, vec!["generated", "rolled", "token"], "{v}");
-    assert!(
-        stderr.contains("kalypso-b: rendering again the 3 template(s) that can change"),
-        "{stderr}"
-    );
-    assert!(
-        stderr.contains("kalypso-b: rendering the whole chart again (the templates that can change rendered differently)"),
-        "{stderr}"
-    );
-    assert!(
-        stderr.contains("kalypso-a: no template that can change rendered anything"),
-        "{stderr}"
-    );
-    // Without the template that renders nothing, the values decide: nothing can change.
-    std::fs::remove_file(root.join("charts/kalypso-a/templates/upgrade.yaml")).unwrap();
-    let out = run_check(&helm, root, true, &["--no-cache", "--only", "a"]);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        stderr.contains("kalypso-a: no template can change between renders"),
-        "{stderr}"
-    );
 }
 
 #[test]
