@@ -194,3 +194,48 @@ pub fn archives_or_skip(test: &str, archives: &[&str]) -> bool {
     }
     true
 }
+
+/// `kalypso check --output json --repo <repo> <extra>` with the located helm, ready to run
+/// (callers may set more environment).
+pub fn check_command(
+    helm: &kalypso::helm::Helm,
+    repo: &Path,
+    extra: &[&str],
+) -> assert_cmd::Command {
+    let mut cmd = assert_cmd::Command::cargo_bin("kalypso").expect("binary");
+    cmd.env("KALYPSO_HELM", &helm.binary)
+        .args(["check", "--output", "json", "--repo"])
+        .arg(repo)
+        .args(extra);
+    cmd
+}
+
+/// Runs a `check --output json` command: its exit code, its findings and the whole report.
+pub fn json_report(
+    mut cmd: assert_cmd::Command,
+) -> (i32, Vec<serde_json::Value>, serde_json::Value) {
+    let out = cmd.output().expect("kalypso check runs");
+    let code = out.status.code().unwrap_or(-1);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|_| {
+        panic!(
+            "exit {code}, not JSON; stderr:\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        )
+    });
+    let findings = v["findings"].as_array().cloned().unwrap_or_default();
+    (code, findings, v)
+}
+
+/// Pretty list of JSON findings for assertion messages.
+pub fn show_json(findings: &[&serde_json::Value]) -> String {
+    findings
+        .iter()
+        .map(|f| {
+            format!(
+                "{} {} {} {} | {}",
+                f["severity"], f["rule"], f["object"], f["field"], f["message"]
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
