@@ -8,6 +8,7 @@ mod fakes;
 #[allow(dead_code)] // shared with benches/up.rs, which uses a part
 mod support;
 
+mod alloy_real;
 mod canary_metrics;
 mod chart_contract;
 mod chart_docs;
