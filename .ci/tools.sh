@@ -73,8 +73,9 @@ tools_for_check() {
 }
 
 # The small Go oracles under tools/, each the real implementation in a differential test:
-# format-oracle (the backends' Go YAML decoders, tests/it/config_formats.rs) and alloy-oracle
-# (Alloy's own parser, tests/it/alloy_real.rs). Rebuilt when their sources change.
+# format-oracle (the backends' Go YAML decoders, tests/it/config_formats.rs), alloy-oracle
+# (Alloy's own parser, tests/it/alloy_real.rs) and netpol-oracle (the SIG Network policy model,
+# tests/it/netpol_real.rs). Rebuilt when their sources change.
 install_go_oracle() {
   local name=$1 stamp="$root/.cache/bin/.$1" want
   want=$(cat "$root/tools/$name/go.sum" "$root/tools/$name/main.go" | sha256sum)
@@ -88,6 +89,7 @@ tools_for_tests() {
   tools_for_check
   install_go_oracle format-oracle
   install_go_oracle alloy-oracle
+  install_go_oracle netpol-oracle
   pip_tools tests "${TEST_PY_TOOLS[@]}"
   local missing=()
   command -v prometheus >/dev/null 2>&1 || missing+=(prometheus)

@@ -36,6 +36,7 @@ mod diff_controlplane;
 mod generated_docs;
 mod lint_cli;
 mod module_cycles;
+mod netpol_real;
 mod nginx_real;
 mod ops_retention;
 mod readme_contract;
