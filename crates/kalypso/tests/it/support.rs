@@ -19,12 +19,24 @@ pub fn skip(line: &str) {
 }
 
 /// Copies the repository's stack (argocd/, charts/ with any upstream archives, the policy,
-/// the contract) into a temporary directory.
+/// the contract) into a temporary directory, with the repository's render cache: it is keyed
+/// by the content of every input, so a chart a test changes renders again and the others are
+/// not rendered a second time (`bash .ci/run` runs `kalypso check` first, which fills it).
 pub fn copy_repo() -> tempfile::TempDir {
     let root = repo_root();
     let tmp = tempfile::tempdir().expect("tempdir");
     for dir in ["argocd", "charts"] {
         copy_dir(&root.join(dir), &tmp.path().join(dir));
+    }
+    // Another test may be writing the cache: a file that goes away meanwhile is left out.
+    let renders = root.join(".cache/kalypso/renders");
+    let into = tmp.path().join(".cache/kalypso/renders");
+    if let (Ok(entries), Ok(())) = (std::fs::read_dir(&renders), std::fs::create_dir_all(&into)) {
+        for e in entries.flatten() {
+            if e.path().extension().is_some_and(|x| x != "tmp") {
+                let _ = std::fs::copy(e.path(), into.join(e.file_name()));
+            }
+        }
     }
     for file in [
         "kalypso-policy.yaml",
