@@ -273,8 +273,9 @@ fn container_env(render: &Render, ns: &str, container: &Value) -> BTreeMap<Strin
 }
 
 /// Runs `program args…` with a private, empty /tmp when the kernel lets us (weed's unix sockets
-/// are at fixed paths there), else as is (the distinct ports keep the sockets apart). A program
-/// that itself lives under /tmp (a checkout there) would vanish under the new mount: run as is.
+/// are at fixed paths there), else as is (the distinct ports keep the sockets apart). When the
+/// program or the checkout (whose `.cache` holds weed) lives under /tmp, it would vanish under
+/// the new mount: run as is.
 fn private_tmp(program: &Path, args: &[String]) -> Command {
     static CAN_UNSHARE: OnceLock<bool> = OnceLock::new();
     let can = *CAN_UNSHARE.get_or_init(|| {
@@ -284,7 +285,8 @@ fn private_tmp(program: &Path, args: &[String]) -> Command {
             .status()
             .is_ok_and(|s| s.success())
     });
-    if can && !program.starts_with("/tmp") {
+    let under_tmp = |p: &Path| p.starts_with("/tmp");
+    if can && !under_tmp(program) && !under_tmp(&repo_root()) {
         let mut c = Command::new("unshare");
         c.args([
             "--mount",
