@@ -333,3 +333,38 @@ fn an_accepted_finding_is_downgraded_to_info_with_its_reason() {
         .message
         .ends_with("(accepted: upstream has no probe values)"));
 }
+
+#[test]
+fn an_object_that_does_not_decode_into_its_kubernetes_type_is_an_error_naming_the_field() {
+    let service = "apiVersion: v1\nkind: Service\nmetadata: {name: web}\nspec: {selector: {app: a}, ports: [{name: http, port: 80, targetPort: http}]}\n";
+    let clean = format!("{DEPLOYMENT}---\n{service}");
+    let findings = Fixture::new().chart("a", "a", 1, &clean).findings();
+    let types = of_rule(&findings, "schema/types");
+    assert!(types.is_empty(), "{}", show(&types));
+
+    // A port name where the Service needs a number, and a containerPort written as a string:
+    // the API server refuses both, and no schema files are needed to say so.
+    let broken = clean
+        .replace("port: 80, targetPort", "port: http, targetPort")
+        .replace(
+            "image: nginx:1.27\n",
+            "image: nginx:1.27\n          ports: [{containerPort: \"8080\"}]\n",
+        );
+    let findings = Fixture::new().chart("a", "a", 1, &broken).findings();
+    let mut types = of_rule(&findings, "schema/types");
+    types.sort_by(|a, b| a.object.kind.cmp(&b.object.kind));
+    assert_eq!(types.len(), 2, "{}", show(&types));
+    assert_eq!(types[0].severity, Severity::Error);
+    assert_eq!(types[0].object.to_string(), "Deployment a/app");
+    assert_eq!(
+        types[0].field,
+        "spec.template.spec.containers[0].ports[0].containerPort"
+    );
+    assert_eq!(types[1].object.to_string(), "Service a/web");
+    assert_eq!(types[1].field, "spec.ports[0].port");
+    assert!(
+        types[1].message.contains("v1 Service") && types[1].message.contains("expected i32"),
+        "{}",
+        types[1].message
+    );
+}
