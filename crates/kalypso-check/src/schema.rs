@@ -39,6 +39,19 @@ pub fn check_types(manifest: &Manifest) -> Vec<Finding> {
         .objects
         .iter()
         .filter_map(|obj| {
+            if let Some(served) = obj.unserved_version() {
+                return Some(Finding::new(
+                    TYPES_RULE,
+                    Severity::Error,
+                    obj,
+                    "apiVersion",
+                    format!(
+                        "Kubernetes does not serve {} {} (use {served}): the rules that read \
+                         this kind typed skipped this object",
+                        obj.api_version, obj.kind
+                    ),
+                ));
+            }
             let e = obj.decode_error()?;
             let field = if e.path == "." { "" } else { e.path.as_str() };
             Some(Finding::new(

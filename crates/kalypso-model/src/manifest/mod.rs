@@ -149,6 +149,17 @@ impl Object {
             .err()
     }
 
+    /// The apiVersion Kubernetes serves for this object's kind, when it is a typed built-in kind
+    /// written at another version (`batch/v1beta1` CronJob → `batch/v1`): the typed view has
+    /// none, so the rules reading the kind typed skip it.
+    pub fn unserved_version(&self) -> Option<&'static str> {
+        if self.is_custom_resource() && self.group() != "extensions" {
+            return None;
+        }
+        let served = typed::TYPED_KINDS.iter().find(|k| k.kind == self.kind)?;
+        (served.api_version != self.api_version).then_some(served.api_version)
+    }
+
     /// An annotation's value.
     pub fn annotation(&self, key: &str) -> Option<&str> {
         self.body["metadata"]["annotations"][key].as_str()
@@ -414,5 +425,7 @@ mod tests {
         let kn = m.get("Service", Some("ns"), "kn").unwrap();
         assert!(kn.typed::<Service>().is_none(), "another group's Service");
         assert_eq!(kn.decode_error(), None);
+        assert_eq!(kn.unserved_version(), None, "a custom resource");
+        assert_eq!(ok.unserved_version(), None);
     }
 }

@@ -85,10 +85,16 @@ fn a_long_running_container_without_probes_is_a_warning_and_a_job_is_not() {
     assert_eq!(probes.len(), 1, "{}", show(&probes));
     assert_eq!(probes[0].severity, Severity::Warning);
     let job = unprobed
+        .replace("apiVersion: apps/v1", "apiVersion: batch/v1")
         .replace("kind: Deployment", "kind: Job")
         .replace("  selector: {matchLabels: {app: a}}\n", "");
     let findings = Fixture::new().chart("a", "a", 1, &job).findings();
     assert!(of_rule(&findings, "hygiene/probes").is_empty());
+    // Read as a Job (an apps/v1 Job would be skipped, reported by schema/types).
+    assert!(of_rule(&findings, "schema/types").is_empty());
+    let no_limit = job.replacen(", limits: {memory: 32Mi}", "", 1);
+    let findings = Fixture::new().chart("a", "a", 1, &no_limit).findings();
+    assert_eq!(of_rule(&findings, "hygiene/limits").len(), 1);
 }
 
 const PROFILER: &str = r#"
@@ -366,5 +372,18 @@ fn an_object_that_does_not_decode_into_its_kubernetes_type_is_an_error_naming_th
         types[1].message.contains("v1 Service") && types[1].message.contains("expected i32"),
         "{}",
         types[1].message
+    );
+
+    // A built-in kind at a version Kubernetes no longer serves has no typed view either.
+    let old = "apiVersion: batch/v1beta1\nkind: CronJob\nmetadata: {name: nightly}\nspec: {schedule: '@daily', jobTemplate: {spec: {template: {spec: {containers: [{name: c, image: busybox}]}}}}}\n";
+    let findings = Fixture::new().chart("a", "a", 1, old).findings();
+    let types = of_rule(&findings, "schema/types");
+    assert_eq!(types.len(), 1, "{}", show(&types));
+    assert_eq!(types[0].object.to_string(), "CronJob a/nightly");
+    assert_eq!(types[0].field, "apiVersion");
+    assert!(
+        types[0].message.contains("use batch/v1"),
+        "{}",
+        types[0].message
     );
 }
