@@ -72,20 +72,24 @@ tools_for_check() {
   export KALYPSO_SCHEMA_DIR
 }
 
-# tools/format-oracle: the backends' Go YAML decoders, for the differential test of
-# config/value's formats (tests/it/config_formats.rs). Rebuilt when its go.sum changes.
-install_format_oracle() {
-  local stamp="$root/.cache/bin/.format-oracle" want
-  want=$(sha256sum "$root/tools/format-oracle/go.sum" "$root/tools/format-oracle/main.go" | sha256sum)
-  [ "$(cat "$stamp" 2>/dev/null)" = "$want" ] && [ -x "$root/.cache/bin/format-oracle" ] && return
-  echo "--- building tools/format-oracle (Go module proxy; seconds)"
-  (cd "$root/tools/format-oracle" && CGO_ENABLED=0 go build -o "$root/.cache/bin/format-oracle" .)
+# The small Go oracles under tools/, each the real implementation in a differential test:
+# format-oracle (the backends' Go YAML decoders, tests/it/config_formats.rs), alloy-oracle
+# (Alloy's own parser, tests/it/alloy_real.rs) and netpol-oracle (the SIG Network policy model,
+# tests/it/netpol_real.rs). Rebuilt when their sources change.
+install_go_oracle() {
+  local name=$1 stamp="$root/.cache/bin/.$1" want
+  want=$(cat "$root/tools/$name/go.sum" "$root/tools/$name/main.go" | sha256sum)
+  [ "$(cat "$stamp" 2>/dev/null)" = "$want" ] && [ -x "$root/.cache/bin/$name" ] && return
+  echo "--- building tools/$name (Go module proxy; seconds)"
+  (cd "$root/tools/$name" && CGO_ENABLED=0 go build -o "$root/.cache/bin/$name" .)
   echo "$want" > "$stamp"
 }
 
 tools_for_tests() {
   tools_for_check
-  install_format_oracle
+  install_go_oracle format-oracle
+  install_go_oracle alloy-oracle
+  install_go_oracle netpol-oracle
   pip_tools tests "${TEST_PY_TOOLS[@]}"
   local missing=()
   command -v prometheus >/dev/null 2>&1 || missing+=(prometheus)

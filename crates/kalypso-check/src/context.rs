@@ -25,6 +25,18 @@ pub struct ChartInfo {
     pub stand_in_values: Vec<kalypso_render::standin::StandInValues>,
 }
 
+impl From<&kalypso_render::ChartRender> for ChartInfo {
+    fn from(r: &kalypso_render::ChartRender) -> ChartInfo {
+        ChartInfo {
+            name: r.component.name.clone(),
+            namespace: r.component.namespace.clone(),
+            wave: Some(r.component.wave),
+            status: r.status.clone(),
+            stand_in_values: r.stand_in_values.clone(),
+        }
+    }
+}
+
 /// A config document embedded in a string (a ConfigMap key, a Secret key, a CR field).
 #[derive(Debug, Clone)]
 pub struct EmbeddedConfig {

@@ -35,8 +35,8 @@ use super::plan::PlannedRelease;
 use super::releases::{self, QUERY_TIMEOUT};
 use kalypso_cluster::Cluster;
 use kalypso_model::manifest::{Manifest, Object, ObjectRef, Source};
+use kalypso_render::chart_dir::HelmChart;
 use kalypso_render::helm::Helm;
-use kalypso_render::standin::copy_with_stand_ins;
 
 /// The field manager of the dry-run applies (never stored: every apply is a dry run).
 const FIELD_MANAGER: &str = "kalypso-diff";
@@ -243,26 +243,12 @@ pub async fn diff_release(
 /// The release's manifest as `helm upgrade --install --dry-run=server` renders it, hooks left
 /// out (helm re-creates them on every upgrade).
 async fn render(helm: &Helm, r: &PlannedRelease) -> Result<String> {
-    let local = r.spec.local_deps();
-    let copy = if local.is_empty() {
-        None
-    } else {
-        Some(copy_with_stand_ins(&r.spec.chart_dir, &local)?)
-    };
-    let chart = match &copy {
-        Some(tmp) => tmp.path().join(
-            r.spec
-                .chart_dir
-                .file_name()
-                .unwrap_or_else(|| "chart".as_ref()),
-        ),
-        None => r.spec.chart_dir.clone(),
-    };
+    let chart = HelmChart::for_install(&r.spec)?;
     let mut args: Vec<OsString> = vec![
         "upgrade".into(),
         "--install".into(),
         r.name.clone().into(),
-        chart.into(),
+        chart.path().into(),
         "--namespace".into(),
         r.namespace.clone().into(),
         "--reset-values".into(),

@@ -22,8 +22,8 @@ use kalypso_cluster::objects::{operator_made, parse_manifest, MadeObject};
 use kalypso_cluster::Cluster;
 use kalypso_model::manifest::ObjectRef;
 use kalypso_model::stack::POD_SECURITY_ENFORCE_LABEL;
+use kalypso_render::chart_dir::HelmChart;
 use kalypso_render::helm::Helm;
-use kalypso_render::standin::copy_with_stand_ins;
 
 /// Bounded retry of transient helm failures: `attempts` in all, waiting `base`, `2*base`, …
 /// (at most `max`) in between.
@@ -513,27 +513,9 @@ impl ReleaseRun<'_> {
             .chart
             .install_steps()
             .map_err(|e| self.failure(r, FailureStage::Helm, format!("{e:#}")))?;
-        // Local (file://) dependencies are copied in, as `render` does; the chart directory
-        // itself is never written to.
-        let local = r.spec.local_deps();
-        let copy = if local.is_empty() {
-            None
-        } else {
-            Some(
-                copy_with_stand_ins(&r.spec.chart_dir, &local)
-                    .map_err(|e| self.failure(r, FailureStage::Helm, format!("{e:#}")))?,
-            )
-        };
-        let chart = match &copy {
-            Some(tmp) => tmp.path().join(
-                r.spec
-                    .chart_dir
-                    .file_name()
-                    .unwrap_or_else(|| "chart".as_ref()),
-            ),
-            None => r.spec.chart_dir.clone(),
-        };
-        let chart = chart.as_path();
+        let prepared = HelmChart::for_install(&r.spec)
+            .map_err(|e| self.failure(r, FailureStage::Helm, format!("{e:#}")))?;
+        let chart = prepared.path();
         if let Some((last, first)) = steps.split_last() {
             // A first install (or one interrupted between steps) goes through the chart's
             // steps, each gated on health, so CRDs and webhooks serve before their users.

@@ -15,6 +15,7 @@
 #![warn(unreachable_pub)]
 
 pub mod cache;
+pub mod chart_dir;
 pub mod helm;
 pub mod standin;
 
@@ -108,8 +109,8 @@ struct Job {
     component: Component,
     status: ChartStatus,
     args: Vec<String>,
-    /// Keeps a stand-in copy alive until rendering is done.
-    _tmp: Option<tempfile::TempDir>,
+    /// The chart helm renders (a copy, when dependencies were filled in, lives as long as this).
+    _chart: chart_dir::HelmChart,
     /// Bytes of chart and archives: a proxy for how long helm takes.
     weight: u64,
     /// Render cache key (when caching).
@@ -254,16 +255,7 @@ fn prepare(spec: ReleaseSpec, helm: &Helm, opts: &RenderOptions) -> Result<Job> 
             fetch(helm, &dir, &dep)?;
         }
     }
-    let missing_upstream = spec.missing_upstream();
-    let mut missing = missing_upstream.clone();
-    missing.extend(spec.local_deps());
-    let (chart_path, tmp) = if missing.is_empty() {
-        (dir.clone(), None)
-    } else {
-        let tmp = standin::copy_with_stand_ins(&dir, &missing)?;
-        let name = dir.file_name().unwrap_or_else(|| "chart".as_ref());
-        (tmp.path().join(name), Some(tmp))
-    };
+    let (chart, missing_upstream) = chart_dir::HelmChart::with_stand_ins(&spec)?;
     // A dependency switched off by its condition renders nothing either way.
     let enabled = |d: &Dependency| -> bool {
         match &d.condition {
@@ -285,7 +277,7 @@ fn prepare(spec: ReleaseSpec, helm: &Helm, opts: &RenderOptions) -> Result<Job> 
     let mut args = vec![
         "template".to_string(),
         c.name.clone(),
-        chart_path.to_string_lossy().to_string(),
+        chart.path().to_string_lossy().to_string(),
         "--namespace".into(),
         c.namespace.clone(),
         "--include-crds".into(),
@@ -310,7 +302,7 @@ fn prepare(spec: ReleaseSpec, helm: &Helm, opts: &RenderOptions) -> Result<Job> 
         component: c.clone(),
         status,
         args,
-        _tmp: tmp,
+        _chart: chart,
         weight: dir_size(&dir),
         key,
         cached: None,

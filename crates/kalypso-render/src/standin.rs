@@ -1,6 +1,5 @@
-//! A temporary copy of a chart with its dependencies filled in: a local (`file://`)
-//! dependency is copied from the repository (replacing any copy under `charts/`), an upstream
-//! one becomes a stand-in chart (name and version) so the chart's own templates still render.
+//! Stand-ins for absent upstream charts (see [`crate::chart_dir`]): an empty chart with the
+//! dependency's name and version, so that the umbrella chart's own templates still render.
 //!
 //! A stand-in renders one document of its own, the values the upstream chart would have
 //! received ([`STAND_IN_KIND`]); [`split_stand_in_values`] takes it out of helm's output, so
@@ -10,7 +9,6 @@ use std::path::Path;
 
 use anyhow::{Context, Result};
 use serde_json::Value;
-use tempfile::TempDir;
 
 use kalypso_model::chart::Dependency;
 use kalypso_model::manifest::yaml;
@@ -70,77 +68,28 @@ pub fn split_stand_in_values(text: &str) -> (String, Vec<StandInValues>) {
     (kept, found)
 }
 
-/// Copies `chart_dir` into a new temporary directory and adds each of `missing`: a copy of a
-/// local one, a stand-in for an upstream one.
-/// Returns the directory; the chart is at `<tmp>/<chart dir name>`.
-pub fn copy_with_stand_ins(chart_dir: &Path, missing: &[Dependency]) -> Result<TempDir> {
-    let tmp = tempfile::Builder::new()
-        .prefix("kalypso-render-")
-        .tempdir()
-        .context("creating a temporary directory for stand-in rendering")?;
-    let name = chart_dir.file_name().unwrap_or_else(|| "chart".as_ref());
-    let dest = tmp.path().join(name);
-    copy_dir(chart_dir, &dest)
-        .with_context(|| format!("copying {} for stand-in rendering", chart_dir.display()))?;
-    let charts = dest.join("charts");
-    std::fs::create_dir_all(&charts)?;
-    for dep in missing {
-        // A stale archive of another version would be loaded next to the stand-in.
-        if let Ok(entries) = std::fs::read_dir(&charts) {
-            for e in entries.flatten() {
-                let file = e.file_name().to_string_lossy().to_string();
-                if file.starts_with(&format!("{}-", dep.name)) && file.ends_with(".tgz") {
-                    let _ = std::fs::remove_file(e.path());
-                }
-            }
-        }
-        let dir = charts.join(&dep.name);
-        if let Some(local) = dep.local_dir(chart_dir) {
-            // Whatever copy was there, the repository's own is the one rendered.
-            if dir.exists() {
-                std::fs::remove_dir_all(&dir)
-                    .with_context(|| format!("replacing {}", dir.display()))?;
-            }
-            copy_dir(&local, &dir).with_context(|| {
-                format!(
-                    "copying the local dependency {} from {}",
-                    dep.name,
-                    local.display()
-                )
-            })?;
-            continue;
-        }
-        std::fs::create_dir_all(dir.join("templates"))?;
-        std::fs::write(
-            dir.join("Chart.yaml"),
-            format!(
-                "apiVersion: v2\nname: {}\nversion: {}\ndescription: kalypso offline stand-in (renders only the values it receives)\n",
-                dep.name,
-                dep.version.trim_start_matches('=')
-            ),
-        )?;
-        std::fs::write(
-            dir.join("templates").join(STAND_IN_TEMPLATE),
-            format!(
-                "apiVersion: kalypso.dev/v1\nkind: {STAND_IN_KIND}\nmetadata:\n  name: {{{{ .Chart.Name }}}}\nvalues:\n{{{{- toYaml .Values | nindent 2 }}}}\n"
-            ),
-        )?;
-    }
-    Ok(tmp)
-}
-
-fn copy_dir(from: &Path, to: &Path) -> std::io::Result<()> {
-    std::fs::create_dir_all(to)?;
-    for entry in std::fs::read_dir(from)? {
-        let entry = entry?;
-        let ty = entry.file_type()?;
-        let target = to.join(entry.file_name());
-        if ty.is_dir() {
-            copy_dir(&entry.path(), &target)?;
-        } else if ty.is_file() || ty.is_symlink() {
-            std::fs::copy(entry.path(), &target)?;
-        }
-    }
+/// Writes at `dir` a stand-in chart for the upstream dependency `dep` (its name and version),
+/// whose one template renders the values it receives.
+pub(crate) fn write(dir: &Path, dep: &Dependency) -> Result<()> {
+    let templates = dir.join("templates");
+    std::fs::create_dir_all(&templates)
+        .with_context(|| format!("creating {}", templates.display()))?;
+    std::fs::write(
+        dir.join("Chart.yaml"),
+        format!(
+            "apiVersion: v2\nname: {}\nversion: {}\ndescription: kalypso offline stand-in (renders only the values it receives)\n",
+            dep.name,
+            dep.version.trim_start_matches('=')
+        ),
+    )
+    .with_context(|| format!("writing the stand-in for {}", dep.name))?;
+    std::fs::write(
+        templates.join(STAND_IN_TEMPLATE),
+        format!(
+            "apiVersion: kalypso.dev/v1\nkind: {STAND_IN_KIND}\nmetadata:\n  name: {{{{ .Chart.Name }}}}\nvalues:\n{{{{- toYaml .Values | nindent 2 }}}}\n"
+        ),
+    )
+    .with_context(|| format!("writing the stand-in for {}", dep.name))?;
     Ok(())
 }
 

@@ -27,7 +27,7 @@ pub fn strings(text: &str) -> Vec<(String, usize)> {
     tokens(text)
         .into_iter()
         .filter_map(|(t, line)| match t {
-            Tok::Str(s) => Some((s, line)),
+            Tok::Str(s, _) => Some((s, line)),
             _ => None,
         })
         .collect()
@@ -86,7 +86,9 @@ impl Block {
 #[derive(Debug, Clone, PartialEq)]
 enum Tok {
     Ident(String),
-    Str(String),
+    /// A string literal: its value, and its text between the quotes as written (Alloy takes
+    /// block labels and quoted object keys as written, escapes and all).
+    Str(String, String),
     Punct(char),
 }
 
@@ -121,7 +123,7 @@ fn tokens(text: &str) -> Vec<(Tok, usize)> {
             }
             '"' | '`' => {
                 let start = line;
-                let mut s = String::new();
+                let mut raw = String::new();
                 while let Some(n) = chars.next() {
                     if n == '\n' {
                         line += 1;
@@ -129,15 +131,20 @@ fn tokens(text: &str) -> Vec<(Tok, usize)> {
                     if n == c {
                         break;
                     }
+                    raw.push(n);
                     if c == '"' && n == '\\' {
+                        // The escaped character never ends the string.
                         if let Some(escaped) = chars.next() {
-                            s.push(escaped);
+                            raw.push(escaped);
                         }
-                        continue;
                     }
-                    s.push(n);
                 }
-                out.push((Tok::Str(s), start));
+                let value = if c == '"' {
+                    unescape(&raw)
+                } else {
+                    raw.clone()
+                };
+                out.push((Tok::Str(value, raw), start));
             }
             c if c.is_alphanumeric() || c == '_' => {
                 let mut s = String::from(c);
@@ -156,6 +163,64 @@ fn tokens(text: &str) -> Vec<(Tok, usize)> {
         }
     }
     out
+}
+
+/// The value of a double-quoted string's text: Go's escapes, which Alloy's scanner takes
+/// (`\n`, `\"`, `\\`, octal `\101`, `\x41`, `\u00e9`, `\U0001F600` …). An invalid escape
+/// (Alloy refuses the file) is kept as written.
+fn unescape(raw: &str) -> String {
+    let mut out: Vec<u8> = Vec::with_capacity(raw.len());
+    let mut rest = raw;
+    while let Some(i) = rest.find('\\') {
+        out.extend_from_slice(&rest.as_bytes()[..i]);
+        let after = &rest[i + 1..];
+        let Some(c) = after.chars().next() else {
+            out.push(b'\\');
+            break;
+        };
+        let simple = match c {
+            'a' => Some(0x07),
+            'b' => Some(0x08),
+            'f' => Some(0x0c),
+            'n' => Some(b'\n'),
+            'r' => Some(b'\r'),
+            't' => Some(b'\t'),
+            'v' => Some(0x0b),
+            '\\' => Some(b'\\'),
+            '"' => Some(b'"'),
+            _ => None,
+        };
+        if let Some(b) = simple {
+            out.push(b);
+            rest = &after[1..];
+            continue;
+        }
+        // (digits, base, whether the value is a byte rather than a code point)
+        let (n, base, byte, skip) = match c {
+            '0'..='7' => (3, 8, true, 0),
+            'x' => (2, 16, true, 1),
+            'u' => (4, 16, false, 1),
+            'U' => (8, 16, false, 1),
+            _ => (0, 0, false, 0),
+        };
+        let digits = after.get(skip..skip + n).filter(|d| d.len() == n);
+        let value = digits.and_then(|d| u32::from_str_radix(d, base).ok());
+        match value {
+            Some(v) if byte && v <= 0xff => out.push(v as u8),
+            Some(v) if !byte => match char::from_u32(v) {
+                Some(ch) => out.extend_from_slice(ch.encode_utf8(&mut [0; 4]).as_bytes()),
+                None => out.extend_from_slice(&rest.as_bytes()[i..i + 1 + skip + n]),
+            },
+            _ => {
+                out.push(b'\\');
+                rest = after;
+                continue;
+            }
+        }
+        rest = &after[skip + n..];
+    }
+    out.extend_from_slice(rest.as_bytes());
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// Parses an Alloy configuration into its blocks. Lenient: what it does not understand is
@@ -188,7 +253,7 @@ fn body(toks: &[(Tok, usize)], pos: &mut usize) -> Body {
                 attrs.push((name.clone(), expr(&toks[*pos..end])));
                 *pos = end;
             }
-            (Tok::Ident(kind), Some(Tok::Str(label)))
+            (Tok::Ident(kind), Some(Tok::Str(_, label)))
                 if toks.get(*pos + 2).map(|t| &t.0) == Some(&Tok::Punct('{')) =>
             {
                 *pos += 3;
@@ -251,7 +316,7 @@ fn expr_end(toks: &[(Tok, usize)], from: usize, line: usize) -> usize {
 
 fn expr(toks: &[(Tok, usize)]) -> Expr {
     match toks {
-        [(Tok::Str(s), _)] => return Expr::Str(s.clone()),
+        [(Tok::Str(s, _), _)] => return Expr::Str(s.clone()),
         [(Tok::Punct('{'), _), inner @ .., (Tok::Punct('}'), _)] => return object(inner),
         _ => {}
     }
@@ -259,7 +324,7 @@ fn expr(toks: &[(Tok, usize)]) -> Expr {
     let refs: Vec<Expr> = toks
         .windows(4)
         .filter_map(|w| match w {
-            [(Tok::Ident(id), _), (Tok::Punct('['), _), (Tok::Str(key), _), (Tok::Punct(']'), _)] =>
+            [(Tok::Ident(id), _), (Tok::Punct('['), _), (Tok::Str(key, _), _), (Tok::Punct(']'), _)] =>
             {
                 let label = id
                     .strip_prefix("remote.kubernetes.secret.")?
@@ -276,7 +341,7 @@ fn expr(toks: &[(Tok, usize)]) -> Expr {
         Tok::Ident(id) => {
             id == "convert.nonsensitive" || id.starts_with("remote.kubernetes.secret.")
         }
-        Tok::Str(_) => true,
+        Tok::Str(..) => true,
         Tok::Punct(c) => "()[]".contains(*c),
     });
     match refs.as_slice() {
@@ -290,14 +355,19 @@ fn object(toks: &[(Tok, usize)]) -> Expr {
     let mut out = Vec::new();
     let mut i = 0;
     while i < toks.len() {
-        match (&toks[i].0, toks.get(i + 1).map(|t| &t.0)) {
-            (Tok::Ident(k) | Tok::Str(k), Some(Tok::Punct('='))) => {
-                let end = expr_end(toks, i + 2, toks[i].1);
-                out.push((k.clone(), expr(&toks[i + 2..end])));
-                i = end;
+        let key = match (&toks[i].0, toks.get(i + 1).map(|t| &t.0)) {
+            (Tok::Ident(k), Some(Tok::Punct('='))) => k.clone(),
+            // Alloy takes a quoted key as written between its quotes; an empty one keeps them.
+            (Tok::Str(_, raw), Some(Tok::Punct('='))) if raw.is_empty() => "\"\"".to_string(),
+            (Tok::Str(_, raw), Some(Tok::Punct('='))) => raw.clone(),
+            _ => {
+                i += 1;
+                continue;
             }
-            _ => i += 1,
-        }
+        };
+        let end = expr_end(toks, i + 2, toks[i].1);
+        out.push((key, expr(&toks[i + 2..end])));
+        i = end;
     }
     Expr::Object(out)
 }
@@ -331,6 +401,12 @@ prometheus.remote_write "mimir" {
                 ("demo".to_string(), 8),
             ]
         );
+    }
+
+    #[test]
+    fn escapes_are_resolved_as_alloy_resolves_them() {
+        let text = "a \"l\" {\n  x = \"t\\tq\\\"\\u00e9\\101\\\\\"\n}\n";
+        assert_eq!(strings(text)[1], ("t\tq\"éA\\".to_string(), 2));
     }
 
     #[test]

@@ -80,9 +80,17 @@ enum Peer {
     Block { all: bool },
 }
 
-/// One port of a rule.
+/// One port of a rule: a protocol (TCP when not given) and which of its ports.
 #[derive(Debug, Clone)]
-enum RulePort {
+struct RulePort {
+    tcp: bool,
+    port: PortRange,
+}
+
+#[derive(Debug, Clone)]
+enum PortRange {
+    /// No `port`: every port of the protocol.
+    All,
     Number(u64, Option<u64>),
     Name(String),
 }
@@ -123,16 +131,22 @@ fn parse_rule(
                 },
             })
             .collect(),
+        // A rule whose ports are all of another protocol allows no TCP wire: the entries
+        // are kept (not filtered out), so that such a rule does not read as "every port".
         ports: ports
             .into_iter()
             .flatten()
-            .filter(|p| p.protocol.as_deref().unwrap_or("TCP") == "TCP")
-            .filter_map(|p| match p.port.as_ref()? {
-                IntOrString::Int(n) => Some(RulePort::Number(
-                    u64::try_from(*n).ok()?,
-                    p.end_port.and_then(|e| u64::try_from(e).ok()),
-                )),
-                IntOrString::String(s) => Some(RulePort::Name(s.clone())),
+            .map(|p| RulePort {
+                tcp: p.protocol.as_deref().unwrap_or("TCP") == "TCP",
+                port: match &p.port {
+                    // A negative number (the API server refuses it) matches nothing.
+                    Some(IntOrString::Int(n)) => PortRange::Number(
+                        u64::try_from(*n).unwrap_or(u64::MAX),
+                        p.end_port.and_then(|e| u64::try_from(e).ok()),
+                    ),
+                    Some(IntOrString::String(s)) => PortRange::Name(s.clone()),
+                    None => PortRange::All,
+                },
             })
             .collect(),
     }
@@ -154,8 +168,11 @@ fn policies<'a>(ctx: &Context<'a>) -> Vec<Policy<'a>> {
             let spec = spec.unwrap_or(&NO_SPEC);
             let types = spec.policy_types.as_deref().unwrap_or_default();
             let has = |t: &str| types.iter().any(|x| x == t);
+            // The API server's default without policyTypes: Ingress, and Egress when there is
+            // at least one egress rule (`egress: []` does not isolate).
+            let has_egress = spec.egress.as_ref().is_some_and(|e| !e.is_empty());
             let ingress_on = has("Ingress") || types.is_empty();
-            let egress_on = has("Egress") || (types.is_empty() && spec.egress.is_some());
+            let egress_on = has("Egress") || (types.is_empty() && has_egress);
             Some(Policy {
                 object: o,
                 namespace: o.namespace.clone().unwrap_or_default(),
@@ -464,13 +481,16 @@ fn peer_matches(ctx: &Context, peer: &Peer, policy_ns: &str, other: &PodGroup) -
     }
 }
 
+/// Whether a rule port admits a TCP wire to the container port `number` / `name`.
 fn port_matches(p: &RulePort, number: Option<u64>, name: Option<&str>) -> bool {
-    match p {
-        RulePort::Number(n, end) => {
-            number.is_some_and(|x| x == *n || end.is_some_and(|e| x >= *n && x <= e))
+    p.tcp
+        && match &p.port {
+            PortRange::All => true,
+            PortRange::Number(n, end) => {
+                number.is_some_and(|x| x == *n || end.is_some_and(|e| x >= *n && x <= e))
+            }
+            PortRange::Name(s) => name == Some(s.as_str()),
         }
-        RulePort::Name(s) => name == Some(s.as_str()),
-    }
 }
 
 /// Whether the pod `at` lets the flow through in one direction: `None` when allowed, else the
@@ -652,27 +672,41 @@ pub fn check(ctx: &Context) -> Vec<Finding> {
 mod tests {
     use super::*;
 
+    fn tcp(port: PortRange) -> RulePort {
+        RulePort { tcp: true, port }
+    }
+
     #[test]
     fn ports_match_by_number_range_or_name() {
         assert!(port_matches(
-            &RulePort::Number(3100, None),
+            &tcp(PortRange::Number(3100, None)),
             Some(3100),
             None
         ));
         assert!(port_matches(
-            &RulePort::Number(4000, Some(5000)),
+            &tcp(PortRange::Number(4000, Some(5000))),
             Some(4317),
             None
         ));
         assert!(!port_matches(
-            &RulePort::Number(3100, None),
+            &tcp(PortRange::Number(3100, None)),
             Some(3200),
             Some("http")
         ));
         assert!(port_matches(
-            &RulePort::Name("http".into()),
+            &tcp(PortRange::Name("http".into())),
             Some(3200),
             Some("http")
         ));
+        assert!(port_matches(&tcp(PortRange::All), None, None));
+    }
+
+    #[test]
+    fn a_port_of_another_protocol_admits_no_tcp_wire() {
+        let udp = RulePort {
+            tcp: false,
+            port: PortRange::Number(3100, None),
+        };
+        assert!(!port_matches(&udp, Some(3100), None));
     }
 }

@@ -87,16 +87,7 @@ pub fn evaluate(ctx: &Context, args: &CheckArgs) -> Result<Report> {
         let renders = render_stack(&stack, &helm, &opts)?;
         let mut sources = render_sources(&renders);
         sources.extend(gitops_sources(&root)?);
-        let charts = renders
-            .iter()
-            .map(|r| ChartInfo {
-                name: r.component.name.clone(),
-                namespace: r.component.namespace.clone(),
-                wave: Some(r.component.wave),
-                status: r.status.clone(),
-                stand_in_values: r.stand_in_values.clone(),
-            })
-            .collect();
+        let charts = renders.iter().map(ChartInfo::from).collect();
         (sources, renders, charts)
     } else {
         let (sources, charts) = manifest_sources(&args.manifests, &args.namespace)?;

@@ -8,7 +8,7 @@ use crate::args::{Context, Output, StackArgs};
 use crate::error::{EXIT_FAILED, EXIT_OK};
 use crate::helm::Helm;
 use crate::release::ReleaseSpec;
-use crate::render::standin::copy_with_stand_ins;
+use crate::render::chart_dir::HelmChart;
 use crate::stack::Stack;
 
 /// Arguments of `kalypso lint`.
@@ -88,22 +88,8 @@ pub(crate) fn run(ctx: &Context, args: LintArgs) -> Result<i32> {
 }
 
 fn lint_chart(helm: &Helm, spec: &ReleaseSpec) -> Result<ChartLint> {
-    let dir = &spec.chart_dir;
-    let upstream = spec.missing_upstream();
-    let mut missing = upstream.clone();
-    missing.extend(spec.local_deps());
-    // Keeps the temporary copy alive until helm is done with it.
-    let copy = if missing.is_empty() {
-        None
-    } else {
-        Some(copy_with_stand_ins(dir, &missing)?)
-    };
-    let target = match &copy {
-        Some(tmp) => tmp
-            .path()
-            .join(dir.file_name().unwrap_or_else(|| "chart".as_ref())),
-        None => dir.clone(),
-    };
+    // Absent upstream charts are linted as stand-ins, in a temporary copy (never in the tree).
+    let (chart, stand_ins) = HelmChart::with_stand_ins(spec)?;
     let mut args: Vec<String> = vec![
         "lint".into(),
         "--strict".into(),
@@ -115,13 +101,13 @@ fn lint_chart(helm: &Helm, spec: &ReleaseSpec) -> Result<ChartLint> {
         args.push(kv.clone());
     }
     args.extend(spec.values_args());
-    args.push(target.to_string_lossy().into_owned());
+    args.push(chart.path().to_string_lossy().into_owned());
     let out = helm.output(&args)?;
     let mut output = String::from_utf8_lossy(&out.stdout).into_owned();
     output.push_str(&String::from_utf8_lossy(&out.stderr));
     Ok(ChartLint {
         name: spec.component.name.clone(),
-        stand_ins: upstream.iter().map(|d| d.name.clone()).collect(),
+        stand_ins: stand_ins.into_iter().map(|d| d.name).collect(),
         passed: out.status.success(),
         output,
     })

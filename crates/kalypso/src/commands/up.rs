@@ -227,16 +227,7 @@ fn startup_needs(
     }
     let sources = super::check::render_sources(&renders);
     let manifest = Manifest::from_sources(&sources).map_err(|e| usage(e.to_string()))?;
-    let charts: Vec<ChartInfo> = renders
-        .iter()
-        .map(|r| ChartInfo {
-            name: r.component.name.clone(),
-            namespace: r.component.namespace.clone(),
-            wave: Some(r.component.wave),
-            status: r.status.clone(),
-            stand_in_values: r.stand_in_values.clone(),
-        })
-        .collect();
+    let charts: Vec<ChartInfo> = renders.iter().map(ChartInfo::from).collect();
     let policy = Policy::load(Some(root), None)?;
     let ctx = check::Context::new(&manifest, &charts, &policy);
     Ok(check::ordering::startup_dependencies(&ctx)

@@ -5,8 +5,10 @@
 
 use std::path::Path;
 
-use crate::support::{archives_or_skip, copy_repo, helm_or_skip, mutate, repo_root};
-use assert_cmd::Command;
+use crate::support::{
+    archives_or_skip, check_command, copy_repo, helm_or_skip, json_report, mutate, repo_root,
+    show_json,
+};
 
 const TEMPO: &str = "kalypso-tempo/charts/tempo-distributed-2.26.2.tgz";
 const MINIO: &str = "kalypso-minio/charts/minio-5.4.0.tgz";
@@ -18,23 +20,7 @@ fn check(
     repo: &Path,
     extra: &[&str],
 ) -> (i32, Vec<serde_json::Value>, serde_json::Value) {
-    let out = Command::cargo_bin("kalypso")
-        .expect("binary")
-        .env("KALYPSO_HELM", &helm.binary)
-        .args(["check", "--output", "json", "--repo"])
-        .arg(repo)
-        .args(extra)
-        .output()
-        .expect("runs");
-    let code = out.status.code().unwrap_or(-1);
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|_| {
-        panic!(
-            "exit {code}, not JSON; stderr:\n{}",
-            String::from_utf8_lossy(&out.stderr)
-        )
-    });
-    let findings = v["findings"].as_array().cloned().unwrap_or_default();
-    (code, findings, v)
+    json_report(check_command(helm, repo, extra))
 }
 
 fn errors(findings: &[serde_json::Value]) -> Vec<&serde_json::Value> {
@@ -42,19 +28,6 @@ fn errors(findings: &[serde_json::Value]) -> Vec<&serde_json::Value> {
         .iter()
         .filter(|f| f["severity"] == "error")
         .collect()
-}
-
-fn show(findings: &[&serde_json::Value]) -> String {
-    findings
-        .iter()
-        .map(|f| {
-            format!(
-                "{} {} {} | {}",
-                f["rule"], f["object"], f["field"], f["message"]
-            )
-        })
-        .collect::<Vec<_>>()
-        .join("\n")
 }
 
 #[test]
@@ -68,13 +41,13 @@ fn the_repository_stack_checks_clean() {
         code,
         0,
         "kalypso check on the repository failed:\n{}",
-        show(&errs)
+        show_json(&errs)
     );
     let warnings: Vec<_> = findings
         .iter()
         .filter(|f| f["severity"] == "warning")
         .collect();
-    assert!(warnings.is_empty(), "warnings:\n{}", show(&warnings));
+    assert!(warnings.is_empty(), "warnings:\n{}", show_json(&warnings));
     let charts = v["charts"].as_array().expect("charts");
     assert_eq!(charts.len(), 8, "{charts:?}");
     for c in charts {
@@ -94,8 +67,8 @@ fn offline_the_repository_stack_checks_clean_without_warnings() {
         .iter()
         .filter(|f| f["severity"] != "info")
         .collect();
-    assert_eq!(code, 0, "{}", show(&loud));
-    assert!(loud.is_empty(), "{}", show(&loud));
+    assert_eq!(code, 0, "{}", show_json(&loud));
+    assert!(loud.is_empty(), "{}", show_json(&loud));
     assert!(partial(&v), "{v}");
 }
 
@@ -141,7 +114,7 @@ fn a_grafana_datasource_on_the_wrong_port_is_reported() {
                 .unwrap_or("")
                 .contains("has no port 3300")),
         "{}",
-        show(&errs.iter().collect::<Vec<_>>())
+        show_json(&errs.iter().collect::<Vec<_>>())
     );
 }
 
@@ -169,7 +142,7 @@ fn a_wrong_s3_endpoint_is_reported() {
                 .unwrap_or("")
                 .contains("minio.minio.svc.cluster.local:9001")),
         "{}",
-        show(&errs.iter().collect::<Vec<_>>())
+        show_json(&errs.iter().collect::<Vec<_>>())
     );
 }
 
@@ -191,12 +164,12 @@ fn a_metrics_port_the_policies_close_to_the_node_agent_is_reported() {
         return;
     };
     let all = errs.iter().collect::<Vec<_>>();
-    assert_eq!(code, 1, "{}", show(&all));
+    assert_eq!(code, 1, "{}", show_json(&all));
     let scrape: Vec<_> = errs
         .iter()
         .filter(|f| f["rule"] == "wiring/netpol")
         .collect();
-    assert_eq!(scrape.len(), 1, "{}", show(&all));
+    assert_eq!(scrape.len(), 1, "{}", show_json(&all));
     assert_eq!(scrape[0]["object"]["name"], "kalypso-agent");
     let m = scrape[0]["message"].as_str().unwrap_or_default();
     assert!(
@@ -229,7 +202,7 @@ fn a_bucket_the_object_store_does_not_create_is_reported() {
                 .unwrap_or("")
                 .contains("\"tempo-tracez\"")),
         "{}",
-        show(&errs.iter().collect::<Vec<_>>())
+        show_json(&errs.iter().collect::<Vec<_>>())
     );
 }
 
@@ -267,7 +240,7 @@ fn a_secret_that_is_not_rendered_is_reported_until_declared_external() {
                 .unwrap_or("")
                 .contains("Secret loki/loki-s3-external does not exist")),
         "{}",
-        show(&errs)
+        show_json(&errs)
     );
     // Declared as supplied from outside, it is no longer a finding.
     std::fs::write(
@@ -279,7 +252,7 @@ fn a_secret_that_is_not_rendered_is_reported_until_declared_external() {
     assert!(
         !findings.iter().any(|f| f["rule"] == "wiring/secret"),
         "{}",
-        show(&errors(&findings))
+        show_json(&errors(&findings))
     );
 }
 
@@ -306,7 +279,7 @@ fn a_wave_without_a_rolling_sync_step_is_reported() {
                 .unwrap_or("")
                 .contains("wave \"7\" of kalypso-minio has no RollingSync step")),
         "{}",
-        show(&errs)
+        show_json(&errs)
     );
 }
 
@@ -366,12 +339,12 @@ fn offline_a_bucket_the_object_store_does_not_create_is_still_reported_from_the_
     let (code, findings, v) = check(&helm, repo.path(), &[]);
     assert!(partial(&v), "{v}");
     let errs = errors(&findings);
-    assert_eq!(code, 1, "{}", show(&errs));
+    assert_eq!(code, 1, "{}", show_json(&errs));
     let bucket: Vec<_> = errs
         .iter()
         .filter(|f| f["rule"] == "wiring/bucket")
         .collect();
-    assert_eq!(bucket.len(), 1, "{}", show(&errs));
+    assert_eq!(bucket.len(), 1, "{}", show_json(&errs));
     assert_eq!(bucket[0]["field"], "loki.loki.storage.bucketNames.chunks");
     assert_eq!(bucket[0]["object"]["namespace"], "loki");
     let m = bucket[0]["message"].as_str().unwrap_or_default();
@@ -398,7 +371,7 @@ fn offline_a_bucket_set_by_a_template_kalypso_cannot_evaluate_is_listed_as_not_v
         .iter()
         .filter(|f| f["rule"] == "wiring/bucket")
         .collect();
-    assert_eq!(listed.len(), 1, "{}", show(&listed));
+    assert_eq!(listed.len(), 1, "{}", show_json(&listed));
     assert_eq!(listed[0]["severity"], "info");
     assert_eq!(
         listed[0]["field"],
@@ -410,7 +383,7 @@ fn offline_a_bucket_set_by_a_template_kalypso_cannot_evaluate_is_listed_as_not_v
             .unwrap_or_default()
             .contains("not verified"),
         "{}",
-        show(&listed)
+        show_json(&listed)
     );
 }
 
@@ -421,7 +394,7 @@ fn the_production_profile_checks_clean_and_fails_when_a_development_credential_c
     };
     let repo = copy_repo();
     let (code, findings, _) = check(&helm, repo.path(), &["--profile", "production"]);
-    assert_eq!(code, 0, "{}", show(&errors(&findings)));
+    assert_eq!(code, 0, "{}", show_json(&errors(&findings)));
     // Someone drops the existingSecret of Loki's production profile and restores the
     // development key of values.yaml.
     mutate(
@@ -432,7 +405,7 @@ fn the_production_profile_checks_clean_and_fails_when_a_development_credential_c
     );
     let (code, findings, _) = check(&helm, repo.path(), &["--profile", "production"]);
     let errs = errors(&findings);
-    assert_eq!(code, 1, "{}", show(&errs));
+    assert_eq!(code, 1, "{}", show_json(&errs));
     let on_loki_secret = |rule: &str| {
         errs.iter().any(|f| {
             f["rule"] == rule
@@ -441,11 +414,15 @@ fn the_production_profile_checks_clean_and_fails_when_a_development_credential_c
                 && f["object"]["name"] == "loki-s3-credentials"
         })
     };
-    assert!(on_loki_secret("production/credentials"), "{}", show(&errs));
+    assert!(
+        on_loki_secret("production/credentials"),
+        "{}",
+        show_json(&errs)
+    );
     assert!(
         on_loki_secret("production/existing-secret"),
         "{}",
-        show(&errs)
+        show_json(&errs)
     );
     // The same render without the profile is development: no production findings.
     let (_, findings, _) = check(&helm, repo.path(), &[]);
@@ -454,7 +431,7 @@ fn the_production_profile_checks_clean_and_fails_when_a_development_credential_c
             .iter()
             .all(|f| !f["rule"].as_str().unwrap_or("").starts_with("production/")),
         "{}",
-        show(&findings.iter().collect::<Vec<_>>())
+        show_json(&findings.iter().collect::<Vec<_>>())
     );
 }
 
@@ -508,7 +485,7 @@ fn a_value_each_backend_refuses_at_startup_is_an_error_naming_key_value_and_sour
     for (only, set, key, accepted) in cases {
         let (code, findings, _) = check(&helm, &root, &["--only", only, "--set", set]);
         let errs = errors(&findings);
-        assert_eq!(code, 1, "{set}: expected exit 1\n{}", show(&errs));
+        assert_eq!(code, 1, "{set}: expected exit 1\n{}", show_json(&errs));
         let hit = errs.iter().find(|f| {
             f["rule"] == "config/value"
                 && f["field"].as_str().is_some_and(|x| x.ends_with(key))
@@ -517,7 +494,7 @@ fn a_value_each_backend_refuses_at_startup_is_an_error_naming_key_value_and_sour
         assert!(
             hit.is_some(),
             "{set}: no config/value error on {key}\n{}",
-            show(&errs)
+            show_json(&errs)
         );
     }
 }

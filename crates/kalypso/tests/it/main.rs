@@ -8,6 +8,7 @@ mod fakes;
 #[allow(dead_code)] // shared with benches/up.rs, which uses a part
 mod support;
 
+mod alloy_real;
 mod canary_metrics;
 mod chart_contract;
 mod chart_docs;
@@ -35,6 +36,7 @@ mod diff_controlplane;
 mod generated_docs;
 mod lint_cli;
 mod module_cycles;
+mod netpol_real;
 mod nginx_real;
 mod ops_retention;
 mod readme_contract;

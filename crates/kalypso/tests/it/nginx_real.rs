@@ -910,16 +910,7 @@ fn render(only: &[&str], set: &[&str]) -> Option<Rendered> {
     let renders = kalypso::render::render_stack(&stack, &helm, &opts).expect("render");
     let sources = kalypso::commands::check::render_sources(&renders);
     let manifest = Manifest::from_sources(&sources).expect("parse");
-    let charts = renders
-        .iter()
-        .map(|r| ChartInfo {
-            name: r.component.name.clone(),
-            namespace: r.component.namespace.clone(),
-            wave: Some(r.component.wave),
-            status: r.status.clone(),
-            stand_in_values: r.stand_in_values.clone(),
-        })
-        .collect();
+    let charts = renders.iter().map(ChartInfo::from).collect();
     Some(Rendered { manifest, charts })
 }
 

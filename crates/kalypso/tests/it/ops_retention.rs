@@ -7,10 +7,12 @@
 
 use std::path::Path;
 
-use assert_cmd::Command;
 use serde_json::Value;
 
-use crate::support::{archives_or_skip, copy_repo, helm_or_skip, mutate, repo_root};
+use crate::support::{
+    archives_or_skip, check_command, copy_repo, helm_or_skip, json_report, mutate, repo_root,
+    show_json,
+};
 
 const MIMIR: &str = "kalypso-mimir/charts/mimir-distributed-6.2.0.tgz";
 const LOKI: &str = "kalypso-loki/charts/loki-18.11.0.tgz";
@@ -20,22 +22,8 @@ const MINIO: &str = "kalypso-minio/charts/minio-5.4.0.tgz";
 
 /// `kalypso check --output json` on `repo`: exit code and findings.
 fn check(helm: &kalypso::helm::Helm, repo: &Path, extra: &[&str]) -> (i32, Vec<Value>) {
-    let out = Command::cargo_bin("kalypso")
-        .expect("binary")
-        .env("KALYPSO_HELM", &helm.binary)
-        .args(["check", "--output", "json", "--repo"])
-        .arg(repo)
-        .args(extra)
-        .output()
-        .expect("runs");
-    let code = out.status.code().unwrap_or(-1);
-    let v: Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|_| {
-        panic!(
-            "exit {code}, not JSON; stderr:\n{}",
-            String::from_utf8_lossy(&out.stderr)
-        )
-    });
-    (code, v["findings"].as_array().cloned().unwrap_or_default())
+    let (code, findings, _) = json_report(check_command(helm, repo, extra));
+    (code, findings)
 }
 
 fn of_rule<'a>(findings: &'a [Value], rule: &str, severity: &str) -> Vec<&'a Value> {
@@ -43,19 +31,6 @@ fn of_rule<'a>(findings: &'a [Value], rule: &str, severity: &str) -> Vec<&'a Val
         .iter()
         .filter(|f| f["rule"] == rule && f["severity"] == severity)
         .collect()
-}
-
-fn show(findings: &[&Value]) -> String {
-    findings
-        .iter()
-        .map(|f| {
-            format!(
-                "{} {} {} | {}",
-                f["rule"], f["object"], f["field"], f["message"]
-            )
-        })
-        .collect::<Vec<_>>()
-        .join("\n")
 }
 
 fn ready(test: &str, archives: &[&str]) -> Option<kalypso::helm::Helm> {
@@ -71,14 +46,19 @@ fn the_default_stack_bounds_every_retention_fits_the_store_and_isolates_every_ri
     let (_, findings) = check(&helm, &repo_root(), &[]);
     for rule in ["ops/retention", "ops/rings"] {
         let errs = of_rule(&findings, rule, "error");
-        assert!(errs.is_empty(), "{rule}:\n{}", show(&errs));
+        assert!(errs.is_empty(), "{rule}:\n{}", show_json(&errs));
     }
     // The budget's figures are reported: each signal's term, the total and the claim.
     let info = of_rule(&findings, "ops/retention", "info");
     let budget = info
         .iter()
         .find(|f| f["object"]["kind"] == "PersistentVolumeClaim")
-        .unwrap_or_else(|| panic!("no budget finding on the store's claim:\n{}", show(&info)));
+        .unwrap_or_else(|| {
+            panic!(
+                "no budget finding on the store's claim:\n{}",
+                show_json(&info)
+            )
+        });
     let message = budget["message"].as_str().unwrap_or_default();
     for figure in [
         "metrics 100Mi/day × (168h",
@@ -105,7 +85,7 @@ fn a_backend_without_retention_is_an_error_naming_it_and_its_key() {
     );
     let (code, findings) = check(&helm, repo.path(), &["--only", "mimir"]);
     let errs = of_rule(&findings, "ops/retention", "error");
-    assert_eq!(code, 1, "{}", show(&errs));
+    assert_eq!(code, 1, "{}", show_json(&errs));
     assert!(
         errs.iter().any(|f| {
             let m = f["message"].as_str().unwrap_or_default();
@@ -116,7 +96,7 @@ fn a_backend_without_retention_is_an_error_naming_it_and_its_key() {
                 && m.contains("mimir 3.2.0 keeps its data forever")
         }),
         "{}",
-        show(&errs)
+        show_json(&errs)
     );
 }
 
@@ -134,7 +114,7 @@ fn loki_with_retention_disabled_keeps_everything_and_is_an_error() {
     );
     let (code, findings) = check(&helm, repo.path(), &["--only", "loki"]);
     let errs = of_rule(&findings, "ops/retention", "error");
-    assert_eq!(code, 1, "{}", show(&errs));
+    assert_eq!(code, 1, "{}", show_json(&errs));
     assert!(
         errs.iter().any(|f| {
             f["object"]["namespace"] == "loki"
@@ -146,7 +126,7 @@ fn loki_with_retention_disabled_keeps_everything_and_is_an_error() {
                     .is_some_and(|m| m.contains("keeps every log forever"))
         }),
         "{}",
-        show(&errs)
+        show_json(&errs)
     );
 }
 
@@ -167,11 +147,11 @@ fn an_ingest_budget_that_no_longer_fits_the_store_fails_with_the_figures() {
     );
     let (code, findings) = check(&helm, repo.path(), &[]);
     let errs = of_rule(&findings, "ops/retention", "error");
-    assert_eq!(code, 1, "{}", show(&errs));
+    assert_eq!(code, 1, "{}", show_json(&errs));
     let hit = errs
         .iter()
         .find(|f| f["object"]["kind"] == "PersistentVolumeClaim" && f["object"]["name"] == "minio")
-        .unwrap_or_else(|| panic!("no error on the store's claim:\n{}", show(&errs)));
+        .unwrap_or_else(|| panic!("no error on the store's claim:\n{}", show_json(&errs)));
     let message = hit["message"].as_str().unwrap_or_default();
     // 2Gi/day × (72h + Loki's default 2h delete delay) alone is 6.2Gi, over 4Gi.
     for figure in [
@@ -204,7 +184,7 @@ fn two_backends_sharing_a_cluster_label_are_both_named() {
     );
     let (code, findings) = check(&helm, repo.path(), &["--only", "mimir,loki"]);
     let errs = of_rule(&findings, "ops/rings", "error");
-    assert_eq!(code, 1, "{}", show(&errs));
+    assert_eq!(code, 1, "{}", show_json(&errs));
     for ns in ["mimir", "loki"] {
         assert!(
             errs.iter().any(|f| f["object"]["namespace"] == ns
@@ -214,7 +194,7 @@ fn two_backends_sharing_a_cluster_label_are_both_named() {
                         && m.contains("mimir (mimir)")
                         && m.contains("loki (loki)"))),
             "{ns}:\n{}",
-            show(&errs)
+            show_json(&errs)
         );
     }
 }
@@ -233,7 +213,7 @@ fn a_gossip_port_named_for_http_without_app_protocol_is_an_error() {
     );
     let (code, findings) = check(&helm, repo.path(), &["--only", "pyroscope"]);
     let errs = of_rule(&findings, "ops/rings", "error");
-    assert_eq!(code, 1, "{}", show(&errs));
+    assert_eq!(code, 1, "{}", show_json(&errs));
     assert!(
         errs.iter().any(|f| f["object"]["kind"] == "Service"
             && f["object"]["name"] == "pyroscope-memberlist"
@@ -241,6 +221,6 @@ fn a_gossip_port_named_for_http_without_app_protocol_is_an_error() {
                 .as_str()
                 .is_some_and(|m| m.contains("\"http-memberlist\" and no appProtocol"))),
         "{}",
-        show(&errs)
+        show_json(&errs)
     );
 }

@@ -15,7 +15,9 @@ use assert_cmd::Command;
 use kalypso::manifest::{Manifest, Object, Source};
 use serde_json::Value;
 
-use crate::support::{archives_or_skip, copy_repo, helm_or_skip, mutate, repo_root, skip};
+use crate::support::{
+    archives_or_skip, check_command, copy_repo, helm_or_skip, json_report, mutate, repo_root, skip,
+};
 
 /// The archives whose charts provision the self-monitoring.
 pub(crate) const ARCHIVES: &[&str] = &[
@@ -250,23 +252,12 @@ fn the_stack_provisions_each_backends_dashboards_and_loads_its_rules() {
 /// `kalypso check --output json` of `repo` with `extra` arguments; the selfmon findings.
 fn selfmon_findings(repo: &Path, monitoring: Option<&Path>, extra: &[&str]) -> (i32, Vec<Value>) {
     let helm = helm_or_skip("selfmon").expect("helm");
-    let mut cmd = Command::cargo_bin("kalypso").expect("binary");
-    cmd.env("KALYPSO_HELM", &helm.binary)
-        .env_remove(kalypso::check::MONITORING_DIR_ENV)
-        .args(["check", "--output", "json", "--repo"])
-        .arg(repo)
-        .args(extra);
+    let mut cmd = check_command(&helm, repo, extra);
+    cmd.env_remove(kalypso::check::MONITORING_DIR_ENV);
     if let Some(d) = monitoring {
         cmd.env(kalypso::check::MONITORING_DIR_ENV, d);
     }
-    let out = cmd.output().expect("kalypso check runs");
-    let code = out.status.code().unwrap_or(-1);
-    let v: Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|_| {
-        panic!(
-            "exit {code}, not JSON:\n{}",
-            String::from_utf8_lossy(&out.stderr)
-        )
-    });
+    let (code, _, v) = json_report(cmd);
     let findings = v["findings"]
         .as_array()
         .into_iter()

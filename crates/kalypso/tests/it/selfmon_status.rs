@@ -46,16 +46,7 @@ fn fake_mimir(rt: &tokio::runtime::Runtime, alerts: Value) -> SocketAddr {
             }
         }),
     );
-    rt.block_on(async {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind");
-        let addr = listener.local_addr().expect("addr");
-        tokio::spawn(async move {
-            let _ = axum::serve(listener, app).await;
-        });
-        addr
-    })
+    rt.block_on(crate::fakes::serve(app))
 }
 
 fn alert(name: &str, severity: &str, state: &str, namespace: &str) -> Value {

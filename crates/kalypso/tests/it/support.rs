@@ -19,12 +19,24 @@ pub fn skip(line: &str) {
 }
 
 /// Copies the repository's stack (argocd/, charts/ with any upstream archives, the policy,
-/// the contract) into a temporary directory.
+/// the contract) into a temporary directory, with the repository's render cache: it is keyed
+/// by the content of every input, so a chart a test changes renders again and the others are
+/// not rendered a second time (`bash .ci/run` runs `kalypso check` first, which fills it).
 pub fn copy_repo() -> tempfile::TempDir {
     let root = repo_root();
     let tmp = tempfile::tempdir().expect("tempdir");
     for dir in ["argocd", "charts"] {
         copy_dir(&root.join(dir), &tmp.path().join(dir));
+    }
+    // Another test may be writing the cache: a file that goes away meanwhile is left out.
+    let renders = root.join(".cache/kalypso/renders");
+    let into = tmp.path().join(".cache/kalypso/renders");
+    if let (Ok(entries), Ok(())) = (std::fs::read_dir(&renders), std::fs::create_dir_all(&into)) {
+        for e in entries.flatten() {
+            if e.path().extension().is_some_and(|x| x != "tmp") {
+                let _ = std::fs::copy(e.path(), into.join(e.file_name()));
+            }
+        }
     }
     for file in [
         "kalypso-policy.yaml",
@@ -193,4 +205,49 @@ pub fn archives_or_skip(test: &str, archives: &[&str]) -> bool {
         }
     }
     true
+}
+
+/// `kalypso check --output json --repo <repo> <extra>` with the located helm, ready to run
+/// (callers may set more environment).
+pub fn check_command(
+    helm: &kalypso::helm::Helm,
+    repo: &Path,
+    extra: &[&str],
+) -> assert_cmd::Command {
+    let mut cmd = assert_cmd::Command::cargo_bin("kalypso").expect("binary");
+    cmd.env("KALYPSO_HELM", &helm.binary)
+        .args(["check", "--output", "json", "--repo"])
+        .arg(repo)
+        .args(extra);
+    cmd
+}
+
+/// Runs a `check --output json` command: its exit code, its findings and the whole report.
+pub fn json_report(
+    mut cmd: assert_cmd::Command,
+) -> (i32, Vec<serde_json::Value>, serde_json::Value) {
+    let out = cmd.output().expect("kalypso check runs");
+    let code = out.status.code().unwrap_or(-1);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|_| {
+        panic!(
+            "exit {code}, not JSON; stderr:\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        )
+    });
+    let findings = v["findings"].as_array().cloned().unwrap_or_default();
+    (code, findings, v)
+}
+
+/// Pretty list of JSON findings for assertion messages.
+pub fn show_json(findings: &[&serde_json::Value]) -> String {
+    findings
+        .iter()
+        .map(|f| {
+            format!(
+                "{} {} {} {} | {}",
+                f["severity"], f["rule"], f["object"], f["field"], f["message"]
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
 }

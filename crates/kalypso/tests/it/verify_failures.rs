@@ -259,14 +259,7 @@ async fn echoing_500() -> std::net::SocketAddr {
             format!("failed {uri}"),
         )
     });
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    tokio::spawn(async move {
-        let _ = axum::serve(listener, app).await;
-    });
-    addr
+    crate::fakes::serve(app).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -324,14 +317,7 @@ async fn no_password_or_query_token_is_printed_for_a_failing_or_refused_endpoint
 async fn no_such_path() -> std::net::SocketAddr {
     let app = axum::Router::new()
         .fallback(|| async { (axum::http::StatusCode::NOT_FOUND, "404 page not found") });
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    tokio::spawn(async move {
-        let _ = axum::serve(listener, app).await;
-    });
-    addr
+    crate::fakes::serve(app).await
 }
 
 #[tokio::test]

@@ -66,14 +66,7 @@ async fn fake_api() -> SocketAddr {
     let router = Router::new()
         .route("/api/v1/namespaces/{ns}/services/{name}", get(service))
         .route("/api/v1/namespaces/{ns}/pods", get(pods));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    tokio::spawn(async move {
-        let _ = axum::serve(listener, router).await;
-    });
-    addr
+    crate::fakes::serve(router).await
 }
 
 async fn cluster() -> Cluster {

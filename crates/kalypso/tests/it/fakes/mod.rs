@@ -7,3 +7,17 @@ pub mod api;
 pub mod backends;
 pub mod deploy;
 pub mod k8s;
+
+use std::net::SocketAddr;
+
+/// Serves `router` on a free loopback port (for the life of the test's runtime); its address.
+pub async fn serve(router: axum::Router) -> SocketAddr {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind a loopback port");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, router).await;
+    });
+    addr
+}

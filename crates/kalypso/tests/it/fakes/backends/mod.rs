@@ -17,6 +17,8 @@ use axum::{Json, Router};
 use prost::Message;
 use serde_json::{json, Value};
 
+use super::serve;
+
 use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
 use opentelemetry_proto::tonic::collector::profiles::v1development::ExportProfilesServiceRequest;
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
@@ -95,17 +97,6 @@ pub struct Store {
     pub profiles: HashMap<String, StoredProfile>,
     /// Requests seen, "METHOD path".
     pub requests: Vec<String>,
-}
-
-async fn serve(router: Router) -> SocketAddr {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    tokio::spawn(async move {
-        let _ = axum::serve(listener, router).await;
-    });
-    addr
 }
 
 type Shared = Arc<Mutex<Store>>;
