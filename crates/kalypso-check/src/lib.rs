@@ -166,6 +166,10 @@ pub const RULES: &[(&str, &str)] = &[
         "Objects validate against the Kubernetes (or CRD) schema in strict mode",
     ),
     (
+        schema::TYPES_RULE,
+        "Objects of built-in kinds decode into their Kubernetes API types (the types the rules read)",
+    ),
+    (
         selfmon::RULE,
         "Every self-monitoring dashboard panel and loaded rule selects series the scrapes produce",
     ),
@@ -384,6 +388,15 @@ pub const RULE_FAMILIES: &[RuleFamily] = &[
                  the CRDs the stack renders",
     },
     RuleFamily {
+        rules: &[(schema::TYPES_RULE, "error")],
+        source: "crates/kalypso-check/src/schema.rs",
+        checks: "every object of a built-in kind (Pod, Service, the workload kinds, \
+                 NetworkPolicy, Ingress, PersistentVolumeClaim, webhooks, CRDs, APIServices, \
+                 RBAC, …) decodes into its `k8s-openapi` type, naming the field that does not \
+                 (a string where an integer is required, …); the rules read these kinds typed \
+                 and skip such an object, and this rule needs no schema files",
+    },
+    RuleFamily {
         rules: &[(
             selfmon::RULE,
             "warning; error for a rule that does not parse; info for metrics the stack \
@@ -564,6 +577,7 @@ fn rules(ctx: &Context, renders: &[ChartRender]) -> Vec<Finding> {
     f.extend(ordering::check_dependencies(ctx));
     f.extend(ordering::check_gitops(ctx));
     f.extend(hygiene::check(ctx));
+    f.extend(schema::check_types(ctx.manifest));
     f.extend(determinism::check(renders));
     f.extend(selfmon::check(ctx));
     f.extend(ops::rings::check(ctx));

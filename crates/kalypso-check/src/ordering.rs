@@ -4,6 +4,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use serde_json::Value;
 
 use super::context::{ChartInfo, Context, DnsUse};
@@ -32,10 +33,14 @@ fn wave_of<'a>(ctx: &'a Context, obj: &Object) -> Option<(&'a ChartInfo, u32)> {
 /// The CRDs the stack renders, by (group, kind) of the resources they define.
 fn crd_index<'a>(ctx: &'a Context) -> BTreeMap<(String, String), &'a Object> {
     let mut crds = BTreeMap::new();
-    for crd in ctx.manifest.of_kind("CustomResourceDefinition") {
-        let spec = &crd.body["spec"];
-        if let (Some(g), Some(k)) = (spec["group"].as_str(), spec["names"]["kind"].as_str()) {
-            crds.insert((g.to_string(), k.to_string()), crd);
+    for obj in ctx.manifest.of_kind("CustomResourceDefinition") {
+        let Some(crd) = obj.typed::<CustomResourceDefinition>() else {
+            continue;
+        };
+        // A missing group or kind decodes as empty: no resource can be of it.
+        let (g, k) = (&crd.spec.group, &crd.spec.names.kind);
+        if !g.is_empty() && !k.is_empty() {
+            crds.insert((g.clone(), k.clone()), obj);
         }
     }
     crds

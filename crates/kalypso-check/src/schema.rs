@@ -14,6 +14,8 @@ use kalypso_model::manifest::{Manifest, Object, ObjectRef};
 
 /// Rule id.
 pub const RULE: &str = "schema";
+/// Rule id: objects of built-in kinds decode into their Kubernetes API types.
+pub const TYPES_RULE: &str = "schema/types";
 
 /// Base URI the schema files are mounted at, so `/api/_definitions.json` resolves.
 const BASE: &str = "https://schemas.kalypso.invalid/api/";
@@ -27,6 +29,44 @@ pub struct SchemaOptions {
     pub schema_dir: Option<PathBuf>,
     /// Repository root, to look for a cached install under `.cache/`.
     pub repo: Option<PathBuf>,
+}
+
+/// `schema/types`: every object of a built-in kind decodes into its k8s-openapi type. The rules
+/// read those kinds typed and skip an object that does not decode, so it is reported here once,
+/// naming the field (needs no schema files, unlike [`check`]).
+pub fn check_types(manifest: &Manifest) -> Vec<Finding> {
+    manifest
+        .objects
+        .iter()
+        .filter_map(|obj| {
+            if let Some(served) = obj.unserved_version() {
+                return Some(Finding::new(
+                    TYPES_RULE,
+                    Severity::Error,
+                    obj,
+                    "apiVersion",
+                    format!(
+                        "Kubernetes does not serve {} {} (use {served}): the rules that read \
+                         this kind typed skipped this object",
+                        obj.api_version, obj.kind
+                    ),
+                ));
+            }
+            let e = obj.decode_error()?;
+            let field = if e.path == "." { "" } else { e.path.as_str() };
+            Some(Finding::new(
+                TYPES_RULE,
+                Severity::Error,
+                obj,
+                field,
+                format!(
+                    "does not decode as {} {} ({}): the API server refuses it, and the other \
+                     rules skipped this object",
+                    obj.api_version, obj.kind, e.message
+                ),
+            ))
+        })
+        .collect()
 }
 
 fn major_minor(v: &str) -> Option<(u32, u32)> {

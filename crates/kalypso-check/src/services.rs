@@ -7,6 +7,8 @@
 use std::collections::BTreeMap;
 use std::sync::OnceLock;
 
+use k8s_openapi::api::core::v1::Service;
+use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use serde::Deserialize;
 use serde_json::Value;
 
@@ -35,27 +37,37 @@ pub struct ServiceView {
 /// Every Service, keyed by (namespace, name).
 pub fn services(manifest: &Manifest) -> BTreeMap<(String, String), ServiceView> {
     let mut out = BTreeMap::new();
-    for svc in manifest.of_kind("Service") {
-        let ns = svc.namespace.clone().unwrap_or_default();
-        let ports = svc.body["spec"]["ports"]
-            .as_array()
+    for obj in manifest.of_kind("Service") {
+        // Another group's `Service` (Knative's) is not typed; one that does not decode is
+        // reported by `schema/types`.
+        let Some(svc) = obj.typed::<Service>() else {
+            continue;
+        };
+        let spec = svc.spec.as_ref();
+        let ns = obj.namespace.clone().unwrap_or_default();
+        let ports = spec
+            .and_then(|s| s.ports.as_ref())
             .into_iter()
             .flatten()
             .filter_map(|p| {
                 Some(ServicePort {
-                    name: p["name"].as_str().map(str::to_string),
-                    port: p["port"].as_u64()?,
-                    target_port: p["targetPort"].as_u64(),
+                    name: p.name.clone(),
+                    // A missing port decodes as 0, which no Service can have.
+                    port: u64::try_from(p.port).ok().filter(|&n| n > 0)?,
+                    target_port: match &p.target_port {
+                        Some(IntOrString::Int(n)) => u64::try_from(*n).ok(),
+                        _ => None,
+                    },
                 })
             })
             .collect();
         out.insert(
-            (ns.clone(), svc.name.clone()),
+            (ns.clone(), obj.name.clone()),
             ServiceView {
                 namespace: ns,
-                name: svc.name.clone(),
+                name: obj.name.clone(),
                 ports,
-                headless: svc.body["spec"]["clusterIP"].as_str() == Some("None"),
+                headless: spec.and_then(|s| s.cluster_ip.as_deref()) == Some("None"),
                 made_from: None,
             },
         );

@@ -6,6 +6,14 @@
 //! admission webhooks and CRD conversion webhooks. Each must name a Service the stack renders
 //! (or an operator makes), with the port used.
 
+use k8s_openapi::api::admissionregistration::v1::{
+    MutatingWebhookConfiguration, ServiceReference as WebhookService,
+    ValidatingWebhookConfiguration,
+};
+use k8s_openapi::api::apps::v1::StatefulSet;
+use k8s_openapi::api::networking::v1::{Ingress, IngressBackend, IngressSpec};
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+use k8s_openapi::kube_aggregator::pkg::apis::apiregistration::v1::APIService;
 use serde_json::Value;
 
 use super::super::context::Context;
@@ -40,13 +48,23 @@ fn port_of(v: &Value) -> PortRef {
     if let Some(n) = v.as_u64() {
         PortRef::Number(n)
     } else if let Some(s) = v.as_str() {
-        match s.parse() {
-            Ok(n) => PortRef::Number(n),
-            Err(_) => PortRef::Name(s.to_string()),
-        }
+        port_named(s)
     } else {
         PortRef::Any
     }
+}
+
+/// A port given by name, or by a number written as text.
+fn port_named(s: &str) -> PortRef {
+    match s.parse() {
+        Ok(n) => PortRef::Number(n),
+        Err(_) => PortRef::Name(s.to_string()),
+    }
+}
+
+/// A port given by number (a negative one says nothing).
+fn port_number(n: i32) -> PortRef {
+    u64::try_from(n).map_or(PortRef::Any, PortRef::Number)
 }
 
 /// Every structured Service reference of the manifest.
@@ -68,7 +86,18 @@ pub fn references(ctx: &Context) -> Vec<ServiceRef> {
         let spec = &obj.body["spec"];
         match (obj.group(), obj.kind.as_str()) {
             ("networking.k8s.io" | "extensions", "Ingress") => {
-                ingress(spec, &ns, &mut push);
+                match obj.typed::<Ingress>() {
+                    Some(ing) => {
+                        if let Some(spec) = &ing.spec {
+                            ingress(spec, &ns, &mut push);
+                        }
+                    }
+                    // extensions/v1beta1 and networking.k8s.io/v1beta1 have no k8s-openapi type.
+                    None if obj.api_version != "networking.k8s.io/v1" => {
+                        legacy_ingress(spec, &ns, &mut push);
+                    }
+                    None => {}
+                }
             }
             ("gateway.networking.k8s.io", kind) if kind.ends_with("Route") => {
                 for (r, rule) in array(&spec["rules"]) {
@@ -128,28 +157,54 @@ pub fn references(ctx: &Context) -> Vec<ServiceRef> {
                 }
             }
             ("apps", "StatefulSet") => {
-                if let Some(name) = spec["serviceName"].as_str() {
+                let spec = obj.typed::<StatefulSet>().and_then(|s| s.spec.as_ref());
+                if let Some(name) = spec.and_then(|s| s.service_name.as_deref()) {
                     push("spec.serviceName".into(), &ns, name, PortRef::Any);
                 }
             }
             ("apiregistration.k8s.io", "APIService") => {
-                webhook_service(&spec["service"], "spec.service", &mut push);
+                let spec = obj.typed::<APIService>().and_then(|a| a.spec.as_ref());
+                if let Some(s) = spec.and_then(|s| s.service.as_ref()) {
+                    let (name, namespace) = (s.name.as_deref(), s.namespace.as_deref());
+                    webhook_service(name, namespace, s.port, "spec.service", &mut push);
+                }
             }
-            (
-                "admissionregistration.k8s.io",
-                "ValidatingWebhookConfiguration" | "MutatingWebhookConfiguration",
-            ) => {
-                for (w, hook) in array(&obj.body["webhooks"]) {
+            ("admissionregistration.k8s.io", "ValidatingWebhookConfiguration") => {
+                let config = obj.typed::<ValidatingWebhookConfiguration>();
+                let hooks = config
+                    .and_then(|c| c.webhooks.as_ref())
+                    .into_iter()
+                    .flatten();
+                for (w, hook) in hooks.enumerate() {
                     let at = join(&index("webhooks", w), "clientConfig.service");
-                    webhook_service(&hook["clientConfig"]["service"], &at, &mut push);
+                    admission_service(hook.client_config.service.as_ref(), &at, &mut push);
+                }
+            }
+            ("admissionregistration.k8s.io", "MutatingWebhookConfiguration") => {
+                let config = obj.typed::<MutatingWebhookConfiguration>();
+                let hooks = config
+                    .and_then(|c| c.webhooks.as_ref())
+                    .into_iter()
+                    .flatten();
+                for (w, hook) in hooks.enumerate() {
+                    let at = join(&index("webhooks", w), "clientConfig.service");
+                    admission_service(hook.client_config.service.as_ref(), &at, &mut push);
                 }
             }
             ("apiextensions.k8s.io", "CustomResourceDefinition") => {
-                webhook_service(
-                    &spec["conversion"]["webhook"]["clientConfig"]["service"],
-                    "spec.conversion.webhook.clientConfig.service",
-                    &mut push,
-                );
+                let service = obj
+                    .typed::<CustomResourceDefinition>()
+                    .and_then(|c| c.spec.conversion.as_ref()?.webhook.as_ref())
+                    .and_then(|w| w.client_config.as_ref()?.service.as_ref());
+                if let Some(s) = service {
+                    webhook_service(
+                        Some(&s.name),
+                        Some(&s.namespace),
+                        s.port,
+                        "spec.conversion.webhook.clientConfig.service",
+                        &mut push,
+                    );
+                }
             }
             _ => {}
         }
@@ -163,18 +218,41 @@ fn array(v: &Value) -> impl Iterator<Item = (usize, &Value)> {
 
 type Push<'p> = dyn FnMut(String, &str, &str, PortRef) + 'p;
 
-fn ingress(spec: &Value, ns: &str, push: &mut Push<'_>) {
-    let mut backend = |b: &Value, at: String| {
-        let s = &b["service"];
-        if let Some(name) = s["name"].as_str() {
-            let port = if s["port"]["number"].is_u64() {
-                port_of(&s["port"]["number"])
-            } else {
-                port_of(&s["port"]["name"])
+fn ingress(spec: &IngressSpec, ns: &str, push: &mut Push<'_>) {
+    let mut backend = |b: &IngressBackend, at: String| {
+        if let Some(s) = &b.service {
+            let port = s.port.as_ref();
+            let port = match (
+                port.and_then(|p| p.number),
+                port.and_then(|p| p.name.as_deref()),
+            ) {
+                (Some(n), _) if n >= 0 => port_number(n),
+                (_, Some(name)) => port_named(name),
+                _ => PortRef::Any,
             };
-            push(join(&at, "service.name"), ns, name, port);
-        } else if let Some(name) = b["serviceName"].as_str() {
-            // extensions/v1beta1 and networking.k8s.io/v1beta1.
+            push(join(&at, "service.name"), ns, &s.name, port);
+        }
+    };
+    if let Some(b) = &spec.default_backend {
+        backend(b, "spec.defaultBackend".into());
+    }
+    for (r, rule) in spec.rules.iter().flatten().enumerate() {
+        let paths = rule.http.as_ref().map(|h| &h.paths).into_iter().flatten();
+        for (p, path) in paths.enumerate() {
+            let at = join(
+                &index(&join(&index("spec.rules", r), "http.paths"), p),
+                "backend",
+            );
+            backend(&path.backend, at);
+        }
+    }
+}
+
+/// An `extensions/v1beta1` or `networking.k8s.io/v1beta1` Ingress (`serviceName`,
+/// `servicePort`), which k8s-openapi has no type for.
+fn legacy_ingress(spec: &Value, ns: &str, push: &mut Push<'_>) {
+    let mut backend = |b: &Value, at: String| {
+        if let Some(name) = b["serviceName"].as_str() {
             push(
                 join(&at, "serviceName"),
                 ns,
@@ -183,7 +261,6 @@ fn ingress(spec: &Value, ns: &str, push: &mut Push<'_>) {
             );
         }
     };
-    backend(&spec["defaultBackend"], "spec.defaultBackend".into());
     backend(&spec["backend"], "spec.backend".into());
     for (r, rule) in array(&spec["rules"]) {
         for (p, path) in array(&rule["http"]["paths"]) {
@@ -208,14 +285,30 @@ fn gateway_backend(b: &Value, at: &str, ns: &str, push: &mut Push<'_>) {
     }
 }
 
-fn webhook_service(s: &Value, at: &str, push: &mut Push<'_>) {
-    if let (Some(name), Some(ns)) = (s["name"].as_str(), s["namespace"].as_str()) {
-        let port = if s["port"].is_null() {
-            PortRef::Number(443)
-        } else {
-            port_of(&s["port"])
-        };
-        push(join(at, "name"), ns, name, port);
+/// An admission webhook's Service.
+fn admission_service(s: Option<&WebhookService>, at: &str, push: &mut Push<'_>) {
+    if let Some(s) = s {
+        webhook_service(Some(&s.name), Some(&s.namespace), s.port, at, push);
+    }
+}
+
+/// A webhook's or APIService's Service: both name and namespace are required (a missing one
+/// decodes as empty), the port defaults to 443.
+fn webhook_service(
+    name: Option<&str>,
+    namespace: Option<&str>,
+    port: Option<i32>,
+    at: &str,
+    push: &mut Push<'_>,
+) {
+    let namespace = namespace.filter(|n| !n.is_empty());
+    if let (Some(name), Some(ns)) = (name, namespace) {
+        push(
+            join(at, "name"),
+            ns,
+            name,
+            port.map_or(PortRef::Number(443), port_number),
+        );
     }
 }
 

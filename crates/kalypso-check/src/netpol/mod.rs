@@ -20,6 +20,11 @@
 
 use std::collections::BTreeSet;
 
+use k8s_openapi::api::core::v1::Service;
+use k8s_openapi::api::networking::v1::{
+    NetworkPolicy, NetworkPolicyPeer, NetworkPolicyPort, NetworkPolicySpec,
+};
+use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use serde_json::Value;
 
 use kalypso_model::manifest::selector::{Labels, Selector};
@@ -104,80 +109,91 @@ struct Policy<'a> {
     egress: Option<Vec<Rule>>,
 }
 
-fn parse_rules(v: &Value, peers_key: &str) -> Vec<Rule> {
-    v.as_array()
-        .into_iter()
-        .flatten()
-        .map(|r| Rule {
-            peers: r[peers_key]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .map(|p| {
-                    if p["ipBlock"].is_object() {
-                        let cidr = p["ipBlock"]["cidr"].as_str().unwrap_or("");
-                        Peer::Block {
-                            all: cidr == "0.0.0.0/0" || cidr == "::/0",
-                        }
-                    } else {
-                        Peer::Pods {
-                            namespaces: p
-                                .get("namespaceSelector")
-                                .filter(|v| v.is_object())
-                                .map(Selector::from_object),
-                            pods: p
-                                .get("podSelector")
-                                .filter(|v| v.is_object())
-                                .map(Selector::from_object),
-                        }
-                    }
-                })
-                .collect(),
-            // A rule whose ports are all of another protocol allows no TCP wire: the entries
-            // are kept (not filtered out), so that such a rule does not read as "every port".
-            ports: r["ports"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .map(|p| RulePort {
-                    tcp: p["protocol"].as_str().unwrap_or("TCP") == "TCP",
-                    port: match &p["port"] {
-                        // A negative or fractional number (the API server refuses it) matches nothing.
-                        Value::Number(n) => {
-                            PortRange::Number(n.as_u64().unwrap_or(u64::MAX), p["endPort"].as_u64())
-                        }
-                        Value::String(s) => PortRange::Name(s.clone()),
-                        _ => PortRange::All,
-                    },
-                })
-                .collect(),
-        })
-        .collect()
+/// One ingress or egress rule: its peers (`from` or `to`) and ports.
+fn parse_rule(
+    peers: Option<&Vec<NetworkPolicyPeer>>,
+    ports: Option<&Vec<NetworkPolicyPort>>,
+) -> Rule {
+    Rule {
+        peers: peers
+            .into_iter()
+            .flatten()
+            .map(|p| match &p.ip_block {
+                Some(block) => Peer::Block {
+                    all: block.cidr == "0.0.0.0/0" || block.cidr == "::/0",
+                },
+                None => Peer::Pods {
+                    namespaces: p
+                        .namespace_selector
+                        .as_ref()
+                        .map(Selector::from_label_selector),
+                    pods: p.pod_selector.as_ref().map(Selector::from_label_selector),
+                },
+            })
+            .collect(),
+        // A rule whose ports are all of another protocol allows no TCP wire: the entries
+        // are kept (not filtered out), so that such a rule does not read as "every port".
+        ports: ports
+            .into_iter()
+            .flatten()
+            .map(|p| RulePort {
+                tcp: p.protocol.as_deref().unwrap_or("TCP") == "TCP",
+                port: match &p.port {
+                    // A negative number (the API server refuses it) matches nothing.
+                    Some(IntOrString::Int(n)) => PortRange::Number(
+                        u64::try_from(*n).unwrap_or(u64::MAX),
+                        p.end_port.and_then(|e| u64::try_from(e).ok()),
+                    ),
+                    Some(IntOrString::String(s)) => PortRange::Name(s.clone()),
+                    None => PortRange::All,
+                },
+            })
+            .collect(),
+    }
 }
+
+/// A policy without a spec: it selects every pod of its namespace for ingress.
+static NO_SPEC: NetworkPolicySpec = NetworkPolicySpec {
+    egress: None,
+    ingress: None,
+    pod_selector: None,
+    policy_types: None,
+};
 
 fn policies<'a>(ctx: &Context<'a>) -> Vec<Policy<'a>> {
     ctx.manifest
         .of_kind("NetworkPolicy")
-        .map(|o| {
-            let spec = &o.body["spec"];
-            let types: Vec<&str> = spec["policyTypes"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .filter_map(Value::as_str)
-                .collect();
+        .filter_map(|o| {
+            let spec = o.typed::<NetworkPolicy>()?.spec.as_ref();
+            let spec = spec.unwrap_or(&NO_SPEC);
+            let types = spec.policy_types.as_deref().unwrap_or_default();
+            let has = |t: &str| types.iter().any(|x| x == t);
             // The API server's default without policyTypes: Ingress, and Egress when there is
             // at least one egress rule (`egress: []` does not isolate).
-            let has_egress = spec["egress"].as_array().is_some_and(|e| !e.is_empty());
-            let ingress_on = types.contains(&"Ingress") || types.is_empty();
-            let egress_on = types.contains(&"Egress") || (types.is_empty() && has_egress);
-            Policy {
+            let has_egress = spec.egress.as_ref().is_some_and(|e| !e.is_empty());
+            let ingress_on = has("Ingress") || types.is_empty();
+            let egress_on = has("Egress") || (types.is_empty() && has_egress);
+            Some(Policy {
                 object: o,
                 namespace: o.namespace.clone().unwrap_or_default(),
-                selects: Selector::from_object(&spec["podSelector"]),
-                ingress: ingress_on.then(|| parse_rules(&spec["ingress"], "from")),
-                egress: egress_on.then(|| parse_rules(&spec["egress"], "to")),
-            }
+                selects: spec
+                    .pod_selector
+                    .as_ref()
+                    .map(Selector::from_label_selector)
+                    .unwrap_or_default(),
+                ingress: ingress_on.then(|| {
+                    let rules = spec.ingress.iter().flatten();
+                    rules
+                        .map(|r| parse_rule(r.from.as_ref(), r.ports.as_ref()))
+                        .collect()
+                }),
+                egress: egress_on.then(|| {
+                    let rules = spec.egress.iter().flatten();
+                    rules
+                        .map(|r| parse_rule(r.to.as_ref(), r.ports.as_ref()))
+                        .collect()
+                }),
+            })
         })
         .collect()
 }
@@ -373,31 +389,25 @@ fn targets<'a>(ctx: &Context, groups: &'a [PodGroup<'a>], u: &DnsUse) -> Vec<Tar
         _ => None,
     };
     // The rendered Service: its selector and the target port of the port used.
-    let (selector, target_port): (Labels, Value) = match ctx.manifest.get(
-        "Service",
-        Some(&r.namespace),
-        &r.service,
-    ) {
+    let rendered = ctx
+        .manifest
+        .get("Service", Some(&r.namespace), &r.service)
+        .and_then(|o| o.typed::<Service>());
+    let (selector, target_port): (Labels, Option<IntOrString>) = match rendered {
         Some(svc) => {
-            let spec = &svc.body["spec"];
-            let tp = spec["ports"]
-                    .as_array()
-                    .into_iter()
-                    .flatten()
-                    .find(|p| {
-                        port.is_some_and(|n| p["port"].as_u64() == Some(n))
-                            // An SRV name (`_grpc._tcp.svc…`) uses the port of that name.
-                            || matches!(&r.port, PortUse::Named(want) if p["name"].as_str() == Some(want))
-                    })
-                    .map(|p| {
-                        if p["targetPort"].is_null() {
-                            p["port"].clone()
-                        } else {
-                            p["targetPort"].clone()
-                        }
-                    })
-                    .unwrap_or(Value::Null);
-            (labels_of(&spec["selector"]), tp)
+            let spec = svc.spec.as_ref();
+            let tp = spec
+                .and_then(|s| s.ports.as_ref())
+                .into_iter()
+                .flatten()
+                .find(|p| {
+                    port.is_some_and(|n| u64::try_from(p.port).ok() == Some(n))
+                        // An SRV name (`_grpc._tcp.svc…`) uses the port of that name.
+                        || matches!(&r.port, PortUse::Named(want) if p.name.as_ref() == Some(want))
+                })
+                .map(|p| p.target_port.clone().unwrap_or(IntOrString::Int(p.port)));
+            let selector = spec.and_then(|s| s.selector.clone()).unwrap_or_default();
+            (selector, tp)
         }
         None => match ctx
             .services
@@ -407,7 +417,8 @@ fn targets<'a>(ctx: &Context, groups: &'a [PodGroup<'a>], u: &DnsUse) -> Vec<Tar
             // An operator-made collector Service: same port on the pod.
             Some(from) => (
                 collector_selector(&r.namespace, &from.name),
-                port.map(Value::from).unwrap_or(Value::Null),
+                port.and_then(|n| i32::try_from(n).ok())
+                    .map(IntOrString::Int),
             ),
             None => return Vec::new(),
         },
@@ -422,8 +433,8 @@ fn targets<'a>(ctx: &Context, groups: &'a [PodGroup<'a>], u: &DnsUse) -> Vec<Tar
         })
         .map(|g| {
             let (number, name) = match &target_port {
-                Value::Number(n) => {
-                    let n = n.as_u64();
+                Some(IntOrString::Int(n)) => {
+                    let n = u64::try_from(*n).ok();
                     let name = g
                         .ports
                         .iter()
@@ -431,14 +442,14 @@ fn targets<'a>(ctx: &Context, groups: &'a [PodGroup<'a>], u: &DnsUse) -> Vec<Tar
                         .and_then(|(name, _)| name.clone());
                     (n, name)
                 }
-                Value::String(s) => (
+                Some(IntOrString::String(s)) => (
                     g.ports
                         .iter()
                         .find(|(n, _)| n.as_deref() == Some(s.as_str()))
                         .map(|(_, p)| *p),
                     Some(s.clone()),
                 ),
-                _ => (None, None),
+                None => (None, None),
             };
             Target {
                 group: g,

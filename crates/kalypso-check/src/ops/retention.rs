@@ -29,6 +29,8 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use k8s_openapi::api::core::v1::PersistentVolumeClaim;
+
 use kalypso_model::contract::Retention;
 use kalypso_model::manifest::workload::pod_spec;
 use kalypso_model::manifest::Object;
@@ -269,14 +271,18 @@ fn store_claims<'a>(ctx: &'a Context, namespace: &str) -> Vec<(&'a Object, Strin
             let Some(name) = v["persistentVolumeClaim"]["claimName"].as_str() else {
                 continue;
             };
-            if let Some(claim) = ctx
+            let Some(claim) = ctx
                 .manifest
                 .get("PersistentVolumeClaim", Some(namespace), name)
-            {
-                if let Some(size) = claim.body["spec"]["resources"]["requests"]["storage"].as_str()
-                {
-                    out.push((claim, size.to_string()));
-                }
+            else {
+                continue;
+            };
+            let size = claim
+                .typed::<PersistentVolumeClaim>()
+                .and_then(|c| c.spec.as_ref()?.resources.as_ref()?.requests.as_ref())
+                .and_then(|r| r.get("storage"));
+            if let Some(size) = size {
+                out.push((claim, size.0.clone()));
             }
         }
         // A StatefulSet's own claims: the template stands for each replica's.

@@ -4,17 +4,21 @@
 pub mod parse;
 pub mod scope;
 pub mod selector;
+pub mod typed;
 pub mod walk;
 pub mod workload;
 pub mod yaml;
 
 use std::collections::{BTreeSet, HashMap};
+use std::sync::OnceLock;
 
+use serde::de::DeserializeOwned;
 use serde::Serialize;
 use serde_json::Value;
 
 pub use parse::{DocumentError, RawDocument};
 pub use scope::Scopes;
+pub use typed::DecodeError;
 
 /// Names one object: what findings point at, and what `up` and `status` read from the
 /// cluster (there the API version picks the endpoint).
@@ -86,6 +90,8 @@ pub struct Object {
     pub origin: Origin,
     /// The document text as rendered (what the determinism rule compares).
     pub text: String,
+    /// The body decoded into its k8s-openapi type, on first use (one kind has one type).
+    typed: OnceLock<typed::Decoded>,
 }
 
 impl Object {
@@ -107,6 +113,51 @@ impl Object {
     /// Whether the object is a custom resource (its group is not served by Kubernetes itself).
     pub fn is_custom_resource(&self) -> bool {
         !scope::is_builtin_group(self.group())
+    }
+
+    /// The object as its k8s-openapi type `T`, decoded once: `None` when its apiVersion or
+    /// kind is not `T`'s, or when it does not decode ([`Object::decode_error`] says why).
+    pub fn typed<T>(&self) -> Option<&T>
+    where
+        T: k8s_openapi::Resource + DeserializeOwned + Send + Sync + 'static,
+    {
+        // The apiVersion must match too: another version of a kind has another schema (an
+        // `extensions/v1beta1` Ingress names `serviceName`), which `T` would silently drop.
+        if self.api_version != T::API_VERSION || self.kind != T::KIND {
+            return None;
+        }
+        debug_assert!(
+            typed::typed_kind(T::API_VERSION, T::KIND).is_some(),
+            "{} {} is read typed but missing from TYPED_KINDS, so its decode errors go unreported",
+            T::API_VERSION,
+            T::KIND
+        );
+        self.typed
+            .get_or_init(|| typed::decode::<T>(&self.body))
+            .as_ref()
+            .ok()?
+            .downcast_ref::<T>()
+    }
+
+    /// Why an object of a built-in kind does not decode into its k8s-openapi type (`None` when
+    /// it does, or for a kind without a type).
+    pub fn decode_error(&self) -> Option<&DecodeError> {
+        let kind = typed::typed_kind(&self.api_version, &self.kind)?;
+        self.typed
+            .get_or_init(|| (kind.decode)(&self.body))
+            .as_ref()
+            .err()
+    }
+
+    /// The apiVersion Kubernetes serves for this object's kind, when it is a typed built-in kind
+    /// written at another version (`batch/v1beta1` CronJob → `batch/v1`): the typed view has
+    /// none, so the rules reading the kind typed skip it.
+    pub fn unserved_version(&self) -> Option<&'static str> {
+        if self.is_custom_resource() && self.group() != "extensions" {
+            return None;
+        }
+        let served = typed::TYPED_KINDS.iter().find(|k| k.kind == self.kind)?;
+        (served.api_version != self.api_version).then_some(served.api_version)
     }
 
     /// An annotation's value.
@@ -273,6 +324,7 @@ impl Manifest {
                 body: p.body,
                 origin,
                 text: p.doc.text,
+                typed: OnceLock::new(),
             });
         }
         Ok(manifest)
@@ -347,5 +399,33 @@ mod tests {
             .unwrap_err();
         assert_eq!(err.line, 5);
         assert!(err.message.contains("B has no metadata.name"), "{err}");
+    }
+
+    #[test]
+    fn a_built_in_kind_reads_typed_and_one_that_does_not_decode_says_where() {
+        use k8s_openapi::api::apps::v1::Deployment;
+        use k8s_openapi::api::core::v1::Service;
+        let m = Manifest::from_sources(&[src(
+            "apiVersion: v1\nkind: Service\nmetadata: {name: ok}\nspec: {ports: [{port: 80, targetPort: http}]}\n---\napiVersion: v1\nkind: Service\nmetadata: {name: bad}\nspec: {ports: [{port: http}]}\n---\napiVersion: serving.knative.dev/v1\nkind: Service\nmetadata: {name: kn}\n",
+        )])
+        .unwrap();
+        let ok = m.get("Service", Some("ns"), "ok").unwrap();
+        let ports = ok
+            .typed::<Service>()
+            .and_then(|s| s.spec.as_ref()?.ports.clone());
+        assert_eq!(ports.map(|p| p[0].port), Some(80));
+        assert!(ok.typed::<Deployment>().is_none(), "another kind");
+        assert_eq!(ok.decode_error(), None);
+        let bad = m.get("Service", Some("ns"), "bad").unwrap();
+        assert!(bad.typed::<Service>().is_none());
+        assert_eq!(
+            bad.decode_error().map(|e| e.path.as_str()),
+            Some("spec.ports[0].port")
+        );
+        let kn = m.get("Service", Some("ns"), "kn").unwrap();
+        assert!(kn.typed::<Service>().is_none(), "another group's Service");
+        assert_eq!(kn.decode_error(), None);
+        assert_eq!(kn.unserved_version(), None, "a custom resource");
+        assert_eq!(ok.unserved_version(), None);
     }
 }

@@ -5,6 +5,7 @@
 
 use std::collections::BTreeMap;
 
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
 use serde_json::Value;
 
 /// Labels of an object.
@@ -82,6 +83,34 @@ impl Selector {
                 .filter_map(|v| v.as_str().map(str::to_string))
                 .collect();
             requirements.push(match e["operator"].as_str().unwrap_or_default() {
+                "In" => Requirement::In(key, values),
+                "NotIn" => Requirement::NotIn(key, values),
+                "Exists" => Requirement::Exists(key),
+                "DoesNotExist" => Requirement::DoesNotExist(key),
+                other => Requirement::Unknown(other.to_string()),
+            });
+        }
+        Selector { requirements }
+    }
+
+    /// The typed object form (a NetworkPolicy's or workload's `LabelSelector`).
+    pub fn from_label_selector(s: &LabelSelector) -> Selector {
+        let mut requirements: Vec<Requirement> = s
+            .match_labels
+            .iter()
+            .flatten()
+            .map(|(k, v)| Requirement::Equals(k.clone(), v.clone()))
+            .collect();
+        // A missing key decodes as empty: such an expression is left out, as in `from_object`.
+        for e in s
+            .match_expressions
+            .iter()
+            .flatten()
+            .filter(|e| !e.key.is_empty())
+        {
+            let key = e.key.clone();
+            let values = e.values.clone().unwrap_or_default();
+            requirements.push(match e.operator.as_str() {
                 "In" => Requirement::In(key, values),
                 "NotIn" => Requirement::NotIn(key, values),
                 "Exists" => Requirement::Exists(key),
@@ -214,6 +243,20 @@ mod tests {
             "matchExpressions": [{"key": "a", "operator": "Sometimes"}]
         }));
         assert!(!odd.matches(&l(&[("a", "1")])));
+    }
+
+    #[test]
+    fn the_typed_object_form_reads_as_the_untyped_one() {
+        let v = serde_json::json!({
+            "matchLabels": {"app": "loki"},
+            "matchExpressions": [{"key": "tier", "operator": "In", "values": ["a", "b"]},
+                                 {"key": "canary", "operator": "DoesNotExist"},
+                                 {"key": "odd", "operator": "Sometimes"}]
+        });
+        let typed: LabelSelector = serde_json::from_value(v.clone()).expect("decodes");
+        let s = Selector::from_label_selector(&typed);
+        assert_eq!(s, Selector::from_object(&v));
+        assert_eq!(s.requirements.len(), 4);
     }
 
     #[test]

@@ -4,6 +4,9 @@
 
 use std::collections::BTreeMap;
 
+use k8s_openapi::api::apps::v1 as apps;
+use k8s_openapi::api::batch::v1 as batch;
+use k8s_openapi::api::core::v1 as core;
 use serde_json::Value;
 
 use super::walk::{index, join};
@@ -13,6 +16,8 @@ use super::Object;
 #[derive(Debug, Clone)]
 pub struct PodSpec<'a> {
     pub spec: &'a Value,
+    /// The typed pod spec of a built-in workload kind (`None` for an operator's resource).
+    pub typed: Option<&'a core::PodSpec>,
     /// Path of the pod spec (`spec.template.spec`).
     pub path: String,
     /// Whether its pods run until stopped (Deployments, DaemonSets …), as opposed to Jobs.
@@ -36,6 +41,8 @@ impl PodSpec<'_> {
 #[derive(Debug, Clone)]
 pub struct Container<'a> {
     pub body: &'a Value,
+    /// The typed container of a built-in workload kind (`None` for an operator's resource).
+    pub typed: Option<&'a core::Container>,
     /// Path of the container (`spec.template.spec.containers[0]`).
     pub path: String,
     pub name: String,
@@ -72,78 +79,145 @@ pub fn collector_config(spec: &Value) -> Value {
     }
 }
 
-/// The pod spec of a workload object, if it has one.
+/// The typed pod spec of a built-in workload kind: `Some(None)` for an object without one (or
+/// one that does not decode, which `schema/types` reports), `None` for other kinds.
+fn typed_pod_spec(obj: &Object) -> Option<Option<&core::PodSpec>> {
+    fn template(t: Option<&core::PodTemplateSpec>) -> Option<&core::PodSpec> {
+        t?.spec.as_ref()
+    }
+    Some(match obj.kind.as_str() {
+        "Pod" => obj.typed::<core::Pod>().and_then(|p| p.spec.as_ref()),
+        "Deployment" => template(
+            obj.typed::<apps::Deployment>()
+                .and_then(|d| Some(&d.spec.as_ref()?.template)),
+        ),
+        "StatefulSet" => template(
+            obj.typed::<apps::StatefulSet>()
+                .and_then(|d| Some(&d.spec.as_ref()?.template)),
+        ),
+        "DaemonSet" => template(
+            obj.typed::<apps::DaemonSet>()
+                .and_then(|d| Some(&d.spec.as_ref()?.template)),
+        ),
+        "ReplicaSet" => template(
+            obj.typed::<apps::ReplicaSet>()
+                .and_then(|d| d.spec.as_ref()?.template.as_ref()),
+        ),
+        "ReplicationController" => template(
+            obj.typed::<core::ReplicationController>()
+                .and_then(|d| d.spec.as_ref()?.template.as_ref()),
+        ),
+        "Job" => template(
+            obj.typed::<batch::Job>()
+                .and_then(|d| Some(&d.spec.as_ref()?.template)),
+        ),
+        "CronJob" => template(
+            obj.typed::<batch::CronJob>()
+                .and_then(|d| Some(&d.spec.as_ref()?.job_template.spec.as_ref()?.template)),
+        ),
+        _ => return None,
+    })
+}
+
+/// The pod spec of a workload object, if it has one. A built-in kind is read typed (an
+/// object that does not decode has none); the OpenTelemetry Operator's resource untyped.
 pub fn pod_spec(obj: &Object) -> Option<PodSpec<'_>> {
     let b = &obj.body;
-    let meta_of = |spec_path: &str| -> &Value {
-        match spec_path {
-            "spec" => &b["metadata"],
-            "spec.template.spec" => &b["spec"]["template"]["metadata"],
-            _ => &b["spec"]["jobTemplate"]["spec"]["template"]["metadata"],
+    let (path, long_running, operator_managed) = match obj.kind.as_str() {
+        "Pod" => ("spec", false, false),
+        "Deployment" | "StatefulSet" | "DaemonSet" | "ReplicaSet" | "ReplicationController" => {
+            ("spec.template.spec", true, false)
         }
-    };
-    let (spec, path, long_running, operator_managed) = match obj.kind.as_str() {
-        "Pod" => {
-            let rp = b["spec"]["restartPolicy"].as_str().unwrap_or("Always");
-            (&b["spec"], "spec", rp == "Always", false)
-        }
-        "Deployment" | "StatefulSet" | "DaemonSet" | "ReplicaSet" | "ReplicationController" => (
-            &b["spec"]["template"]["spec"],
-            "spec.template.spec",
-            true,
-            false,
-        ),
-        "Job" => (
-            &b["spec"]["template"]["spec"],
-            "spec.template.spec",
-            false,
-            false,
-        ),
-        "CronJob" => (
-            &b["spec"]["jobTemplate"]["spec"]["template"]["spec"],
-            "spec.jobTemplate.spec.template.spec",
-            false,
-            false,
-        ),
-        OTEL_COLLECTOR_KIND => (&b["spec"], "spec", true, true),
+        "Job" => ("spec.template.spec", false, false),
+        "CronJob" => ("spec.jobTemplate.spec.template.spec", false, false),
+        OTEL_COLLECTOR_KIND => ("spec", true, true),
         _ => return None,
     };
-    spec.is_object().then(|| PodSpec {
+    let (spec, template_meta) = match path {
+        "spec" => (&b["spec"], &b["metadata"]),
+        "spec.template.spec" => (
+            &b["spec"]["template"]["spec"],
+            &b["spec"]["template"]["metadata"],
+        ),
+        _ => {
+            let t = &b["spec"]["jobTemplate"]["spec"]["template"];
+            (&t["spec"], &t["metadata"])
+        }
+    };
+    let typed = match typed_pod_spec(obj) {
+        Some(typed) => Some(typed?),
+        None if spec.is_object() => None,
+        None => return None,
+    };
+    // A Pod runs until stopped unless its restartPolicy says otherwise.
+    let long_running = long_running
+        || (obj.kind == "Pod"
+            && typed
+                .and_then(|p| p.restart_policy.as_deref())
+                .unwrap_or("Always")
+                == "Always");
+    Some(PodSpec {
         spec,
+        typed,
         path: path.to_string(),
         long_running,
         operator_managed,
-        template_meta: meta_of(path),
+        template_meta,
     })
 }
 
 /// Every container of a pod spec: init containers first, then containers.
 pub fn containers<'a>(pod: &PodSpec<'a>) -> Vec<Container<'a>> {
     let mut out = Vec::new();
-    let lists: &[(&str, bool)] = if pod.operator_managed {
-        &[("initContainers", true), ("additionalContainers", false)]
-    } else {
-        &[("initContainers", true), ("containers", false)]
-    };
+    if let Some(typed) = pod.typed {
+        // A built-in kind: the typed lists, each container with its body for untyped readers.
+        let lists: [(&'a [core::Container], &str, bool); 2] = [
+            (
+                typed.init_containers.as_deref().unwrap_or_default(),
+                "initContainers",
+                true,
+            ),
+            (&typed.containers, "containers", false),
+        ];
+        for (items, key, init) in lists {
+            for (i, c) in items.iter().enumerate() {
+                let native_sidecar = c.restart_policy.as_deref() == Some("Always");
+                out.push(Container {
+                    body: &pod.spec[key][i],
+                    typed: Some(c),
+                    path: index(&join(&pod.path, key), i),
+                    // A missing name decodes as empty.
+                    name: if c.name.is_empty() {
+                        "?".into()
+                    } else {
+                        c.name.clone()
+                    },
+                    init: init && !native_sidecar,
+                });
+            }
+        }
+        return out;
+    }
     if pod.operator_managed {
         out.push(Container {
             body: pod.spec,
+            typed: None,
             path: pod.path.clone(),
             name: "collector".into(),
             init: false,
         });
     }
-    for (key, init) in lists {
-        if let Some(items) = pod.spec[*key].as_array() {
-            for (i, c) in items.iter().enumerate() {
-                let native_sidecar = c["restartPolicy"].as_str() == Some("Always");
-                out.push(Container {
-                    body: c,
-                    path: index(&join(&pod.path, key), i),
-                    name: c["name"].as_str().unwrap_or("?").to_string(),
-                    init: *init && !native_sidecar,
-                });
-            }
+    // The OpenTelemetry Operator's resource: its extra containers are lists of the spec.
+    for (key, init) in [("initContainers", true), ("additionalContainers", false)] {
+        for (i, c) in pod.spec[key].as_array().into_iter().flatten().enumerate() {
+            let native_sidecar = c["restartPolicy"].as_str() == Some("Always");
+            out.push(Container {
+                body: c,
+                typed: None,
+                path: index(&join(&pod.path, key), i),
+                name: c["name"].as_str().unwrap_or("?").to_string(),
+                init: init && !native_sidecar,
+            });
         }
     }
     out

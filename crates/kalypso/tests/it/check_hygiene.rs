@@ -85,10 +85,16 @@ fn a_long_running_container_without_probes_is_a_warning_and_a_job_is_not() {
     assert_eq!(probes.len(), 1, "{}", show(&probes));
     assert_eq!(probes[0].severity, Severity::Warning);
     let job = unprobed
+        .replace("apiVersion: apps/v1", "apiVersion: batch/v1")
         .replace("kind: Deployment", "kind: Job")
         .replace("  selector: {matchLabels: {app: a}}\n", "");
     let findings = Fixture::new().chart("a", "a", 1, &job).findings();
     assert!(of_rule(&findings, "hygiene/probes").is_empty());
+    // Read as a Job (an apps/v1 Job would be skipped, reported by schema/types).
+    assert!(of_rule(&findings, "schema/types").is_empty());
+    let no_limit = job.replacen(", limits: {memory: 32Mi}", "", 1);
+    let findings = Fixture::new().chart("a", "a", 1, &no_limit).findings();
+    assert_eq!(of_rule(&findings, "hygiene/limits").len(), 1);
 }
 
 const PROFILER: &str = r#"
@@ -332,4 +338,52 @@ fn an_accepted_finding_is_downgraded_to_info_with_its_reason() {
     assert!(probes[0]
         .message
         .ends_with("(accepted: upstream has no probe values)"));
+}
+
+#[test]
+fn an_object_that_does_not_decode_into_its_kubernetes_type_is_an_error_naming_the_field() {
+    let service = "apiVersion: v1\nkind: Service\nmetadata: {name: web}\nspec: {selector: {app: a}, ports: [{name: http, port: 80, targetPort: http}]}\n";
+    let clean = format!("{DEPLOYMENT}---\n{service}");
+    let findings = Fixture::new().chart("a", "a", 1, &clean).findings();
+    let types = of_rule(&findings, "schema/types");
+    assert!(types.is_empty(), "{}", show(&types));
+
+    // A port name where the Service needs a number, and a containerPort written as a string:
+    // the API server refuses both, and no schema files are needed to say so.
+    let broken = clean
+        .replace("port: 80, targetPort", "port: http, targetPort")
+        .replace(
+            "image: nginx:1.27\n",
+            "image: nginx:1.27\n          ports: [{containerPort: \"8080\"}]\n",
+        );
+    let findings = Fixture::new().chart("a", "a", 1, &broken).findings();
+    let mut types = of_rule(&findings, "schema/types");
+    types.sort_by(|a, b| a.object.kind.cmp(&b.object.kind));
+    assert_eq!(types.len(), 2, "{}", show(&types));
+    assert_eq!(types[0].severity, Severity::Error);
+    assert_eq!(types[0].object.to_string(), "Deployment a/app");
+    assert_eq!(
+        types[0].field,
+        "spec.template.spec.containers[0].ports[0].containerPort"
+    );
+    assert_eq!(types[1].object.to_string(), "Service a/web");
+    assert_eq!(types[1].field, "spec.ports[0].port");
+    assert!(
+        types[1].message.contains("v1 Service") && types[1].message.contains("expected i32"),
+        "{}",
+        types[1].message
+    );
+
+    // A built-in kind at a version Kubernetes no longer serves has no typed view either.
+    let old = "apiVersion: batch/v1beta1\nkind: CronJob\nmetadata: {name: nightly}\nspec: {schedule: '@daily', jobTemplate: {spec: {template: {spec: {containers: [{name: c, image: busybox}]}}}}}\n";
+    let findings = Fixture::new().chart("a", "a", 1, old).findings();
+    let types = of_rule(&findings, "schema/types");
+    assert_eq!(types.len(), 1, "{}", show(&types));
+    assert_eq!(types[0].object.to_string(), "CronJob a/nightly");
+    assert_eq!(types[0].field, "apiVersion");
+    assert!(
+        types[0].message.contains("use batch/v1"),
+        "{}",
+        types[0].message
+    );
 }
