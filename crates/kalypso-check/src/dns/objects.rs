@@ -169,26 +169,20 @@ pub fn references(ctx: &Context) -> Vec<ServiceRef> {
                     webhook_service(name, namespace, s.port, "spec.service", &mut push);
                 }
             }
-            ("admissionregistration.k8s.io", "ValidatingWebhookConfiguration") => {
-                let config = obj.typed::<ValidatingWebhookConfiguration>();
-                let hooks = config
-                    .and_then(|c| c.webhooks.as_ref())
-                    .into_iter()
-                    .flatten();
-                for (w, hook) in hooks.enumerate() {
+            ("admissionregistration.k8s.io", kind) if kind.ends_with("WebhookConfiguration") => {
+                // The two kinds are distinct types with the same webhook client config.
+                let services: Vec<_> = if kind == "MutatingWebhookConfiguration" {
+                    let c = obj.typed::<MutatingWebhookConfiguration>();
+                    let hooks = c.and_then(|c| c.webhooks.as_ref()).into_iter().flatten();
+                    hooks.map(|h| h.client_config.service.as_ref()).collect()
+                } else {
+                    let c = obj.typed::<ValidatingWebhookConfiguration>();
+                    let hooks = c.and_then(|c| c.webhooks.as_ref()).into_iter().flatten();
+                    hooks.map(|h| h.client_config.service.as_ref()).collect()
+                };
+                for (w, service) in services.into_iter().enumerate() {
                     let at = join(&index("webhooks", w), "clientConfig.service");
-                    admission_service(hook.client_config.service.as_ref(), &at, &mut push);
-                }
-            }
-            ("admissionregistration.k8s.io", "MutatingWebhookConfiguration") => {
-                let config = obj.typed::<MutatingWebhookConfiguration>();
-                let hooks = config
-                    .and_then(|c| c.webhooks.as_ref())
-                    .into_iter()
-                    .flatten();
-                for (w, hook) in hooks.enumerate() {
-                    let at = join(&index("webhooks", w), "clientConfig.service");
-                    admission_service(hook.client_config.service.as_ref(), &at, &mut push);
+                    admission_service(service, &at, &mut push);
                 }
             }
             ("apiextensions.k8s.io", "CustomResourceDefinition") => {

@@ -31,6 +31,17 @@ pub enum Requirement {
 }
 
 impl Requirement {
+    /// One `matchExpressions` entry: `key`, `operator` and `values`.
+    fn of_expression(key: String, operator: &str, values: Vec<String>) -> Requirement {
+        match operator {
+            "In" => Requirement::In(key, values),
+            "NotIn" => Requirement::NotIn(key, values),
+            "Exists" => Requirement::Exists(key),
+            "DoesNotExist" => Requirement::DoesNotExist(key),
+            other => Requirement::Unknown(other.to_string()),
+        }
+    }
+
     fn matches(&self, labels: &Labels) -> bool {
         match self {
             Requirement::Equals(k, v) => labels.get(k) == Some(v),
@@ -82,13 +93,8 @@ impl Selector {
                 .flatten()
                 .filter_map(|v| v.as_str().map(str::to_string))
                 .collect();
-            requirements.push(match e["operator"].as_str().unwrap_or_default() {
-                "In" => Requirement::In(key, values),
-                "NotIn" => Requirement::NotIn(key, values),
-                "Exists" => Requirement::Exists(key),
-                "DoesNotExist" => Requirement::DoesNotExist(key),
-                other => Requirement::Unknown(other.to_string()),
-            });
+            let op = e["operator"].as_str().unwrap_or_default();
+            requirements.push(Requirement::of_expression(key, op, values));
         }
         Selector { requirements }
     }
@@ -110,13 +116,7 @@ impl Selector {
         {
             let key = e.key.clone();
             let values = e.values.clone().unwrap_or_default();
-            requirements.push(match e.operator.as_str() {
-                "In" => Requirement::In(key, values),
-                "NotIn" => Requirement::NotIn(key, values),
-                "Exists" => Requirement::Exists(key),
-                "DoesNotExist" => Requirement::DoesNotExist(key),
-                other => Requirement::Unknown(other.to_string()),
-            });
+            requirements.push(Requirement::of_expression(key, &e.operator, values));
         }
         Selector { requirements }
     }
