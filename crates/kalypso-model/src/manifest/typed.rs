@@ -35,12 +35,48 @@ pub(crate) type Decoded = Result<Arc<dyn Any + Send + Sync>, DecodeError>;
 
 /// Decodes a body into `T`, naming the field path of the first mismatch.
 pub(crate) fn decode<T: DeserializeOwned + Send + Sync + 'static>(body: &Value) -> Decoded {
-    match serde_path_to_error::deserialize::<_, T>(body) {
-        Ok(t) => Ok(Arc::new(t)),
-        Err(e) => Err(DecodeError {
+    let first = match serde_path_to_error::deserialize::<_, T>(body) {
+        Ok(t) => return Ok(Arc::new(t)),
+        Err(e) => DecodeError {
             path: e.path().to_string(),
             message: e.inner().to_string(),
-        }),
+        },
+    };
+    // The API server's Go decoder skips line breaks in base64 (`caBundle`); k8s-openapi's
+    // ByteString does not, so a wrapped CA bundle is not a type error.
+    let mut unwrapped = body.clone();
+    if unwrap_ca_bundles(&mut unwrapped) {
+        if let Ok(t) = serde_json::from_value::<T>(unwrapped) {
+            return Ok(Arc::new(t));
+        }
+    }
+    Err(first)
+}
+
+/// Removes `\r` and `\n` from every `caBundle` string; whether one had any.
+fn unwrap_ca_bundles(v: &mut Value) -> bool {
+    match v {
+        Value::Object(map) => {
+            let mut changed = false;
+            for (k, child) in map.iter_mut() {
+                match child {
+                    Value::String(s) if k == "caBundle" && s.contains(['\r', '\n']) => {
+                        s.retain(|c| c != '\r' && c != '\n');
+                        changed = true;
+                    }
+                    _ => changed |= unwrap_ca_bundles(child),
+                }
+            }
+            changed
+        }
+        Value::Array(items) => {
+            let mut changed = false;
+            for i in items {
+                changed |= unwrap_ca_bundles(i);
+            }
+            changed
+        }
+        _ => false,
     }
 }
 
@@ -112,6 +148,28 @@ mod tests {
             .as_ref()
             .map(|e| (e.path.as_str(), e.message.contains("expected i32")));
         assert_eq!(err, Some(("spec.ports[1].port", true)));
+    }
+
+    #[test]
+    fn a_ca_bundle_wrapped_over_lines_decodes_as_the_api_server_reads_it() {
+        let body = serde_json::json!({"apiVersion": "admissionregistration.k8s.io/v1",
+            "kind": "ValidatingWebhookConfiguration", "metadata": {"name": "w"},
+            "webhooks": [{"name": "w.example.io", "admissionReviewVersions": ["v1"],
+                "sideEffects": "None",
+                "clientConfig": {"caBundle": "YWJj\nZGVm\n", "service": {"name": "s", "namespace": "n"}}}]});
+        let decoded = decode::<admission::ValidatingWebhookConfiguration>(&body).ok();
+        let hook = decoded
+            .as_ref()
+            .and_then(|d| d.downcast_ref::<admission::ValidatingWebhookConfiguration>())
+            .and_then(|c| c.webhooks.as_ref())
+            .and_then(|w| w.first());
+        let ca = hook.and_then(|h| h.client_config.ca_bundle.as_ref());
+        assert_eq!(ca.map(|b| b.0.as_slice()), Some(&b"abcdef"[..]));
+        let bad = serde_json::json!({"apiVersion": "admissionregistration.k8s.io/v1",
+            "kind": "ValidatingWebhookConfiguration", "metadata": {"name": "w"},
+            "webhooks": [{"name": "w.example.io", "admissionReviewVersions": ["v1"],
+                "sideEffects": "None", "clientConfig": {"caBundle": "not base64!"}}]});
+        assert!(decode::<admission::ValidatingWebhookConfiguration>(&bad).is_err());
     }
 
     #[test]
