@@ -78,7 +78,7 @@ spec:
           args:
             - |
               set -eu
-              mkdir -p /work/rules
+              mkdir -p /scratch/rules
               namespaces=""
               for f in /rules/*.yaml /rules/*.url; do
                 [ -e "$f" ] || continue
@@ -86,18 +86,18 @@ spec:
                 case "$f" in
                   *.url)
                     url=$(cat "$f")
-                    if ! wget -q -T 30 -O "/work/rules/$ns.yaml" "$url"; then
-                      rm -f "/work/rules/$ns.yaml"
+                    if ! wget -q -T 30 -O "/scratch/rules/$ns.yaml" "$url"; then
+                      rm -f "/scratch/rules/$ns.yaml"
                       echo "WARNING: cannot download $url (egress to it allowed?): namespace $ns left as it is"
                       continue
                     fi ;;
-                  *) cp "$f" "/work/rules/$ns.yaml" ;;
+                  *) cp "$f" "/scratch/rules/$ns.yaml" ;;
                 esac
                 namespaces="${namespaces:+$namespaces,}$ns"
               done
               [ -n "$namespaces" ] || { echo "nothing to load"; exit 0; }
               deadline=$(( $(date +%s) + {{ $loader.waitSeconds }} ))
-              until mimirtool rules sync --rule-dirs=/work/rules --namespaces="$namespaces"; do
+              until mimirtool rules sync --rule-dirs=/scratch/rules --namespaces="$namespaces"; do
                 [ "$(date +%s)" -lt "$deadline" ] || { echo "Mimir's ruler at $MIMIR_ADDRESS did not take the rules"; exit 1; }
                 echo "ruler not ready, retrying in 10s"
                 sleep 10
@@ -120,7 +120,7 @@ spec:
               mountPath: /rules
               readOnly: true
             - name: work
-              mountPath: /work
+              mountPath: /scratch
       volumes:
         - name: rules
           configMap:
